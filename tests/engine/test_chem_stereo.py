@@ -1,0 +1,105 @@
+"""engine.chem.stereo: parity and E/Z checks, mirror-image repair."""
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from engine.chem.stereo import fix_stereo, stereo_ok, stereo_report
+from engine.errors import InputError
+
+# two stereocentres and an E double bond
+SMILES = "C[C@H](O)[C@@H](N)/C=C/C"
+
+
+def _embedded(smiles, seed=7):
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed
+    assert AllChem.EmbedMolecule(mol, params) == 0
+    return mol, mol.GetConformer().GetPositions()
+
+
+def _swap_substituents(x, pair):
+    """Swap the positions of two substituents of one centre: inverts that centre only."""
+    y = x.copy()
+    i, j = pair
+    y[i], y[j] = x[j].copy(), x[i].copy()
+    return y
+
+
+def test_etkdg_conformer_passes():
+    mol, x = _embedded(SMILES)
+    r = stereo_report(mol, x)
+    assert r["centres_checked"] == 2 and r["bonds_checked"] == 1
+    assert r["centres_wrong"] == 0 and r["bonds_wrong"] == 0
+    assert stereo_ok(mol, x)
+
+
+def test_mirror_image_fails_and_is_fixed():
+    mol, x = _embedded(SMILES)
+    mirror = x * np.array([1.0, 1.0, -1.0])
+    r = stereo_report(mol, mirror)
+    assert r["centres_inverted"] == 2 and r["bonds_wrong"] == 0
+    assert not stereo_ok(mol, mirror)
+    fixed, ok = fix_stereo(mol, mirror)
+    assert ok and stereo_ok(mol, fixed)
+    np.testing.assert_allclose(fixed[:, 0], -mirror[:, 0])
+    # a correct structure is returned as is
+    same, ok = fix_stereo(mol, x)
+    assert ok and same is x
+
+
+def test_mirror_fix_works_on_torch_tensors():
+    mol, x = _embedded(SMILES)
+    mirror = torch.tensor(x * np.array([-1.0, 1.0, 1.0]), dtype=torch.float32)
+    fixed, ok = fix_stereo(mol, mirror)
+    assert ok and isinstance(fixed, torch.Tensor) and fixed.dtype == torch.float32
+    assert stereo_ok(mol, fixed)
+
+
+def test_one_centre_inverted_is_not_fixable():
+    mol, x = _embedded(SMILES)
+    centre = 1  # the [C@H]: swap its H and O substituents
+    nbrs = [a.GetIdx() for a in mol.GetAtomWithIdx(centre).GetNeighbors()]
+    h = next(i for i in nbrs if mol.GetAtomWithIdx(i).GetAtomicNum() == 1)
+    o = next(i for i in nbrs if mol.GetAtomWithIdx(i).GetAtomicNum() == 8)
+    bad = _swap_substituents(x, (h, o))
+    r = stereo_report(mol, bad)
+    assert r["wrong_centres"] == [centre] and r["bonds_wrong"] == 0
+    out, ok = fix_stereo(mol, bad)
+    assert not ok and out is bad
+
+
+def test_wrong_double_bond_is_reported_and_not_fixable():
+    mol, _ = _embedded(SMILES)
+    z_mol, xz = _embedded("C[C@H](O)[C@@H](N)/C=C\\C")
+    # same atom order (same SMILES skeleton), Z geometry against an E tag
+    assert [a.GetAtomicNum() for a in z_mol.GetAtoms()] == \
+        [a.GetAtomicNum() for a in mol.GetAtoms()]
+    r = stereo_report(mol, xz)
+    assert r["bonds_wrong"] == 1 and r["centres_wrong"] == 0
+    assert fix_stereo(mol, xz * np.array([-1.0, 1, 1]))[1] is False
+
+
+@pytest.mark.parametrize("smiles", [
+    "F/C(Cl)=C/Br", "Cl/C(F)=C(/Br)I", "C[C@@]1(O)CC[C@H](N)CC1", "O=[S@](C)c1ccccc1",
+    "C[C@H]1C[C@@H](C)C[C@H](C)C1", "N[C@@H](Cc1ccccc1)C(=O)O",
+])
+def test_various_stereo_molecules_pass_and_mirrors_fail(smiles):
+    mol, x = _embedded(smiles, seed=3)
+    assert stereo_ok(mol, x)
+    r = stereo_report(mol, -x)
+    assert r["bonds_wrong"] == 0
+    assert r["centres_inverted"] == r["centres_checked"]
+    assert stereo_ok(mol, -x) == (r["centres_checked"] == 0)
+
+
+def test_bad_coordinates_raise():
+    mol, x = _embedded(SMILES)
+    with pytest.raises(InputError, match="shape"):
+        stereo_report(mol, x[:-1])
+    y = x.copy()
+    y[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        stereo_ok(mol, y)
