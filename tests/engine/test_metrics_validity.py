@@ -1,0 +1,93 @@
+"""PoseBusters "mol" pass rates and the quick geometry checks of the quality panel."""
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from engine.errors import InputError
+from engine.metrics.baselines import etkdg_conformers
+from engine.metrics.validity import posebusters_pass, quick_checks
+
+
+def squashed(mol, conf_id=0, factor=0.4):
+    """A copy with one conformer whose coordinates are scaled by ``factor`` (atoms squashed)."""
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    conf = Chem.Conformer(mol.GetConformer(conf_id))
+    pos = conf.GetPositions() * factor
+    for i, p in enumerate(pos):
+        conf.SetAtomPosition(i, p.tolist())
+    out.AddConformer(conf, assignId=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def good_mols():
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "OC(=O)c1ccccc1Cl", "CN1CCC(CC1)Oc1ccncc1"]
+    return [etkdg_conformers(Chem.MolFromSmiles(s), 4, seed=11, num_threads=1) for s in smiles]
+
+
+def test_posebusters_pass_is_high_for_etkdg_mmff(good_mols):
+    frac, table = posebusters_pass(good_mols)
+    assert len(table) == 12                                  # every conformer is checked
+    assert list(table["mol_index"]) == [0] * 4 + [1] * 4 + [2] * 4
+    assert list(table["conf_id"]) == [0, 1, 2, 3] * 3
+    assert frac > 0.9
+    assert frac == pytest.approx(table["pass"].mean())
+
+
+def test_posebusters_fails_a_squashed_conformer(good_mols):
+    broken = squashed(good_mols[0])
+    frac, table = posebusters_pass([good_mols[0], broken])
+    assert len(table) == 5
+    assert not table["pass"].iloc[4]
+    assert not table["bond_lengths"].iloc[4]
+    assert table["pass"].iloc[:4].all()
+    assert frac == pytest.approx(4 / 5)
+
+
+def test_quick_checks_pass_for_a_good_conformer(good_mols):
+    q = quick_checks(good_mols[2], conf_id=1)
+    assert q["ok"]
+    assert q["num_bond_outliers"] == 0 and q["num_clashes"] == 0
+    assert q["max_bond_deviation"] < 0.25
+    assert isinstance(q["mmff_energy"], float)
+
+
+def test_quick_checks_flag_squashed_bonds_and_clashes(good_mols):
+    broken = squashed(good_mols[0], factor=0.5)
+    q = quick_checks(broken)
+    assert not q["ok"]
+    assert q["num_bond_outliers"] == good_mols[0].GetNumBonds()   # every bond is ~half length
+    assert q["num_clashes"] > 0
+    # the squashed geometry is far higher in MMFF energy than the optimised one
+    assert q["mmff_energy"] > quick_checks(good_mols[0], 0)["mmff_energy"] + 100
+
+
+def test_quick_checks_find_the_pair_moved_together(good_mols):
+    mol = Chem.Mol(good_mols[0])
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    dist = Chem.GetDistanceMatrix(mol)
+    i, j = next((a, b) for a in heavy for b in heavy if dist[a, b] >= 5)
+    conf = mol.GetConformer(0)
+    pi = np.array(conf.GetAtomPosition(i))
+    # put j 1.0 A from i (0.7 x vdW sum for C/N/O is >= 2.1 A)
+    pj = pi + np.array([1.0, 0.0, 0.0])
+    conf.SetAtomPosition(j, pj.tolist())
+    q = quick_checks(mol, 0)
+    assert (min(i, j), max(i, j)) in {(a, b) for a, b, _, _ in q["clashes"]}
+    assert not q["ok"]
+
+
+def test_mmff_energy_is_none_when_mmff_cannot_parametrise():
+    mol = Chem.MolFromSmiles("[Xe]")
+    conf = Chem.Conformer(1)
+    mol.AddConformer(conf, assignId=True)
+    assert quick_checks(mol, 0)["mmff_energy"] is None
+
+
+def test_quick_checks_bad_input():
+    with pytest.raises(InputError, match="no conformer"):
+        quick_checks(Chem.MolFromSmiles("CCO"))
+    mol = etkdg_conformers(Chem.MolFromSmiles("CCO"), 1, num_threads=1)
+    with pytest.raises(InputError, match="id 5"):
+        quick_checks(mol, 5)
