@@ -1,0 +1,196 @@
+"""Writers behind :func:`engine.io.write_molecules` and the trajectory exports.
+
+Every writer writes *every conformer of every molecule*; files are written to a temporary
+name next to ``path`` and renamed, so a failed write never leaves half a file behind.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Geometry import Point3D
+
+from engine.errors import InputError
+from engine.io_rdlog import capture_rdkit_log
+
+_PT = Chem.GetPeriodicTable()
+
+
+def _label(i: int, mol: Chem.Mol) -> str:
+    name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+    return f"molecule {i}" + (f" ({name!r})" if name else "")
+
+
+def check_molecules(mols, path) -> list:
+    """Turn ``mols`` (one Mol or an iterable) into a list; every molecule needs >= 1
+    conformer with finite coordinates, else InputError naming it."""
+    if isinstance(mols, Chem.Mol):
+        mols = [mols]
+    try:
+        mols = list(mols)
+    except TypeError:
+        raise InputError(f"expected an rdkit Mol or a list of them, got {type(mols).__name__}",
+                         path=path) from None
+    if not mols:
+        raise InputError("no molecules to write", path=path)
+    for i, mol in enumerate(mols):
+        if not isinstance(mol, Chem.Mol):
+            raise InputError(f"molecule {i} is {type(mol).__name__}, not an rdkit Mol", path=path)
+        if mol.GetNumConformers() == 0:
+            raise InputError(f"{_label(i, mol)} has no conformer (no 3D coordinates) to write",
+                             path=path)
+        for conf in mol.GetConformers():
+            if not np.isfinite(conf.GetPositions()).all():
+                raise InputError(f"{_label(i, mol)}, conformer {conf.GetId()}: "
+                                 "non-finite (NaN or inf) coordinates", path=path)
+    return mols
+
+
+def write_text(path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                   dir=str(path.parent) if str(path.parent) else ".")
+    except OSError as e:
+        raise InputError(f"cannot write: {e.strerror or e}", path=path) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise InputError(f"cannot write: {e.strerror or e}", path=path) from None
+
+
+# --------------------------------------------------------------------------- SDF
+def sdf_text(mols: Sequence[Chem.Mol], path) -> str:
+    """One SDF record per conformer; ``_Name``, all properties and stereo kept."""
+    buf = io.StringIO()
+    writer = Chem.SDWriter(buf)
+    for i, mol in enumerate(mols):
+        for conf in mol.GetConformers():
+            with capture_rdkit_log() as log:
+                try:
+                    writer.write(mol, confId=conf.GetId())
+                except Exception as e:
+                    raise InputError(
+                        f"{_label(i, mol)} cannot be written as SDF: {e} {log.text()}".strip(),
+                        path=path) from None
+    writer.close()
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- XYZ
+def _xyz_frame(symbols: Sequence[str], coords: np.ndarray, comment: str) -> str:
+    comment = " ".join(str(comment).split())  # one line
+    rows = [f"{s:<2s} {x:15.8f} {y:15.8f} {z:15.8f}" for s, (x, y, z) in zip(symbols, coords)]
+    return f"{len(symbols)}\n{comment}\n" + "\n".join(rows) + "\n"
+
+
+def xyz_text(mols: Sequence[Chem.Mol]) -> str:
+    """Multi-frame XYZ: every conformer of every molecule; comment '<name> conformer=<id>'."""
+    out = []
+    for mol in mols:
+        symbols = [a.GetSymbol() for a in mol.GetAtoms()]
+        name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+        for conf in mol.GetConformers():
+            out.append(_xyz_frame(symbols, conf.GetPositions(),
+                                  f"{name} conformer={conf.GetId()}".strip()))
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- PDB
+def pdb_text(mols: Sequence[Chem.Mol], path) -> str:
+    """Multi-model PDB: one MODEL per conformer, molecules one after the other (model
+    numbers keep counting); a COMPND line with ``_Name`` before each molecule's models;
+    CONECT records (bond orders as repeated entries) inside each model."""
+    out = []
+    model = 0
+    for i, mol in enumerate(mols):
+        name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
+        if name:
+            out.append(f"COMPND    {' '.join(name.split())}\n")
+        for conf in mol.GetConformers():
+            with capture_rdkit_log() as log:
+                try:
+                    block = Chem.MolToPDBBlock(mol, confId=conf.GetId())
+                except Exception as e:
+                    raise InputError(
+                        f"{_label(i, mol)} cannot be written as PDB: {e} {log.text()}".strip(),
+                        path=path) from None
+            model += 1
+            out.append(f"MODEL     {model:4d}\n")
+            for line in block.splitlines():
+                if line[:6].strip() in ("ATOM", "HETATM", "TER", "CONECT"):
+                    out.append(line + "\n")
+            out.append("ENDMDL\n")
+    out.append("END\n")
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- trajectories
+def _frames_array(frames, path) -> np.ndarray:
+    if hasattr(frames, "detach"):  # torch tensor
+        frames = frames.detach().cpu().numpy()
+    arr = np.asarray(frames, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.shape[0] == 0:
+        raise InputError(f"frames must have shape (T, N, 3), got {tuple(arr.shape)}", path=path)
+    if not np.isfinite(arr).all():
+        t = int(np.flatnonzero(~np.isfinite(arr).all(axis=(1, 2)))[0])
+        raise InputError(f"frame {t} has non-finite (NaN or inf) coordinates", path=path)
+    return arr
+
+
+def write_trajectory_xyz(path, symbols: Iterable, frames, comments: Optional[Sequence[str]] = None
+                         ) -> None:
+    """Write a multi-frame XYZ trajectory.
+
+    ``symbols``: N element symbols or atomic numbers; ``frames``: ``(T, N, 3)`` array or
+    tensor (Å); ``comments``: T comment lines (default ``"frame t"``).
+    """
+    arr = _frames_array(frames, path)
+    syms = []
+    for s in symbols:
+        if isinstance(s, (int, np.integer)):
+            if not 1 <= int(s) <= 118:
+                raise InputError(f"atomic number {int(s)} out of range", path=path)
+            syms.append(_PT.GetElementSymbol(int(s)))
+        else:
+            syms.append(str(s))
+    if len(syms) != arr.shape[1]:
+        raise InputError(f"{len(syms)} symbols but frames have {arr.shape[1]} atoms", path=path)
+    if comments is None:
+        comments = [f"frame {t}" for t in range(arr.shape[0])]
+    comments = list(comments)
+    if len(comments) != arr.shape[0]:
+        raise InputError(f"{len(comments)} comments for {arr.shape[0]} frames", path=path)
+    write_text(path, "".join(_xyz_frame(syms, f, c) for f, c in zip(arr, comments)))
+
+
+def write_trajectory_pdb(path, mol: Chem.Mol, frames) -> None:
+    """Write ``frames`` ``(T, N, 3)`` of ``mol`` (N atoms, its bonds) as a multi-model PDB."""
+    if not isinstance(mol, Chem.Mol):
+        raise InputError(f"expected an rdkit Mol, got {type(mol).__name__}", path=path)
+    arr = _frames_array(frames, path)
+    if arr.shape[1] != mol.GetNumAtoms():
+        raise InputError(f"frames have {arr.shape[1]} atoms but the molecule has "
+                         f"{mol.GetNumAtoms()}", path=path)
+    traj = Chem.Mol(mol)
+    traj.RemoveAllConformers()
+    for frame in arr:
+        conf = Chem.Conformer(traj.GetNumAtoms())
+        for k, p in enumerate(frame):
+            conf.SetAtomPosition(k, Point3D(*map(float, p)))
+        traj.AddConformer(conf, assignId=True)
+    write_text(path, pdb_text([traj], path))
