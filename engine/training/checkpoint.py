@@ -1,0 +1,170 @@
+"""Checkpoints: atomic writes, integrity checks, RNG capture, model loading.
+
+File layout (so that truncation and corruption are detected before unpickling)::
+
+    b"GDAPP-CKPT\\n"  (11 bytes magic)
+    payload length    (8 bytes, little endian)
+    sha256(payload)   (32 bytes)
+    payload           (torch.save of a dict of plain data and tensors)
+
+The payload dict holds ``format`` (``"gdapp-checkpoint"``), ``version``, ``step``,
+``config`` (plain dict), ``model``, ``ema`` (state dicts), ``optimizer``, ``scheduler``,
+``rng`` (torch/numpy/python/CUDA states), ``data`` (sampler position) and extra training
+state. It is read with ``torch.load(weights_only=True)``: no arbitrary code runs.
+
+Writes go to a temporary file in the same folder, are flushed and fsync'ed, then
+``os.replace``d over the target, so a crash leaves either the old or the new file.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import CheckpointError
+
+__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "capture_rng_state",
+           "restore_rng_state", "load_model", "model_from_checkpoint"]
+
+FORMAT = "gdapp-checkpoint"
+VERSION = 1
+MAGIC = b"GDAPP-CKPT\n"
+_HEADER = len(MAGIC) + 8 + 32
+
+
+def save_checkpoint(path, state: dict) -> Path:
+    """Write ``state`` (plus format tag and version) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(state)
+    payload["format"] = FORMAT
+    payload["version"] = VERSION
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    header = MAGIC + struct.pack("<Q", len(data)) + hashlib.sha256(data).digest()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(header)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Read and verify a checkpoint; raises ``CheckpointError`` saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        if len(raw) < len(MAGIC) and MAGIC.startswith(raw):
+            raise CheckpointError(f"{path}: truncated checkpoint ({len(raw)} bytes, header incomplete)")
+        raise CheckpointError(f"{path}: not a gdapp checkpoint (unknown file header); "
+                              f"expected a file written by 'python -m engine train'")
+    if len(raw) < _HEADER:
+        raise CheckpointError(f"{path}: truncated checkpoint ({len(raw)} bytes, header incomplete)")
+    (length,) = struct.unpack("<Q", raw[len(MAGIC):len(MAGIC) + 8])
+    digest = raw[len(MAGIC) + 8:_HEADER]
+    data = raw[_HEADER:]
+    if len(data) < length:
+        raise CheckpointError(f"{path}: truncated checkpoint: expected {length} bytes of data, "
+                              f"found {len(data)} (interrupted copy or write?)")
+    if len(data) > length:
+        raise CheckpointError(f"{path}: corrupt checkpoint: {len(data) - length} unexpected "
+                              f"bytes after the data")
+    if hashlib.sha256(data).digest() != digest:
+        raise CheckpointError(f"{path}: corrupt checkpoint: checksum mismatch (the file was "
+                              f"modified or damaged)")
+    try:
+        payload = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"{path}: corrupt checkpoint: cannot read its data ({exc})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gdapp checkpoint (format tag missing)")
+    version = payload.get("version")
+    if not isinstance(version, int) or version > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {version!r} is newer than this "
+                              f"program supports ({VERSION}); update gdapp")
+    return payload
+
+
+# ----------------------------------------------------------------------------- RNG
+def capture_rng_state() -> dict:
+    """RNG states of torch (CPU and CUDA), numpy's global generator and ``random``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+# ----------------------------------------------------------------------------- models
+def model_from_checkpoint(payload: dict, use_ema: bool = True):
+    """Build the network a checkpoint payload describes and load its (EMA) weights."""
+    from engine.models import build_model
+    cfg = payload.get("config") or {}
+    model_cfg = cfg.get("model") or {}
+    name = model_cfg.get("name")
+    if not name:
+        raise CheckpointError("checkpoint has no model description (config.model.name)")
+    model = build_model(name, **dict(model_cfg.get("kwargs") or {}))
+    weights = payload.get("ema") if use_ema and payload.get("ema") else payload.get("model")
+    if weights is None:
+        raise CheckpointError("checkpoint holds no model weights")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not fit model {name!r}: {exc}") from None
+    model.eval()
+    return model
+
+
+def load_model(path, device="cpu", use_ema: bool = True):
+    """``(model, config_dict)`` from a checkpoint file, EMA weights by default, in eval mode.
+
+    ``config_dict['process']`` holds what the sampler needs to rebuild the diffusion
+    (gamma, lam, schedule, beta_min, beta_max, coord_scale).
+    """
+    payload = load_checkpoint(path, map_location="cpu")
+    try:
+        model = model_from_checkpoint(payload, use_ema)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    return model.to(device), payload.get("config") or {}
