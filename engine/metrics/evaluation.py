@@ -140,7 +140,7 @@ def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
 
     molecules, errors = [], []
     for (key, metrics, error), task in zip(outcomes, tasks):
-        first = task[1][0]
+        first = task[1][0]  # name and SMILES come from the first reference record
         entry = {
             "key": key,
             "name": first.GetProp("_Name") if first.HasProp("_Name") else "",
@@ -162,7 +162,7 @@ def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
         from engine.metrics.validity import posebusters_pass
 
         valid_gen = [i for i, m in enumerate(gen_mols) if m is not None]
-        frac, table = posebusters_pass([gen_mols[i] for i in valid_gen])
+        frac, table = posebusters_pass([gen_mols[i] for i in valid_gen], workers=workers)
         aggregate["posebusters_pass"] = _nan_to_none(frac)
         record_pass = dict(zip((valid_gen[j] for j in table["mol_index"]), table["pass"]))
         for entry in molecules:

@@ -6,11 +6,13 @@
   molecule**. A conformer passes when every check is ``True``; a check PoseBusters could not
   run (NaN, e.g. UFF cannot parametrise the molecule) counts as a failure.
 
-  Cost (measured with ``bench/rdkit_baseline.py``-style molecules, 2-core CPU, posebusters
-  0.6.5): about 30 ms per conformer of a ~20-heavy-atom molecule, plus a one-off ~0.5-1 s
-  per distinct molecule (PoseBusters embeds and UFF-optimises a 50-conformer reference
-  ensemble for the energy ratio and caches it by InChI for the life of the process). All
-  conformers go through one ``bust`` call, single process, logging silenced.
+  Cost (``bench/rdkit_baseline.py --posebusters``, 20 NCI molecules of ~18 heavy atoms,
+  2-core CPU, posebusters 0.6.5): ~120 ms per conformer, most of it in PoseBusters'
+  pandas-based distance-geometry module, plus a one-off ~1-3 s per distinct molecule
+  (PoseBusters embeds and UFF-optimises a 50-conformer reference ensemble for the energy
+  ratio and caches it by InChI for the life of the process). All conformers of a worker go
+  through one ``bust`` call with logging silenced; ``workers > 1`` splits the molecules
+  over processes (whole molecules per process, so each ensemble is built once).
 
 * ``quick_checks(mol, conf_id)``: cheap checks without PoseBusters for the app's quality
   panel: bond lengths against the sum of covalent radii (±25 %), non-bonded heavy-atom
@@ -63,16 +65,38 @@ def single_conformer_mols(mol: Chem.Mol):
     return out
 
 
-def posebusters_pass(mols: Sequence[Chem.Mol] | Chem.Mol, config: str = "mol"):
+def _bust(singles, config):
+    from posebusters import PoseBusters
+
+    with _quiet():
+        raw = PoseBusters(config=config, max_workers=0).bust(singles)
+    return raw.reset_index(drop=True)
+
+
+def _chunks_by_molecule(keys, workers):
+    """Split row numbers into <= ``workers`` contiguous chunks without splitting a molecule."""
+    target = max(1, -(-len(keys) // workers))
+    chunks, current = [], []
+    for row, (mol_index, _) in enumerate(keys):
+        if current and len(current) >= target and keys[current[-1]][0] != mol_index:
+            chunks.append(current)
+            current = []
+        current.append(row)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def posebusters_pass(mols: Sequence[Chem.Mol] | Chem.Mol, config: str = "mol", workers: int = 1):
     """PoseBusters checks on every conformer of every molecule.
 
+    ``workers > 1`` runs the checks in that many processes (whole molecules per process).
     Returns ``(pass_fraction, table)``: ``table`` is a ``pandas.DataFrame`` with one row per
     conformer, columns ``mol_index``, ``conf_id``, one boolean column per check (NaN =
     could not be run) and ``pass`` (all checks True). ``pass_fraction`` is the share of
     rows with ``pass`` (NaN when there are no conformers).
     """
     import pandas as pd
-    from posebusters import PoseBusters
 
     if isinstance(mols, Chem.Mol):
         mols = [mols]
@@ -85,9 +109,16 @@ def posebusters_pass(mols: Sequence[Chem.Mol] | Chem.Mol, config: str = "mol"):
             singles.append(single)
     if not singles:
         return float("nan"), pd.DataFrame(columns=["mol_index", "conf_id", "pass"])
-    with _quiet():
-        raw = PoseBusters(config=config, max_workers=0).bust(singles)
-    raw = raw.reset_index(drop=True)
+    chunks = _chunks_by_molecule(keys, workers) if workers > 1 else [list(range(len(keys)))]
+    if len(chunks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
+            parts = list(pool.map(_bust, [[singles[r] for r in c] for c in chunks],
+                                  [config] * len(chunks)))
+        raw = pd.concat(parts, ignore_index=True)
+    else:
+        raw = _bust(singles, config)
     checks = raw.astype("object")
     passed = checks.apply(lambda row: all(v is True or v is np.True_ for v in row), axis=1)
     table = pd.concat([

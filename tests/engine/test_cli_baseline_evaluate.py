@@ -117,6 +117,19 @@ def test_evaluate_two_seeds_gives_sane_numbers_and_posebusters(tmp_path, baselin
     assert "mean" in out and "median" in out and "PoseBusters" in out
 
 
+def test_evaluate_in_two_processes_matches_one(tmp_path, baseline_runs):
+    results = []
+    for workers in ("1", "2"):
+        js = tmp_path / f"w{workers}.json"
+        assert main(["evaluate", "--ref", str(baseline_runs[0]), "--gen", str(baseline_runs[1]),
+                     "--json", str(js), "--no-posebusters", "--workers", workers]) == 0
+        results.append(json.loads(js.read_text()))
+    for a, b in zip(results[0]["molecules"], results[1]["molecules"]):
+        assert a["key"] == b["key"]
+        for key in ("cov_r", "amr_r", "cov_p", "amr_p"):
+            assert a[key] == pytest.approx(b[key], abs=1e-9)
+
+
 def test_evaluate_reports_unmatched_molecules(tmp_path, baseline_runs, capsys):
     gen_only_first = tmp_path / "partial.sdf"
     w = Chem.SDWriter(str(gen_only_first))

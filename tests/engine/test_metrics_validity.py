@@ -45,6 +45,16 @@ def test_posebusters_fails_a_squashed_conformer(good_mols):
     assert frac == pytest.approx(4 / 5)
 
 
+def test_posebusters_in_two_processes_gives_the_same_table(good_mols):
+    broken = squashed(good_mols[1])
+    mols = [good_mols[0], broken, good_mols[2]]
+    frac1, table1 = posebusters_pass(mols, workers=1)
+    frac2, table2 = posebusters_pass(mols, workers=2)
+    assert frac1 == pytest.approx(8 / 9) and frac2 == frac1
+    assert table2["pass"].tolist() == table1["pass"].tolist()
+    assert table2["mol_index"].tolist() == [0] * 4 + [1] + [2] * 4
+
+
 def test_quick_checks_pass_for_a_good_conformer(good_mols):
     q = quick_checks(good_mols[2], conf_id=1)
     assert q["ok"]
