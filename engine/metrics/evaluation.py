@@ -78,8 +78,21 @@ def group_records(ref_mols: list, gen_mols: list):
     return ("input_index" if by_index else "smiles"), groups[0], groups[1]
 
 
+_EXACT_PICKLE = Chem.PropertyPickleOptions.CoordsAsDouble | Chem.PropertyPickleOptions.AllProps
+
+
+def _to_bytes(mols):
+    """Lossless serialisation for worker processes (plain pickling rounds coordinates to float32)."""
+    return [m.ToBinary(_EXACT_PICKLE) for m in mols]
+
+
 def _molecule_task(key, ref, gen, threshold, max_matches):
-    """One molecule's RMSD matrix and metrics (runs in a worker process when asked)."""
+    """One molecule's RMSD matrix and metrics (runs in a worker process when asked).
+
+    ``ref`` / ``gen``: lists of ``Mol`` or of ``Mol.ToBinary`` bytes.
+    """
+    ref = [Chem.Mol(m) if isinstance(m, bytes) else m for m in ref]
+    gen = [Chem.Mol(m) if isinstance(m, bytes) else m for m in gen]
     try:
         rmsd, info = rmsd_matrix(ref, gen, max_matches=max_matches, return_info=True)
     except InputError as exc:
@@ -133,8 +146,9 @@ def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
     tasks = [(k, [ref_mols[i] for i in ref_groups[k]], [gen_mols[i] for i in gen_groups[k]],
               threshold, max_matches) for k in common]
     if workers > 1 and len(tasks) > 1:
+        packed = [(k, _to_bytes(r), _to_bytes(g), t, mm) for k, r, g, t, mm in tasks]
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_molecule_task, *zip(*tasks)))
+            outcomes = list(pool.map(_molecule_task, *zip(*packed)))
     else:
         outcomes = [_molecule_task(*t) for t in tasks]
 

@@ -66,8 +66,10 @@ def single_conformer_mols(mol: Chem.Mol):
 
 
 def _bust(singles, config):
+    """One ``PoseBusters.bust`` call; ``singles`` are ``Mol`` or lossless ``Mol.ToBinary`` bytes."""
     from posebusters import PoseBusters
 
+    singles = [Chem.Mol(m) if isinstance(m, bytes) else m for m in singles]
     with _quiet():
         raw = PoseBusters(config=config, max_workers=0).bust(singles)
     return raw.reset_index(drop=True)
@@ -114,7 +116,8 @@ def posebusters_pass(mols: Sequence[Chem.Mol] | Chem.Mol, config: str = "mol", w
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
-            parts = list(pool.map(_bust, [[singles[r] for r in c] for c in chunks],
+            exact = Chem.PropertyPickleOptions.CoordsAsDouble | Chem.PropertyPickleOptions.AllProps
+            parts = list(pool.map(_bust, [[singles[r].ToBinary(exact) for r in c] for c in chunks],
                                   [config] * len(chunks)))
         raw = pd.concat(parts, ignore_index=True)
     else:
