@@ -180,3 +180,21 @@ def test_help_documents_exit_codes():
     out = subprocess.run([sys.executable, "-m", "engine", "baseline", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "input_index" in out and "--num-confs" in out
+
+
+def test_evaluate_reports_a_molecule_whose_records_disagree(tmp_path, baseline_runs, capsys):
+    gen = tmp_path / "foreign.sdf"
+    w = Chem.SDWriter(str(gen))
+    for m in records(baseline_runs[1]):
+        w.write(m)
+    intruder = records(baseline_runs[1])[0]            # paracetamol labelled as molecule 1
+    intruder.SetIntProp("input_index", 1)
+    w.write(intruder)
+    w.close()
+    js = tmp_path / "foreign.json"
+    assert main(["evaluate", "--ref", str(baseline_runs[0]), "--gen", str(gen),
+                 "--json", str(js), "--no-posebusters"]) == 0
+    result = json.loads(js.read_text())
+    assert [m["key"] for m in result["molecules"]] == [0]
+    assert [e["key"] for e in result["errors"]] == [1]
+    assert "molecule 1:" in capsys.readouterr().err
