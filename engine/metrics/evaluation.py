@@ -9,8 +9,6 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Iterable
-
 from rdkit import Chem, RDLogger
 
 from engine.errors import InputError
@@ -225,5 +223,5 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-__all__: Iterable[str] = ("read_sdf_records", "group_records", "evaluate_files",
+__all__ = ("read_sdf_records", "group_records", "evaluate_files",
                           "evaluate_records", "format_table")
