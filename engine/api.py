@@ -1,0 +1,979 @@
+"""The small facade the desktop app (and scripts) call: load, process, trajectories, jobs.
+
+Everything here returns plain numpy arrays and dataclasses so that a caller never needs
+to know which engine module did the work. Long calls take ``callback`` (streamed
+per-step results) and ``should_stop`` (a no-argument predicate polled between steps;
+when it returns True the call raises :class:`Cancelled`).
+
+Shapes: ``N`` nodes (atoms or lattice sites), ``K`` frames, ``(N, 3)`` per structure.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from engine.errors import EngineError, GraphError, InputError
+from engine.resources import resource_path
+
+__all__ = [
+    "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
+    "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
+    "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
+    "build_lattice", "make_process", "forward_trajectory", "reverse_trajectory",
+    "sampler_names", "load_model", "default_model", "harmonic_prior_model",
+    "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
+    "export_structures", "export_trajectory", "dynamic_bonds",
+]
+
+DEMO_MOLECULE = "celecoxib.sdf"
+
+StepCallback = Callable[[int, float, np.ndarray, Optional[np.ndarray]], None]
+
+
+class Cancelled(EngineError):
+    """Raised inside a long call when its ``should_stop`` predicate returned True."""
+
+
+def _check_stop(should_stop):
+    if should_stop is not None and should_stop():
+        raise Cancelled("cancelled")
+
+
+# --------------------------------------------------------------------------- structures
+@dataclass
+class Structure:
+    """One system to diffuse: a molecule (atoms, bonds) or a lattice (sites, vector field).
+
+    ``positions`` ``(N, 3)`` is the vector per node the process acts on: atom coordinates
+    (Å) for molecules, the vector field for lattices. ``sites`` ``(N, 3)`` are the fixed
+    grid coordinates of a lattice (``None`` for molecules). ``edges`` ``(E, 2)`` are the
+    bonds or lattice edges, each once.
+    """
+
+    name: str
+    kind: str                          # "molecule" | "lattice"
+    positions: np.ndarray              # (N, 3) float64
+    edges: np.ndarray                  # (E, 2) int64
+    laplacian: sp.csr_matrix           # (N, N)
+    atomic_numbers: Optional[np.ndarray] = None   # (N,) int64, molecules
+    mol: object = None                 # rdkit.Chem.Mol with one conformer, molecules
+    sites: Optional[np.ndarray] = None # (N, 3) lattice grid coordinates
+    grid_shape: Optional[tuple] = None
+    system: Optional[str] = None       # lattice system name
+    source: Optional[str] = None       # file it came from
+
+    @property
+    def n(self) -> int:
+        return int(self.positions.shape[0])
+
+    @property
+    def is_molecule(self) -> bool:
+        return self.kind == "molecule"
+
+    def mol_with_coords(self, coords: np.ndarray):
+        """A copy of ``mol`` whose single conformer holds ``coords`` ``(N, 3)``."""
+        from rdkit import Chem
+        from rdkit.Geometry import Point3D
+
+        if self.mol is None:
+            raise InputError(f"{self.name} is a lattice, not a molecule")
+        coords = _as_coords(coords, self.n, "coordinates")
+        mol = Chem.Mol(self.mol)
+        mol.RemoveAllConformers()
+        conf = Chem.Conformer(self.n)
+        for i, (x, y, z) in enumerate(coords):
+            conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
+        conf.Set3D(True)
+        mol.AddConformer(conf, assignId=True)
+        return mol
+
+
+def _as_coords(coords, n: int, what: str) -> np.ndarray:
+    arr = np.asarray(coords, dtype=np.float64)
+    if arr.shape != (n, 3):
+        raise InputError(f"{what} must have shape ({n}, 3), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{what} contain NaN or infinite values")
+    return arr
+
+
+def demo_molecule_path() -> Path:
+    return resource_path("molecules", DEMO_MOLECULE)
+
+
+def readable_suffixes() -> list[str]:
+    """File suffixes :func:`load_structures` reads (same as ``engine.io.read_molecules``)."""
+    return [".sdf", ".mol", ".mol2", ".pdb", ".xyz", ".smi"]
+
+
+def device_info() -> str:
+    """``"cuda:0 (NVIDIA H200)"`` when a GPU is usable, else ``"cpu"``."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:0 ({torch.cuda.get_device_name(0)})"
+    return "cpu"
+
+
+def _device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _read_mols(path: Path) -> list:
+    try:
+        from engine.io import read_molecules
+    except ImportError:  # TEMPORARY until engine.io lands
+        return _read_mols_fallback(path)
+    return read_molecules(path)
+
+
+def _read_mols_fallback(path: Path) -> list:
+    from rdkit import Chem
+
+    suffix = path.suffix.lower()
+    if suffix == ".sdf":
+        mols = list(Chem.SDMolSupplier(str(path), removeHs=False))
+    elif suffix == ".mol":
+        mols = [Chem.MolFromMolFile(str(path), removeHs=False)]
+    elif suffix == ".smi":
+        mols = [Chem.MolFromSmiles(line.split()[0]) for line in path.read_text().splitlines()
+                if line.strip()]
+    elif suffix == ".pdb":
+        mols = [Chem.MolFromPDBFile(str(path), removeHs=False)]
+    elif suffix == ".xyz":
+        from rdkit.Chem import rdDetermineBonds
+        mol = Chem.MolFromXYZFile(str(path))
+        if mol is not None:
+            rdDetermineBonds.DetermineConnectivity(mol)
+        mols = [mol]
+    else:
+        mols = [Chem.MolFromMol2File(str(path), removeHs=False)]
+    for i, m in enumerate(mols):
+        if m is None:
+            raise InputError("RDKit could not parse this record", path=path, record=i)
+    return mols
+
+
+def load_structures(path) -> list[Structure]:
+    """Read every molecule in ``path`` (any format ``engine.io`` reads) as structures.
+
+    Molecules without 3D coordinates (SMILES) get hydrogens and an ETKDGv3 conformer.
+    Raises :class:`InputError` naming the file (and record) when nothing usable is found.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("file does not exist", path=path)
+    if path.suffix.lower() not in readable_suffixes():
+        raise InputError(f"unsupported file type {path.suffix!r}; readable: "
+                         f"{', '.join(readable_suffixes())}", path=path)
+    mols = _read_mols(path)
+    if not mols:
+        raise InputError("no molecules found", path=path)
+    out = []
+    for i, mol in enumerate(mols):
+        try:
+            s = structure_from_mol(mol, name=None)
+        except InputError as err:
+            raise InputError(err.reason, path=path, record=i) from err
+        s.source = str(path)
+        if not mol.HasProp("_Name") or not mol.GetProp("_Name").strip():
+            s.name = path.stem if len(mols) == 1 else f"{path.stem}[{i}]"
+        out.append(s)
+    return out
+
+
+def structure_from_mol(mol, name: Optional[str] = None, seed: int = 0) -> Structure:
+    """A molecule structure from an RDKit molecule (embedded with ETKDGv3 if it has no 3D conformer)."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InputError("empty molecule")
+    mol = Chem.Mol(mol)
+    has_3d = mol.GetNumConformers() > 0 and mol.GetConformer().Is3D()
+    if not has_3d:
+        mol = Chem.AddHs(mol)
+        params = AllChem.ETKDGv3()
+        params.randomSeed = int(seed)
+        if AllChem.EmbedMolecule(mol, params) != 0:
+            raise InputError("RDKit could not embed a 3D conformer for this molecule")
+    if mol.GetNumConformers() > 1:
+        keep = Chem.Conformer(mol.GetConformer(mol.GetConformers()[0].GetId()))
+        mol.RemoveAllConformers()
+        mol.AddConformer(keep, assignId=True)
+    pos = np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64)
+    if not np.all(np.isfinite(pos)):
+        raise InputError("molecule has NaN or infinite coordinates")
+    n = mol.GetNumAtoms()
+    edges = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()],
+                     dtype=np.int64).reshape(-1, 2)
+    laplacian = _molecule_laplacian(mol, n, edges)
+    from engine.graphs import connected_components
+
+    count, _ = connected_components(laplacian)
+    if count != 1:
+        raise GraphError(f"molecule graph has {count} disconnected fragments; "
+                         "keep one fragment (e.g. strip salts)")
+    if name is None:
+        name = mol.GetProp("_Name") if mol.HasProp("_Name") and mol.GetProp("_Name").strip() \
+            else Chem.MolToSmiles(Chem.RemoveHs(mol))
+    z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
+    return Structure(name=name, kind="molecule", positions=pos, edges=edges,
+                     laplacian=laplacian, atomic_numbers=z, mol=mol)
+
+
+def _molecule_laplacian(mol, n: int, edges: np.ndarray) -> sp.csr_matrix:
+    try:
+        from engine.chem.graph import molecule_graph
+    except ImportError:
+        from engine.graphs import laplacian_from_edges
+
+        return laplacian_from_edges(n, edges)
+    return molecule_graph(mol).laplacian
+
+
+def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
+    """A molecule from SMILES: hydrogens added, one ETKDGv3 conformer (``seed``)."""
+    from rdkit import Chem
+
+    smiles = (smiles or "").strip()
+    if not smiles:
+        raise InputError("empty SMILES")
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise InputError(f"RDKit cannot parse SMILES {smiles!r}")
+    return structure_from_mol(mol, name=smiles, seed=seed)
+
+
+# ----------------------------------------------------------------------------- lattices
+def lattice_systems() -> list[str]:
+    """Names of the lattice systems :func:`build_lattice` can make."""
+    try:
+        from engine.data import lattice as lat
+
+        names = getattr(lat, "SYSTEMS", None)
+        if names:
+            return list(names)
+    except ImportError:
+        pass
+    return ["random"]
+
+
+def build_lattice(shape: Sequence[int], system: str = "random", seed: int = 0) -> Structure:
+    """A lattice structure: sites on a regular grid with a vector per site.
+
+    ``shape`` is ``(n,)``, ``(nx, ny)`` or ``(nx, ny, nz)`` (C order, as
+    ``engine.graphs.grid_laplacian``). Sites are at integer grid coordinates (missing
+    axes are 0); the vector field comes from ``engine.data.lattice`` (``system``).
+    """
+    from engine.graphs import grid_edges, grid_laplacian
+
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise InputError(f"lattice shape must be 1-3 positive integers, got {shape!r}")
+    if not 1 <= len(shape) <= 3 or any(s < 1 for s in shape):
+        raise InputError(f"lattice shape must be 1-3 positive integers, got {shape!r}")
+    n = int(np.prod(shape))
+    if n > 200_000:
+        raise InputError(f"lattice of {n} sites is too large for the viewer (max 200000)")
+    grids = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in shape], indexing="ij")
+    sites = np.zeros((n, 3))
+    for axis, g in enumerate(grids):
+        sites[:, axis] = g.ravel()
+    field = _lattice_field(shape, system, seed)
+    return Structure(name=f"{system} lattice {'x'.join(map(str, shape))}", kind="lattice",
+                     positions=field, edges=grid_edges(shape), laplacian=grid_laplacian(shape),
+                     sites=sites, grid_shape=shape, system=system)
+
+
+def _lattice_field(shape, system: str, seed: int) -> np.ndarray:
+    if system != "random":
+        from engine.data import lattice as lat
+
+        return np.asarray(lat.make_field(shape, system, seed=seed), dtype=np.float64).reshape(-1, 3)
+    # a smooth random field: low-pass filtered white noise, unit-ish amplitude
+    rng = np.random.default_rng(seed)
+    white = rng.standard_normal(tuple(shape) + (3,))
+    from scipy.ndimage import gaussian_filter
+
+    sigma = [max(1.0, s / 6) for s in shape] + [0]
+    smooth = gaussian_filter(white, sigma=sigma, mode="nearest")
+    smooth /= max(1e-12, np.sqrt((smooth ** 2).sum(-1)).max())
+    return smooth.reshape(-1, 3)
+
+
+# ------------------------------------------------------------------------------ process
+@dataclass(frozen=True)
+class ProcessParams:
+    """Parameters of the forward process (SPEC §1). ``lam=None``: 0 for molecules
+    (centre of mass removed), 0.1 for lattices."""
+
+    gamma: float = 1.0
+    lam: Optional[float] = None
+    schedule: str = "linear"
+    beta_min: float = 0.1
+    beta_max: float = 20.0
+
+
+def make_process(structure: Structure, params: Optional[ProcessParams] = None, device=None):
+    """``engine.process.GraphDiffusion`` for the structure (float64, centred for molecules)."""
+    import torch
+
+    params = params or ProcessParams()
+    from engine.process.schedules import make_schedule
+
+    try:
+        from engine.process import GraphDiffusion
+    except ImportError:  # TEMPORARY until engine.process lands
+        GraphDiffusion = _DenseProcessFallback
+
+    if params.schedule == "linear":
+        schedule = make_schedule("linear", beta_min=params.beta_min, beta_max=params.beta_max)
+    else:
+        schedule = make_schedule(params.schedule)
+    molecule = structure.is_molecule
+    lam = params.lam if params.lam is not None else (0.0 if molecule else 0.1)
+    return GraphDiffusion(structure.laplacian, gamma=params.gamma, lam=lam, schedule=schedule,
+                          dtype=torch.float64, device=device, center=molecule)
+
+
+class _DenseProcessFallback:
+    """TEMPORARY stand-in for ``engine.process.GraphDiffusion`` (dense eigh only)."""
+
+    def __init__(self, L, gamma=1.0, lam=0.1, schedule=None, dtype=None, device=None,
+                 center=False):
+        import torch
+
+        A = gamma * L.toarray() + lam * np.eye(L.shape[0])
+        a, U = np.linalg.eigh(A)
+        if center:
+            a[0] = 0.0
+        self.gamma, self.lam, self.center, self.schedule = gamma, lam, center, schedule
+        self.a = torch.as_tensor(np.clip(a, 0, None))
+        self.U = torch.as_tensor(U)
+        self.eigenvalues = self.a
+
+    def _f(self, X, f):
+        Z = self.U.T @ X if X.dim() == 2 else torch_matmul(self.U.T, X)
+        Z = f[:, None] * Z
+        if self.center:
+            Z[..., 0, :] = 0
+        return self.U @ Z
+
+    def _dB(self, t, s):
+        return self.schedule.integral(t) - self.schedule.integral(s)
+
+    def apply_phi(self, X, t, s=0.0):
+        from engine.process import modes
+        import torch
+
+        return self._f(X, modes.phi(self.a, torch.tensor(self._dB(t, s), dtype=torch.float64)))
+
+    def apply_sigma_sqrt(self, X, t, s=0.0):
+        from engine.process import modes
+        import torch
+
+        return self._f(X, modes.std(self.a, torch.tensor(self._dB(t, s), dtype=torch.float64)))
+
+    def s0_from_eps(self, St, t, eps):
+        from engine.process import modes
+        import torch
+
+        dB = torch.tensor(self._dB(t, 0.0), dtype=torch.float64)
+        return self._f(St - self.apply_sigma_sqrt(eps, t), modes.inv_phi(self.a, dB, 1e-4))
+
+    def mode_energies(self, S):
+        Z = self.U.T @ S
+        return 0.5 * self.a * (Z ** 2).sum(-1)
+
+
+def torch_matmul(a, b):
+    return a @ b
+
+
+def _centroid(structure: Structure) -> np.ndarray:
+    return structure.positions.mean(0) if structure.is_molecule else np.zeros(3)
+
+
+# ------------------------------------------------------------------------- trajectories
+@dataclass
+class Trajectory:
+    """Frames of a forward (noising) or reverse (denoising) run.
+
+    ``frames`` ``(K, N, 3)``, ``times`` ``(K,)``, ``s0_hat`` ``(K, N, 3)`` or None,
+    ``mode_energies`` ``(K, N)`` energy per Laplacian eigenmode (ascending eigenvalue),
+    ``eigenvalues`` ``(N,)`` of ``A``. Forward frames run t = 0 → 1, reverse ones t = 1 → 0.
+    """
+
+    kind: str
+    frames: np.ndarray
+    times: np.ndarray
+    mode_energies: np.ndarray
+    eigenvalues: np.ndarray
+    s0_hat: Optional[np.ndarray] = None
+    model_name: str = ""
+    seed: int = 0
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> np.ndarray:
+        return self.frames[-1]
+
+
+def _mode_order(process, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(eigenvalues ascending ``(N,)``, permutation from the process's mode order)."""
+    try:
+        ev = process.eigenvalues
+    except (AttributeError, NotImplementedError):
+        return np.arange(n, dtype=np.float64), np.arange(n)
+    ev = np.asarray(ev.detach().cpu().numpy() if hasattr(ev, "detach") else ev, dtype=np.float64)
+    order = np.argsort(ev, kind="stable")
+    return ev[order], order
+
+
+def _mode_energies(process, S) -> np.ndarray:
+    """Energy per mode ``(N,)``, ordered by ascending eigenvalue (zeros if unavailable)."""
+    try:
+        E = process.mode_energies(S).detach().cpu().numpy()
+    except NotImplementedError:
+        return np.zeros(S.shape[-2])
+    order = getattr(process, "_api_order", None)
+    if order is None:
+        order = _mode_order(process, E.shape[-1])[1]
+        process._api_order = order
+    return E[..., order]
+
+
+def _eigenvalues(process, n: int) -> np.ndarray:
+    return _mode_order(process, n)[0]
+
+
+def forward_trajectory(structure: Structure, *, num_frames: int = 60, seed: int = 0,
+                       params: Optional[ProcessParams] = None,
+                       callback: Optional[StepCallback] = None,
+                       should_stop: Optional[Callable[[], bool]] = None) -> Trajectory:
+    """An exact sample path of the forward SDE at ``num_frames`` times in ``[0, 1]``.
+
+    ``S_{t_k} = Φ(t_k|t_{k-1}) S_{t_{k-1}} + Σ(t_k|t_{k-1})^{1/2} ε_k`` (exact transitions,
+    SPEC §1). Molecules are noised around their centroid and shown around it.
+    ``callback(k, t_k, S_k (N,3), None)`` is called for every frame.
+    """
+    import torch
+
+    if num_frames < 2:
+        raise InputError(f"num_frames must be >= 2, got {num_frames}")
+    process = make_process(structure, params)
+    gen = torch.Generator().manual_seed(int(seed))
+    center = _centroid(structure)
+    S = torch.as_tensor(structure.positions - center, dtype=torch.float64)
+    if structure.is_molecule:
+        S = S - S.mean(0, keepdim=True)
+    times = np.linspace(0.0, 1.0, num_frames)
+    frames, energies = [], []
+    for k, t in enumerate(times):
+        _check_stop(should_stop)
+        if k > 0:
+            eps = torch.randn(S.shape, generator=gen, dtype=torch.float64)
+            if structure.is_molecule:
+                eps = eps - eps.mean(0, keepdim=True)
+            S = process.apply_phi(S, float(t), s=float(times[k - 1])) + \
+                process.apply_sigma_sqrt(eps, float(t), s=float(times[k - 1]))
+        frame = S.cpu().numpy() + center
+        frames.append(frame)
+        energies.append(_mode_energies(process, S))
+        if callback is not None:
+            callback(k, float(t), frame, None)
+    return Trajectory(kind="forward", frames=np.stack(frames), times=times,
+                      mode_energies=np.stack(energies),
+                      eigenvalues=_eigenvalues(process, structure.n), seed=int(seed))
+
+
+# --------------------------------------------------------------------------------- models
+@dataclass
+class ModelHandle:
+    """An ε-predictor the samplers can call: ``eps_fn(structure, process, S_t (N,3) tensor, t) -> ε̂``."""
+
+    name: str
+    eps_fn: Callable
+    path: Optional[str] = None
+    kinds: tuple = ("molecule", "lattice")
+
+
+def harmonic_prior_model() -> ModelHandle:
+    """The exact ε-predictor when the data *are* harmonic-prior samples (no network).
+
+    For a mode with eigenvalue ``a``, data variance ``1/a`` makes ``S_t`` stationary with
+    variance ``1/a``, so ``E[ε | S_t] = σ(t) A S_t`` per mode, i.e.
+    ``ε̂ = Σ(t)^{1/2} A S_t``. Sampling with it draws from the harmonic prior: shapes with
+    the molecule's connectivity but no chemistry. Used until a trained model is loaded.
+    """
+
+    def eps_fn(structure, process, S_t, t):
+        AS = _apply_A(process, structure, S_t)
+        return process.apply_sigma_sqrt(AS, t)
+
+    return ModelHandle(name="harmonic prior (no network)", eps_fn=eps_fn)
+
+
+def _apply_A(process, structure: Structure, S):
+    import torch
+
+    L = getattr(process, "_api_L", None)
+    if L is None:
+        coo = structure.laplacian.tocoo()
+        L = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data,
+                                    size=coo.shape, dtype=torch.float64,
+                                    check_invariants=False).coalesce()
+        process._api_L = L
+    gamma = float(getattr(process, "gamma", 1.0))
+    lam = float(getattr(process, "lam", 0.0))
+    flat = S.reshape(-1, structure.n, 3) if S.dim() == 3 else S.unsqueeze(0)
+    out = torch.stack([gamma * torch.sparse.mm(L.to(S.dtype), f) + lam * f for f in flat])
+    return out.reshape(S.shape)
+
+
+def default_model() -> ModelHandle:
+    """The bundled pretrained model if one ships (``resources/models``), else the prior."""
+    folder = resource_path("models")
+    for candidate in sorted(folder.glob("*.pt")) if folder.exists() else []:
+        try:
+            return load_model(candidate)
+        except EngineError:
+            continue
+    return harmonic_prior_model()
+
+
+def load_model(path) -> ModelHandle:
+    """Load a checkpoint written by ``engine.training`` as an ε-predictor.
+
+    Raises ``CheckpointError`` for a missing, corrupt or incompatible file.
+    """
+    from engine.errors import CheckpointError
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint does not exist")
+    try:
+        from engine.training import checkpoint as ckpt_mod
+    except ImportError as err:
+        raise CheckpointError(f"{path}: loading checkpoints needs engine.training ({err})")
+    model = ckpt_mod.load_model(path)  # noqa: F841 (wired when engine.training lands)
+    raise CheckpointError(f"{path}: checkpoint loading is not wired yet")
+
+
+# ------------------------------------------------------------------------------ sampling
+@dataclass(frozen=True)
+class Guidance:
+    """Sampling-time regulariser weights (SPEC §1) and their overall scale."""
+
+    lambda_E: float = 0.0
+    lambda_G: float = 0.0
+    lambda_A: float = 0.0
+    scale: float = 1.0
+
+    @property
+    def active(self) -> bool:
+        return self.scale != 0 and (self.lambda_E or self.lambda_G or self.lambda_A)
+
+
+def sampler_names() -> list[str]:
+    """Samplers :func:`reverse_trajectory` accepts."""
+    try:
+        from engine.sampling import samplers
+
+        names = getattr(samplers, "SAMPLERS", None)
+        if names:
+            return list(names)
+    except ImportError:
+        pass
+    return ["ddim"]
+
+
+def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None, *,
+                       steps: int = 50, sampler: str = "ddim", seed: int = 0,
+                       guidance: Optional[Guidance] = None,
+                       fixed: Optional[Sequence[int]] = None,
+                       params: Optional[ProcessParams] = None,
+                       callback: Optional[StepCallback] = None,
+                       should_stop: Optional[Callable[[], bool]] = None) -> Trajectory:
+    """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps.
+
+    ``fixed``: node indices held at the input coordinates (conditional generation by
+    replacement: at every step the fixed nodes are set to a forward draw of their input
+    coordinates at that step's time; at t = 0 they equal the input exactly).
+    ``callback(k, t_k, S_k (N,3), Ŝ_0 (N,3))`` streams every step (frame 0 is the prior draw).
+    """
+    import torch
+
+    if steps < 1 or steps > 5000:
+        raise InputError(f"steps must be in [1, 5000], got {steps}")
+    if sampler not in sampler_names():
+        raise InputError(f"unknown sampler {sampler!r}; choose one of {sampler_names()}")
+    model = model or harmonic_prior_model()
+    guidance = guidance or Guidance()
+    process = make_process(structure, params)
+    gen = torch.Generator().manual_seed(int(seed))
+    center = _centroid(structure)
+    ref = torch.as_tensor(structure.positions - center, dtype=torch.float64)
+    fixed_idx = _fixed_indices(fixed, structure.n)
+    times = np.linspace(1.0, 0.0, steps + 1)
+    eps0 = torch.randn((structure.n, 3), generator=gen, dtype=torch.float64)
+    if structure.is_molecule:
+        eps0 = eps0 - eps0.mean(0, keepdim=True)
+    S = process.apply_sigma_sqrt(eps0, 1.0)
+    frames, s0_hats, energies = [], [], []
+
+    def emit(k, t, S_t, S0):
+        f = S_t.detach().cpu().numpy() + center
+        h = None if S0 is None else S0.detach().cpu().numpy() + center
+        frames.append(f)
+        s0_hats.append(h if h is not None else f)
+        energies.append(_mode_energies(process, S_t))
+        if callback is not None:
+            callback(k, float(t), f, h)
+
+    if len(fixed_idx):
+        S = _replace_fixed(process, S, ref, fixed_idx, 1.0, gen, structure.is_molecule)
+    emit(0, 1.0, S, None)
+    for k in range(1, steps + 1):
+        _check_stop(should_stop)
+        t, t_next = float(times[k - 1]), float(times[k])
+        eps_hat = model.eps_fn(structure, process, S, t)
+        if guidance.active:
+            eps_hat = eps_hat + _guidance_eps(process, structure, S, t, eps_hat, ref, guidance)
+        S0_hat = process.s0_from_eps(S, t, eps_hat)
+        if t_next > 0:
+            S = process.apply_phi(S0_hat, t_next) + process.apply_sigma_sqrt(eps_hat, t_next)
+        else:
+            S = S0_hat
+        if len(fixed_idx):
+            S = _replace_fixed(process, S, ref, fixed_idx, t_next, gen, structure.is_molecule)
+        emit(k, t_next, S, S0_hat)
+    return Trajectory(kind="reverse", frames=np.stack(frames), times=times,
+                      mode_energies=np.stack(energies),
+                      eigenvalues=_eigenvalues(process, structure.n),
+                      s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
+                      meta={"sampler": sampler, "steps": steps, "fixed": fixed_idx.tolist(),
+                            "guidance": guidance})
+
+
+def _fixed_indices(fixed, n: int) -> np.ndarray:
+    if fixed is None:
+        return np.zeros(0, dtype=np.int64)
+    idx = np.unique(np.asarray(list(fixed), dtype=np.int64))
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise InputError(f"fixed atom indices must lie in [0, {n}), got {idx.tolist()}")
+    if idx.size >= n:
+        raise InputError("every atom is fixed: nothing left to generate")
+    return idx
+
+
+def _replace_fixed(process, S, ref, idx, t, gen, molecule: bool):
+    """Set the fixed rows of ``S`` to a forward draw of the reference at time ``t``."""
+    import torch
+
+    if t <= 0:
+        noisy = ref
+    else:
+        eps = torch.randn(ref.shape, generator=gen, dtype=ref.dtype)
+        noisy = process.apply_phi(ref, t) + process.apply_sigma_sqrt(eps, t)
+    S = S.clone()
+    S[idx] = noisy[idx]
+    return S
+
+
+def _guidance_eps(process, structure, S, t, eps_hat, ref, guidance: Guidance):
+    """ε correction for regulariser guidance: ``Σ^{1/2} ∇_{S_t} R(Ŝ_0(S_t))`` (ε̂ held fixed)."""
+    import torch
+
+    with torch.enable_grad():
+        x = S.detach().clone().requires_grad_(True)
+        s0 = process.s0_from_eps(x, t, eps_hat.detach())
+        R = _regulariser(structure, s0, ref, guidance)
+        (grad,) = torch.autograd.grad(R, x)
+    grad = torch.nan_to_num(grad)
+    return guidance.scale * process.apply_sigma_sqrt(grad, t)
+
+
+def _regulariser(structure, s0, ref, g: Guidance):
+    import torch
+
+    total = s0.new_zeros(())
+    if g.lambda_E:
+        masses = _masses(structure, s0)
+        total = total + g.lambda_E * 0.5 * (masses[:, None] * (s0 - ref) ** 2).sum()
+    if g.lambda_G:
+        LS = _apply_A_laplacian(structure, s0)
+        total = total + g.lambda_G * (LS ** 2).sum()
+    if g.lambda_A and len(structure.edges):
+        e = torch.as_tensor(structure.edges, dtype=torch.long)
+        d = s0[e[:, 1]] - s0[e[:, 0]]
+        u = ref[e[:, 1]] - ref[e[:, 0]]
+        cos = (d * u).sum(-1) / (d.norm(dim=-1) * u.norm(dim=-1)).clamp_min(1e-9)
+        total = total + g.lambda_A * (1 - cos).sum()
+    return total
+
+
+def _masses(structure, like):
+    import torch
+
+    if structure.is_molecule:
+        from rdkit import Chem
+
+        table = Chem.GetPeriodicTable()
+        m = [table.GetAtomicWeight(int(z)) for z in structure.atomic_numbers]
+        return torch.tensor(m, dtype=like.dtype) / 12.011
+    return torch.ones(structure.n, dtype=like.dtype)
+
+
+def _apply_A_laplacian(structure, X):
+    import torch
+
+    coo = structure.laplacian.tocoo()
+    L = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data, size=coo.shape,
+                                dtype=X.dtype, check_invariants=False)
+    return torch.sparse.mm(L, X)
+
+
+# ------------------------------------------------------------------------------ chemistry
+def etkdg_conformer(structure: Structure, seed: int = 0, align_to=None) -> np.ndarray:
+    """An RDKit ETKDGv3 + MMFF conformer ``(N, 3)`` of the molecule (the chemist's
+    baseline), optionally aligned (heavy atoms) onto coordinates ``align_to`` ``(N, 3)``."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolAlign
+
+    from engine.metrics.baselines import etkdg_conformers
+
+    if not structure.is_molecule:
+        raise InputError("ETKDG conformers exist only for molecules")
+    mol = etkdg_conformers(structure.mol, 1, seed=seed, num_threads=1)
+    if mol.GetNumAtoms() != structure.n:
+        raise InputError(f"ETKDG changed the atom count of {structure.name}")
+    if align_to is not None:
+        ref = structure.mol_with_coords(align_to)
+        heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+        rdMolAlign.AlignMol(mol, ref, atomMap=list(zip(heavy, heavy)))
+    return np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64)
+
+
+def heavy_atom_rmsd(structure: Structure, coords_a, coords_b) -> float:
+    """Symmetry-aware heavy-atom RMSD (Å) after optimal alignment (GEOM protocol)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolAlign
+
+    a = Chem.RemoveHs(structure.mol_with_coords(coords_a))
+    b = Chem.RemoveHs(structure.mol_with_coords(coords_b))
+    return float(rdMolAlign.GetBestRMS(a, b, maxMatches=10000))
+
+
+def select_smarts(structure: Structure, smarts: str) -> list[int]:
+    """Atom indices matched by a SMARTS pattern (union of all matches)."""
+    from rdkit import Chem
+
+    if not structure.is_molecule:
+        raise InputError("SMARTS selection needs a molecule")
+    patt = Chem.MolFromSmarts((smarts or "").strip())
+    if patt is None or not smarts.strip():
+        raise InputError(f"invalid SMARTS {smarts!r}")
+    hits = structure.mol.GetSubstructMatches(patt, uniquify=True, maxMatches=10000)
+    return sorted({i for match in hits for i in match})
+
+
+@dataclass
+class QualityRow:
+    name: str
+    value: str
+    ok: Optional[bool] = None
+
+
+def quality_report(structure: Structure, coords, reference=None,
+                   posebusters: bool = True) -> list[QualityRow]:
+    """Checks of one structure: RMSD to ``reference`` (default: the input), PoseBusters,
+    MMFF energy, bond-length outliers and clashes. Each check that fails to run gives a
+    row saying why instead of raising."""
+    coords = _as_coords(coords, structure.n, "coordinates")
+    rows: list[QualityRow] = []
+    if not structure.is_molecule:
+        rows.append(QualityRow("sites", str(structure.n)))
+        rows.append(QualityRow("mean |vector|", f"{np.linalg.norm(coords, axis=1).mean():.3f}"))
+        return rows
+    ref = structure.positions if reference is None else reference
+    try:
+        rows.append(QualityRow("heavy-atom RMSD to input (Å)",
+                               f"{heavy_atom_rmsd(structure, coords, ref):.3f}"))
+    except Exception as err:  # noqa: BLE001 -- a report row, not a crash
+        rows.append(QualityRow("heavy-atom RMSD to input (Å)", f"failed: {err}", False))
+    rows.extend(_bond_rows(structure, coords))
+    if posebusters:
+        rows.extend(_posebusters_rows(structure, coords))
+    return rows
+
+
+def _bond_rows(structure, coords) -> list[QualityRow]:
+    from engine.metrics.validity import quick_checks
+
+    try:
+        q = quick_checks(structure.mol_with_coords(coords))
+    except Exception as err:  # noqa: BLE001
+        return [QualityRow("geometry checks", f"failed: {err}", False)]
+    energy = q["mmff_energy"]
+    return [
+        QualityRow("bond-length outliers (>25 %)", str(q["num_bond_outliers"]),
+                   q["num_bond_outliers"] == 0),
+        QualityRow("max bond deviation", f"{100 * q['max_bond_deviation']:.1f} %"),
+        QualityRow("heavy-atom clashes", str(q["num_clashes"]), q["num_clashes"] == 0),
+        QualityRow("MMFF energy (kcal/mol)",
+                   "no MMFF parameters" if energy is None else f"{energy:.1f}"),
+    ]
+
+
+def _posebusters_rows(structure, coords) -> list[QualityRow]:
+    try:
+        from engine.metrics.validity import posebusters_pass
+
+        fraction, table = posebusters_pass(structure.mol_with_coords(coords))
+    except Exception as err:  # noqa: BLE001 -- a report row, not a crash
+        return [QualityRow("PoseBusters", f"failed: {err}", False)]
+    rows = [QualityRow("PoseBusters (all checks)", "pass" if fraction == 1.0 else "FAIL",
+                       fraction == 1.0)]
+    for col in table.columns:
+        if col in ("mol_index", "conf_id", "pass"):
+            continue
+        val = table[col].iloc[0]
+        if val is True or val is np.True_:
+            rows.append(QualityRow(f"PB: {col}", "pass", True))
+        elif val is False or val is np.False_:
+            rows.append(QualityRow(f"PB: {col}", "FAIL", False))
+        else:
+            rows.append(QualityRow(f"PB: {col}", "not run", False))
+    return rows
+
+
+# -------------------------------------------------------------------------------- bonds
+_COVALENT = None
+
+
+def dynamic_bonds(atomic_numbers: np.ndarray, coords: np.ndarray, tolerance: float = 0.45,
+                  max_bonds: int = 8) -> np.ndarray:
+    """Bonds ``(E, 2)`` from distances, as Open Babel / Avogadro perceive them:
+    ``0.4 Å < d_ij < r_i + r_j + tolerance`` with covalent radii ``r``."""
+    from rdkit import Chem
+    from scipy.spatial import cKDTree
+
+    global _COVALENT
+    if _COVALENT is None:
+        table = Chem.GetPeriodicTable()
+        _COVALENT = np.array([table.GetRcovalent(z) if z > 0 else 0.7 for z in range(119)])
+    coords = np.asarray(coords, dtype=np.float64)
+    radii = _COVALENT[np.clip(atomic_numbers, 0, 118)]
+    cutoff = 2 * radii.max() + tolerance
+    pairs = cKDTree(coords).query_pairs(cutoff, output_type="ndarray")
+    if len(pairs) == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    d = np.linalg.norm(coords[pairs[:, 0]] - coords[pairs[:, 1]], axis=1)
+    keep = (d > 0.4) & (d < radii[pairs[:, 0]] + radii[pairs[:, 1]] + tolerance)
+    return pairs[keep].astype(np.int64)
+
+
+# ------------------------------------------------------------------------------- export
+def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarray],
+                      names: Optional[Sequence[str]] = None) -> Path:
+    """Write conformers ``coords_list`` (each ``(N, 3)``) of one molecule to ``.sdf/.xyz/.pdb``."""
+    path = Path(path)
+    if not structure.is_molecule:
+        raise InputError("only molecules can be exported as structure files", path=path)
+    if not len(coords_list):
+        raise InputError("nothing to export", path=path)
+    mols = []
+    for i, c in enumerate(coords_list):
+        m = structure.mol_with_coords(c)
+        m.SetProp("_Name", names[i] if names else f"{structure.name} {i}")
+        mols.append(m)
+    from engine.io import write_molecules
+
+    write_molecules(path, mols)
+    return path
+
+
+def export_trajectory(path, structure: Structure, frames: np.ndarray,
+                      times: Optional[np.ndarray] = None) -> Path:
+    """Write a trajectory ``(K, N, 3)`` as a multi-frame ``.xyz`` or ``.pdb`` (MODEL records)."""
+    path = Path(path)
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 3 or frames.shape[1:] != (structure.n, 3):
+        raise InputError(f"frames must have shape (K, {structure.n}, 3), got {frames.shape}")
+    suffix = path.suffix.lower()
+    if suffix not in (".xyz", ".pdb"):
+        raise InputError("trajectories are written as .xyz or .pdb", path=path)
+    symbols = _symbols(structure)
+    with open(path, "w") as fh:
+        if suffix == ".xyz":
+            for k, f in enumerate(frames):
+                t = "" if times is None else f" t={times[k]:.4f}"
+                fh.write(f"{structure.n}\n{structure.name} frame {k}{t}\n")
+                for s, (x, y, z) in zip(symbols, f):
+                    fh.write(f"{s:<2s} {x:14.6f} {y:14.6f} {z:14.6f}\n")
+        else:
+            for k, f in enumerate(frames):
+                fh.write(f"MODEL     {k + 1:4d}\n")
+                for i, (s, (x, y, z)) in enumerate(zip(symbols, f)):
+                    name = f"{s}{i + 1}"[:4]
+                    fh.write(f"HETATM{i + 1:5d} {name:<4s} UNL A   1    "
+                             f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {s:>2s}\n")
+                if structure.is_molecule:
+                    for a, b in structure.edges:
+                        fh.write(f"CONECT{a + 1:5d}{b + 1:5d}\n")
+                fh.write("ENDMDL\n")
+            fh.write("END\n")
+    return path
+
+
+def _symbols(structure: Structure) -> list[str]:
+    if not structure.is_molecule:
+        return ["X"] * structure.n
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    return [table.GetElementSymbol(int(z)) for z in structure.atomic_numbers]
+
+
+# ------------------------------------------------------------------------------ training
+def training_configs() -> list[Path]:
+    """Training configs that ship in ``resources/configs`` (YAML files with a model section)."""
+    folder = resource_path("configs")
+    if not folder.exists():
+        return []
+    out = []
+    for p in sorted(folder.glob("*.y*ml")):
+        try:
+            if "model" in p.read_text():
+                out.append(p)
+        except OSError:
+            continue
+    return out
+
+
+def train(config, out_dir, *, data=None, resume: bool = False, overrides: Optional[dict] = None,
+          on_progress: Optional[Callable[[dict], None]] = None,
+          should_stop: Optional[Callable[[], bool]] = None):
+    """Run (or resume) a training job; checkpoints go to ``out_dir``.
+
+    ``on_progress(info)`` receives dicts with ``step``, ``total_steps``, ``loss``,
+    optionally ``val_loss``, ``eta_s`` and ``checkpoint`` (path of a checkpoint just
+    written). When ``should_stop()`` turns True the trainer writes a checkpoint and the
+    call raises :class:`Cancelled`. Returns a dict with ``checkpoint``.
+    """
+    from engine.training import trainer as trainer_mod  # lands with engine.training
+
+    return trainer_mod.run_training(config, out_dir, data=data, resume=resume,
+                                    overrides=overrides, on_progress=on_progress,
+                                    should_stop=should_stop)

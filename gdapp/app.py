@@ -1,0 +1,145 @@
+"""QApplication set-up, the main window, and ``--self-test`` (SPEC §3)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch  # noqa: F401  (before Qt, see gdapp.__main__)
+
+SELF_TEST_TIMEOUT_S = 240
+
+
+def _configure_torch():
+    """Leave one core to the GUI thread on small machines."""
+    cores = os.cpu_count() or 2
+    torch.set_num_threads(max(1, min(8, cores - 1)))
+
+
+def make_app():
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("gdapp")
+    app.setOrganizationName("gdapp")
+    return app
+
+
+def make_window(settings=None):
+    from gdapp.views.main_window import MainWindow
+
+    return MainWindow(settings=settings)
+
+
+def run(file: str | None = None, self_test: str | None = None) -> int:
+    _configure_torch()
+    try:
+        app = make_app()
+    except Exception as err:  # noqa: BLE001
+        print(f"gdapp: cannot start the GUI: {err}", file=sys.stderr)
+        return 2
+    window = make_window()
+    window.show()
+    if self_test:
+        return SelfTest(app, window, Path(self_test)).run()
+    if file:
+        window.open_path(file)
+    else:
+        window.open_demo()
+    return app.exec()
+
+
+class SelfTest:
+    """Load the demo, run one reverse-diffusion animation, save ``DIR/window.png``."""
+
+    def __init__(self, app, window, out_dir: Path):
+        self.app, self.window, self.out_dir = app, window, Path(out_dir)
+        self.error: str | None = None
+        self.code = 1
+
+    def fail(self, message: str):
+        if self.error is None:
+            self.error = message
+        self.app.exit(1)
+
+    def run(self) -> int:
+        from PySide6.QtCore import QTimer
+
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"gdapp --self-test: cannot create {self.out_dir}: {err}", file=sys.stderr)
+            return 1
+        w = self.window
+        w.loadFailed.connect(lambda msg: self.fail(f"loading the demo failed: {msg}"))
+        w.errorShown.connect(lambda msg: self.fail(f"error: {msg}"))
+        w.structureLoaded.connect(lambda _s: QTimer.singleShot(0, self._sample))
+        QTimer.singleShot(SELF_TEST_TIMEOUT_S * 1000,
+                          lambda: self.fail(f"timed out after {SELF_TEST_TIMEOUT_S} s"))
+        QTimer.singleShot(0, w.open_demo)
+        self.t0 = time.monotonic()
+        code = self.app.exec()
+        if code == 0 and self.error is None:
+            print(f"gdapp self-test passed: {self.summary}")
+            w.close()
+            return 0
+        print(f"gdapp self-test FAILED: {self.error or f'exit code {code}'}", file=sys.stderr)
+        w.close()
+        return 1
+
+    def _sample(self):
+        w = self.window
+        job = w.run_reverse()
+        if job is None:
+            self.fail("could not start reverse sampling")
+            return
+        w.state.trajectoryFinished.connect(self._on_finished)
+
+    def _on_finished(self, kind):
+        if kind != "reverse":
+            return
+        buf = self.window.state.trajectory("reverse")
+        if buf is None or not buf.complete:
+            self.fail("reverse sampling did not complete")
+            return
+        player = self.window.player
+        player.select("reverse")
+        player.set_mode("once")
+        player.seek(0)
+        self.frames_seen = 0
+        player.frameChanged.connect(self._count_frame)
+        player.timer.timeout.connect(self._check_done)
+        player.set_fps(120)
+        player.play()
+
+    def _count_frame(self, kind, index):
+        self.frames_seen += 1
+
+    def _check_done(self):
+        player = self.window.player
+        if player.is_playing():
+            return
+        try:
+            player.timer.timeout.disconnect(self._check_done)
+        except (RuntimeError, TypeError):
+            pass
+        buf = self.window.state.trajectory("reverse")
+        if player.index != len(buf) - 1:
+            self.fail(f"animation stopped at frame {player.index + 1} of {len(buf)}")
+            return
+        try:
+            from gdapp.views.snapshot import grab_window
+
+            path = self.out_dir / "window.png"
+            image = grab_window(self.window)
+            if not image.save(str(path)):
+                raise OSError(f"could not write {path}")
+        except Exception as err:  # noqa: BLE001
+            self.fail(f"writing window.png failed: {err}\n{traceback.format_exc()}")
+            return
+        traj = buf.trajectory
+        self.summary = (f"{len(buf)} frames ({self.frames_seen} shown), model "
+                        f"{traj.model_name!r}, {time.monotonic() - self.t0:.1f} s, wrote {path}")
+        self.app.exit(0)

@@ -1,0 +1,142 @@
+"""The app's model: current structure, trajectories, sampling parameters (no widgets).
+
+Views read from :class:`AppState` and listen to its signals; workers feed it (on the GUI
+thread, through queued signals). Frames are numpy arrays ``(N, 3)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from engine import api
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """What the steering panel controls."""
+
+    lambda_E: float = 0.0
+    lambda_G: float = 0.0
+    lambda_A: float = 0.0
+    guidance_scale: float = 1.0
+    steps: int = 50
+    sampler: str = "ddim"
+    seed: int = 0
+
+    def guidance(self) -> api.Guidance:
+        return api.Guidance(self.lambda_E, self.lambda_G, self.lambda_A, self.guidance_scale)
+
+
+@dataclass
+class TrajectoryBuffer:
+    """A trajectory as it streams in: frames ``(N, 3)`` and times grow step by step."""
+
+    kind: str                               # "forward" | "reverse"
+    frames: list = field(default_factory=list)
+    times: list = field(default_factory=list)
+    complete: bool = False
+    trajectory: Optional[api.Trajectory] = None
+
+    def __len__(self):
+        return len(self.frames)
+
+    @classmethod
+    def from_trajectory(cls, traj: api.Trajectory) -> "TrajectoryBuffer":
+        return cls(kind=traj.kind, frames=list(traj.frames), times=list(traj.times),
+                   complete=True, trajectory=traj)
+
+
+class AppState(QObject):
+    """Signals carry the new value; getters give the current one."""
+
+    structureChanged = Signal(object)          # api.Structure
+    trajectoryStarted = Signal(str)            # kind
+    trajectoryStep = Signal(str, int)          # kind, index of the frame just appended
+    trajectoryFinished = Signal(str)           # kind (buffer.complete is True)
+    fixedChanged = Signal(object)              # sorted list[int]
+    paramsChanged = Signal(object)             # SamplingParams
+    modelChanged = Signal(object)              # api.ModelHandle
+    referenceChanged = Signal(object)          # ETKDG coords (N, 3) or None
+    generatedChanged = Signal(int)             # number of kept generated conformers
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.structure: Optional[api.Structure] = None
+        self.trajectories: dict[str, TrajectoryBuffer] = {}
+        self.fixed: list[int] = []
+        self.params = SamplingParams()
+        self.model: api.ModelHandle = api.harmonic_prior_model()
+        self.reference: Optional[np.ndarray] = None
+        self.generated: list[np.ndarray] = []   # final frames of reverse runs, (N, 3) each
+
+    # structure ------------------------------------------------------------------
+    def set_structure(self, structure: api.Structure):
+        self.structure = structure
+        self.trajectories = {}
+        self.fixed = []
+        self.reference = None
+        self.generated = []
+        self.structureChanged.emit(structure)
+        self.fixedChanged.emit([])
+        self.referenceChanged.emit(None)
+        self.generatedChanged.emit(0)
+
+    # trajectories ---------------------------------------------------------------
+    def begin_trajectory(self, kind: str):
+        self.trajectories[kind] = TrajectoryBuffer(kind)
+        self.trajectoryStarted.emit(kind)
+
+    def append_frame(self, kind: str, t: float, frame: np.ndarray):
+        buf = self.trajectories.get(kind)
+        if buf is None or buf.complete:
+            return
+        buf.frames.append(np.asarray(frame))
+        buf.times.append(float(t))
+        self.trajectoryStep.emit(kind, len(buf.frames) - 1)
+
+    def finish_trajectory(self, traj: api.Trajectory):
+        self.trajectories[traj.kind] = TrajectoryBuffer.from_trajectory(traj)
+        if traj.kind == "reverse":
+            self.generated.append(np.array(traj.final))
+            self.generatedChanged.emit(len(self.generated))
+        self.trajectoryFinished.emit(traj.kind)
+
+    def abandon_trajectory(self, kind: str):
+        """A run was cancelled or failed: drop its partial frames."""
+        buf = self.trajectories.get(kind)
+        if buf is not None and not buf.complete:
+            del self.trajectories[kind]
+            self.trajectoryFinished.emit(kind)
+
+    def trajectory(self, kind: str) -> Optional[TrajectoryBuffer]:
+        return self.trajectories.get(kind)
+
+    # parameters, selection, model -------------------------------------------------
+    def set_params(self, **changes):
+        new = replace(self.params, **changes)
+        if new != self.params:
+            self.params = new
+            self.paramsChanged.emit(new)
+
+    def set_fixed(self, indices):
+        n = self.structure.n if self.structure is not None else 0
+        clean = sorted({int(i) for i in indices if 0 <= int(i) < n})
+        if clean != self.fixed:
+            self.fixed = clean
+            self.fixedChanged.emit(list(clean))
+
+    def toggle_fixed(self, index: int):
+        fixed = set(self.fixed)
+        fixed.symmetric_difference_update({int(index)})
+        self.set_fixed(fixed)
+
+    def set_model(self, model: api.ModelHandle):
+        self.model = model
+        self.modelChanged.emit(model)
+
+    def set_reference(self, coords: Optional[np.ndarray]):
+        self.reference = None if coords is None else np.asarray(coords)
+        self.referenceChanged.emit(self.reference)

@@ -1,0 +1,84 @@
+"""Energy per Laplacian mode over t: how structured noise works, in one picture.
+
+Top: a heat map of ``log10`` energy, mode index (ascending eigenvalue, smooth → rough)
+against t, with a cursor at the player's frame. Bottom: the energy of each mode in the
+current frame (the spectrum). In the forward process the rough (high) modes lose their
+signal first and the smooth ones last.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from engine import api
+
+
+class SpectrumView(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
+        self.title = QLabel("energy per Laplacian mode (log10)")
+        self.map_plot = pg.PlotWidget()
+        self.map_plot.setLabel("bottom", "t")
+        self.map_plot.setLabel("left", "mode (smooth → rough)")
+        self.image = pg.ImageItem()
+        self.map_plot.addItem(self.image)
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("y", width=2))
+        self.map_plot.addItem(self.cursor)
+        self.colorbar = None
+        self.line_plot = pg.PlotWidget()
+        self.line_plot.setLabel("bottom", "mode (ascending eigenvalue)")
+        self.line_plot.setLabel("left", "log10 energy")
+        self.curve = self.line_plot.plot(pen=pg.mkPen((90, 200, 255), width=2), symbol="o",
+                                         symbolSize=4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.map_plot, 3)
+        layout.addWidget(self.line_plot, 2)
+        self.trajectory: api.Trajectory | None = None
+        self._log = None
+
+    def clear(self):
+        self.trajectory = None
+        self._log = None
+        self.image.clear()
+        self.curve.setData([], [])
+        self.title.setText("energy per Laplacian mode (log10)")
+
+    def set_trajectory(self, traj: api.Trajectory | None):
+        """Show a finished trajectory's ``mode_energies`` ``(K, N)``."""
+        if traj is None:
+            self.clear()
+            return
+        self.trajectory = traj
+        E = np.asarray(traj.mode_energies, dtype=np.float64)
+        ev = np.asarray(traj.eigenvalues, dtype=np.float64)
+        keep = ev > 1e-9 * max(1.0, float(ev.max(initial=0.0)))   # hide the null (centre-of-mass) mode
+        if keep.sum() == 0:
+            keep[:] = True
+        E = E[:, keep]
+        log = np.log10(np.maximum(E, 1e-12))
+        # rows = modes, columns = time in ascending t
+        order = np.argsort(traj.times)
+        times = np.asarray(traj.times)[order]
+        self._log = log
+        img = log[order].T
+        self.image.setImage(img, autoLevels=False,
+                            levels=(float(np.percentile(img, 2)), float(np.percentile(img, 99.5))))
+        self.image.setColorMap(pg.colormap.get("viridis"))
+        t0, t1 = float(times[0]), float(times[-1])
+        self.image.setRect(t0, 0.0, max(t1 - t0, 1e-6), float(img.shape[0]))
+        self.map_plot.setXRange(t0, t1, padding=0)
+        self.map_plot.setYRange(0, img.shape[0], padding=0)
+        self.title.setText(f"energy per Laplacian mode (log10) — {traj.kind} trajectory, "
+                           f"{E.shape[1]} modes")
+        self.set_frame(0)
+
+    def set_frame(self, index: int):
+        if self.trajectory is None or self._log is None:
+            return
+        index = max(0, min(index, len(self._log) - 1))
+        self.cursor.setValue(float(self.trajectory.times[index]))
+        self.curve.setData(np.arange(self._log.shape[1]), self._log[index])

@@ -1,0 +1,461 @@
+"""The 3D view: a PyVista scene of a molecule or a lattice, updated in place per frame.
+
+Atoms, bonds and arrows are drawn with ``vtkGlyph3DMapper`` (GPU instancing of one
+sphere / cylinder / arrow source), so a new frame only overwrites point coordinates and
+per-glyph arrays; no mesh is rebuilt. Lattices in point mode are vertices rendered as
+spheres plus a line set sharing the same points.
+
+Styles: ``ball-and-stick``, ``licorice``, ``space-filling``. ``dynamic bonds`` recomputes
+bonds from distances for every frame (``engine.api.dynamic_bonds``), as Avogadro and VMD
+do for trajectories. Picking: with ``pick_mode`` on, a click (press and release within a
+few pixels) on an atom emits ``atomPicked(index)``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyvista as pv
+from pyvistaqt import QtInteractor
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from vtkmodules.vtkFiltersSources import vtkArrowSource, vtkCylinderSource, vtkSphereSource
+from vtkmodules.vtkRenderingCore import vtkActor, vtkGlyph3DMapper
+from vtkmodules.vtkFiltersGeneral import vtkTransformPolyDataFilter
+from vtkmodules.vtkCommonTransforms import vtkTransform
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.util.numpy_support import numpy_to_vtk
+
+from engine import api
+from gdapp.views.elements import element_colours, vdw_radii
+
+STYLES = ("ball-and-stick", "licorice", "space-filling")
+LATTICE_MODES = ("points", "arrows")
+BACKGROUND = (0.11, 0.12, 0.15)
+FIXED_COLOUR = (255, 200, 0)
+
+
+def _glyph_actor(source_port, poly: pv.PolyData, scale_array: str, vector_scale: bool,
+                 orient_array: Optional[str] = None) -> tuple[vtkActor, vtkGlyph3DMapper]:
+    mapper = vtkGlyph3DMapper()
+    mapper.SetInputData(poly)
+    mapper.SetSourceConnection(source_port)
+    mapper.SetScaleArray(scale_array)
+    if vector_scale:
+        mapper.SetScaleModeToScaleByVectorComponents()
+    else:
+        mapper.SetScaleModeToScaleByMagnitude()
+    mapper.ScalingOn()
+    if orient_array:
+        mapper.SetOrientationArray(orient_array)
+        mapper.SetOrientationModeToDirection()
+        mapper.OrientOn()
+    else:
+        mapper.OrientOff()
+    mapper.SetScalarModeToUsePointFieldData()
+    mapper.SelectColorArray("rgb")
+    mapper.SetColorModeToDirectScalars()
+    mapper.ScalarVisibilityOn()
+    actor = vtkActor()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetInterpolationToPhong()
+    prop.SetSpecular(0.3)
+    prop.SetSpecularPower(30)
+    return actor, mapper
+
+
+def _set_points(poly: pv.PolyData, coords: np.ndarray):
+    """Overwrite point coordinates in place (same count) and mark them modified."""
+    if poly.n_points == len(coords) and len(coords):
+        poly.points[:] = coords
+        poly.GetPoints().Modified()
+    else:
+        pts = vtkPoints()
+        pts.SetData(numpy_to_vtk(np.ascontiguousarray(coords, dtype=np.float64).reshape(-1, 3),
+                                 deep=True))
+        poly.SetPoints(pts)
+    poly.Modified()
+
+
+def _set_array(poly: pv.PolyData, name: str, values: np.ndarray):
+    """Set (replace) a point-data array; empty arrays are allowed (unlike pyvista's)."""
+    values = np.ascontiguousarray(values)
+    if values.ndim == 2 and values.shape[0] == 0:
+        values = values.reshape(0, values.shape[1])
+    arr = numpy_to_vtk(values, deep=True)
+    arr.SetName(name)
+    poly.GetPointData().AddArray(arr)
+    poly.Modified()
+
+
+def _x_axis_source(source, length_axis_is_y: bool = True):
+    """Rotate a y-axis source (cylinder) so that its axis is x (glyph orientation axis)."""
+    tf = vtkTransform()
+    if length_axis_is_y:
+        tf.RotateZ(-90)
+    flt = vtkTransformPolyDataFilter()
+    flt.SetTransform(tf)
+    flt.SetInputConnection(source.GetOutputPort())
+    return flt
+
+
+class _ClickFilter(QObject):
+    """Turns a press+release without drag on the interactor into a pick request."""
+
+    def __init__(self, viewer: "Viewer"):
+        super().__init__(viewer)
+        self.viewer = viewer
+        self.press = None
+
+    def eventFilter(self, obj, event):
+        kind = event.type()
+        if kind == QEvent.MouseButtonPress and event.button() == Qt.LeftButton:
+            self.press = event.position()
+        elif kind == QEvent.MouseButtonRelease and event.button() == Qt.LeftButton:
+            if self.press is not None and self.viewer.pick_mode:
+                pos = event.position()
+                if abs(pos.x() - self.press.x()) + abs(pos.y() - self.press.y()) < 6:
+                    self.viewer.pick_at(pos.x(), pos.y())
+            self.press = None
+        return False
+
+
+class Viewer(QWidget):
+    atomPicked = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.plotter = QtInteractor(self, multi_samples=0, auto_update=False)
+        self.plotter.set_background(BACKGROUND)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plotter.interactor)
+        self.plotter.interactor.installEventFilter(_ClickFilter(self))
+        self.plotter.enable_anti_aliasing("fxaa") if hasattr(self.plotter, "enable_anti_aliasing") else None
+        self.structure: Optional[api.Structure] = None
+        self.coords: Optional[np.ndarray] = None
+        self.style = "ball-and-stick"
+        self.dynamic = True
+        self.lattice_mode = "points"
+        self.pick_mode = False
+        self.fixed: list[int] = []
+        self.overlay: Optional[np.ndarray] = None
+        self._actors: list = []
+        self._overlay_actors: list = []
+        self._arrow_scale = 1.0
+        self._make_sources()
+        self.frames_drawn = 0
+
+    # sources shared by all structures -----------------------------------------------------
+    def _make_sources(self):
+        sphere = vtkSphereSource()
+        sphere.SetRadius(1.0)
+        sphere.SetThetaResolution(20)
+        sphere.SetPhiResolution(14)
+        self._sphere = sphere
+        cyl = vtkCylinderSource()
+        cyl.SetRadius(1.0)
+        cyl.SetHeight(1.0)
+        cyl.SetResolution(12)
+        cyl.CappingOff()
+        self._cylinder = _x_axis_source(cyl)
+        arrow = vtkArrowSource()
+        arrow.SetTipResolution(6)
+        arrow.SetShaftResolution(6)
+        self._arrow = arrow
+
+    # building --------------------------------------------------------------------------
+    def clear(self):
+        for actor in self._actors + self._overlay_actors:
+            self.plotter.renderer.RemoveActor(actor)
+        self._actors = []
+        self._overlay_actors = []
+        self._atoms = self._bonds = self._halo = self._points = self._lines = None
+
+    def set_structure(self, structure: api.Structure, coords: Optional[np.ndarray] = None):
+        """Build the scene for a structure (once per structure) and reset the camera."""
+        self.clear()
+        self.structure = structure
+        self.fixed = []
+        self.overlay = None
+        coords = structure.positions if coords is None else coords
+        if structure.is_molecule:
+            self._build_molecule()
+        else:
+            self._build_lattice(coords)
+        self.set_coords(coords, render=False)
+        self.reset_camera()
+
+    def _atom_radii(self) -> np.ndarray:
+        z = self.structure.atomic_numbers
+        if self.style == "space-filling":
+            return vdw_radii(z)
+        if self.style == "licorice":
+            return np.full(len(z), 0.16)
+        return 0.28 * vdw_radii(z)
+
+    def _bond_radius(self) -> float:
+        return {"ball-and-stick": 0.1, "licorice": 0.16, "space-filling": 0.0}[self.style]
+
+    def _build_molecule(self):
+        s = self.structure
+        n = s.n
+        self._colours = element_colours(s.atomic_numbers)
+        atoms = pv.PolyData(np.zeros((n, 3)))
+        atoms.point_data["radius"] = self._atom_radii()
+        atoms.point_data["rgb"] = self._colours
+        self._atoms = atoms
+        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), atoms, "radius", False)
+        self._add(actor)
+        bonds = pv.PolyData()
+        self._bonds = bonds
+        self._set_bond_arrays(np.zeros((0, 2), dtype=np.int64), np.zeros((n, 3)))
+        actor, _ = _glyph_actor(self._cylinder.GetOutputPort(), bonds, "scale", True, "orient")
+        self._bond_actor = actor
+        self._add(actor)
+        halo = pv.PolyData()
+        _set_points(halo, np.zeros((0, 3)))
+        _set_array(halo, "radius", np.zeros(0))
+        _set_array(halo, "rgb", np.zeros((0, 3), dtype=np.uint8))
+        self._halo = halo
+        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), halo, "radius", False)
+        actor.GetProperty().SetOpacity(0.45)
+        self._add(actor)
+        self._apply_style_visibility()
+
+    def _build_lattice(self, coords):
+        s = self.structure
+        mags = np.linalg.norm(coords, axis=1)
+        self._arrow_scale = 0.9 / max(1e-9, float(np.percentile(mags, 95)))
+        points = pv.PolyData(s.sites.copy())
+        points.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
+        if len(s.edges):
+            lines = np.hstack([np.full((len(s.edges), 1), 2), s.edges]).ravel()
+            points.lines = lines
+        self._points = points
+        self._point_actor = self.plotter.add_mesh(
+            points, scalars="rgb", rgb=True, style="points", point_size=7,
+            render_points_as_spheres=True, show_scalar_bar=False)
+        self._line_actor = self.plotter.add_mesh(
+            points, color=(0.55, 0.6, 0.7), style="wireframe", line_width=1,
+            show_scalar_bar=False)
+        self._actors += [self._point_actor, self._line_actor]
+        arrows = pv.PolyData(s.sites.copy())
+        arrows.point_data["vec"] = np.zeros((s.n, 3))
+        arrows.point_data["scale"] = np.zeros((s.n, 3))
+        arrows.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
+        self._arrows = arrows
+        actor, _ = _glyph_actor(self._arrow.GetOutputPort(), arrows, "scale", True, "vec")
+        self._arrow_actor = actor
+        self._add(actor)
+        self._apply_lattice_mode()
+
+    def _add(self, actor):
+        self.plotter.renderer.AddActor(actor)
+        self._actors.append(actor)
+
+    # per-frame update --------------------------------------------------------------------
+    def set_coords(self, coords: np.ndarray, render: bool = True):
+        """Show a frame ``(N, 3)``: update point coordinates (and bonds) in place."""
+        if self.structure is None:
+            return
+        coords = np.asarray(coords, dtype=np.float64)
+        if coords.shape != (self.structure.n, 3):
+            raise ValueError(f"frame has shape {coords.shape}, expected ({self.structure.n}, 3)")
+        self.coords = coords
+        if self.structure.is_molecule:
+            self._update_molecule(coords)
+        else:
+            self._update_lattice(coords)
+        self.frames_drawn += 1
+        if render:
+            self.render()
+
+    def _update_molecule(self, coords):
+        _set_points(self._atoms, coords)
+        if self._bond_radius() > 0:
+            bonds = self._current_bonds(coords)
+            self._set_bond_arrays(bonds, coords)
+        self._update_halo(coords)
+
+    def _current_bonds(self, coords) -> np.ndarray:
+        if self.dynamic:
+            return api.dynamic_bonds(self.structure.atomic_numbers, coords)
+        return self.structure.edges
+
+    def _set_bond_arrays(self, bonds: np.ndarray, coords: np.ndarray):
+        """Two half-cylinders per bond, each coloured like its atom."""
+        poly = self._bonds
+        if len(bonds) == 0:
+            centres = np.zeros((0, 3))
+            vec = np.zeros((0, 3))
+            rgb = np.zeros((0, 3), dtype=np.uint8)
+        else:
+            a, b = coords[bonds[:, 0]], coords[bonds[:, 1]]
+            d = b - a
+            centres = np.concatenate([a + 0.25 * d, a + 0.75 * d])
+            vec = np.concatenate([d, d])
+            rgb = np.concatenate([self._colours[bonds[:, 0]], self._colours[bonds[:, 1]]])
+        length = np.linalg.norm(vec, axis=1) * 0.5
+        r = self._bond_radius()
+        scale = np.stack([length, np.full(len(length), r), np.full(len(length), r)], axis=1)
+        _set_points(poly, centres)
+        _set_array(poly, "orient", vec.reshape(-1, 3))
+        _set_array(poly, "scale", scale.reshape(-1, 3))
+        _set_array(poly, "rgb", rgb.reshape(-1, 3).astype(np.uint8))
+        poly.Modified()
+
+    def _update_halo(self, coords):
+        idx = np.asarray(self.fixed, dtype=np.int64)
+        poly = self._halo
+        radii = self._atom_radii()[idx] * 1.25 + 0.12 if len(idx) else np.zeros(0)
+        _set_points(poly, coords[idx] if len(idx) else np.zeros((0, 3)))
+        _set_array(poly, "radius", np.asarray(radii, dtype=np.float64))
+        _set_array(poly, "rgb", np.tile(np.array(FIXED_COLOUR, dtype=np.uint8), (len(idx), 1)))
+
+    def _update_lattice(self, coords):
+        mags = np.linalg.norm(coords, axis=1)
+        rgb = _magnitude_colours(mags, 1.0 / self._arrow_scale)
+        if self.lattice_mode == "points":
+            _set_points(self._points, self.structure.sites + coords * self._arrow_scale * 0.5)
+            self._points.point_data["rgb"] = rgb
+            self._points.Modified()
+        else:
+            arrows = self._arrows
+            arrows.point_data["vec"] = coords
+            s = np.clip(mags * self._arrow_scale, 0.0, 1.5)
+            arrows.point_data["scale"] = np.stack([s, s, s], axis=1)
+            arrows.point_data["rgb"] = rgb
+            arrows.Modified()
+
+    # options -----------------------------------------------------------------------------
+    def set_style(self, style: str):
+        if style not in STYLES:
+            raise ValueError(f"unknown style {style!r}; choose one of {STYLES}")
+        self.style = style
+        if self.structure is not None and self.structure.is_molecule:
+            self._atoms.point_data["radius"] = self._atom_radii()
+            self._atoms.Modified()
+            self._apply_style_visibility()
+            self.set_coords(self.coords)
+            self._refresh_overlay()
+
+    def _apply_style_visibility(self):
+        self._bond_actor.SetVisibility(self._bond_radius() > 0)
+
+    def set_dynamic_bonds(self, on: bool):
+        self.dynamic = bool(on)
+        if self.coords is not None:
+            self.set_coords(self.coords)
+
+    def set_lattice_mode(self, mode: str):
+        if mode not in LATTICE_MODES:
+            raise ValueError(f"unknown lattice mode {mode!r}; choose one of {LATTICE_MODES}")
+        self.lattice_mode = mode
+        if self.structure is not None and not self.structure.is_molecule:
+            self._apply_lattice_mode()
+            self.set_coords(self.coords)
+
+    def _apply_lattice_mode(self):
+        points = self.lattice_mode == "points"
+        self._point_actor.SetVisibility(points)
+        self._line_actor.SetVisibility(points)
+        self._arrow_actor.SetVisibility(not points)
+
+    def set_fixed(self, indices):
+        self.fixed = sorted(int(i) for i in indices)
+        if self.structure is not None and self.structure.is_molecule and self.coords is not None:
+            self._update_halo(self.coords)
+            self.render()
+
+    def set_overlay(self, coords: Optional[np.ndarray]):
+        """Draw a second conformer (e.g. ETKDG) as a translucent ghost, or remove it."""
+        self.overlay = None if coords is None else np.asarray(coords)
+        self._refresh_overlay()
+        self.render()
+
+    def _refresh_overlay(self):
+        for actor in self._overlay_actors:
+            self.plotter.renderer.RemoveActor(actor)
+        self._overlay_actors = []
+        if self.overlay is None or self.structure is None or not self.structure.is_molecule:
+            return
+        s = self.structure
+        ghost = pv.PolyData(self.overlay)
+        ghost.point_data["radius"] = self._atom_radii() * 0.9
+        ghost.point_data["rgb"] = np.tile(np.array([80, 200, 255], dtype=np.uint8), (s.n, 1))
+        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), ghost, "radius", False)
+        actor.GetProperty().SetOpacity(0.35)
+        self.plotter.renderer.AddActor(actor)
+        self._overlay_actors.append(actor)
+        if len(s.edges):
+            lines = pv.PolyData(self.overlay)
+            lines.lines = np.hstack([np.full((len(s.edges), 1), 2), s.edges]).ravel()
+            actor = self.plotter.add_mesh(lines, color=(0.3, 0.8, 1.0), line_width=3,
+                                          opacity=0.6, render_lines_as_tubes=True)
+            self._overlay_actors.append(actor)
+
+    # camera, rendering, images --------------------------------------------------------------
+    def reset_camera(self):
+        self.plotter.reset_camera()
+        if self.structure is not None and self.structure.is_molecule:
+            self.plotter.camera.zoom(1.15)
+        self.render()
+
+    def render(self):
+        self.plotter.render()
+
+    def image(self) -> np.ndarray:
+        """The current 3D view as an ``(H, W, 3)`` uint8 array (rendered now)."""
+        self.plotter.ren_win.Render()
+        return np.asarray(self.plotter.screenshot(None, return_img=True))
+
+    def save_image(self, path) -> None:
+        from PIL import Image
+
+        Image.fromarray(self.image()).save(str(path))
+
+    # picking ---------------------------------------------------------------------------------
+    def display_positions(self) -> np.ndarray:
+        """Atom positions in widget pixel coordinates ``(N, 2)`` (x right, y down)."""
+        ren = self.plotter.renderer
+        widget = self.plotter.interactor
+        ratio = widget.devicePixelRatioF() or 1.0
+        height = ren.GetRenderWindow().GetSize()[1]
+        out = np.zeros((self.structure.n, 2))
+        for i, p in enumerate(self.coords):
+            ren.SetWorldPoint(float(p[0]), float(p[1]), float(p[2]), 1.0)
+            ren.WorldToDisplay()
+            x, y, _ = ren.GetDisplayPoint()
+            out[i] = (x / ratio, (height - y) / ratio)
+        return out
+
+    def pick_at(self, x: float, y: float, tolerance_px: float = 25.0) -> int:
+        """Emit ``atomPicked`` for the atom drawn nearest to widget pixel (x, y); -1 if none."""
+        if self.structure is None or not self.structure.is_molecule or self.coords is None:
+            return -1
+        pos = self.display_positions()
+        d = np.hypot(pos[:, 0] - x, pos[:, 1] - y)
+        # among atoms under the cursor, prefer the one nearest the camera
+        cam = np.asarray(self.plotter.camera.position)
+        near = np.flatnonzero(d < tolerance_px)
+        if near.size == 0:
+            return -1
+        depth = np.linalg.norm(self.coords[near] - cam, axis=1)
+        index = int(near[np.argmin(depth + 0.02 * d[near])])
+        self.atomPicked.emit(index)
+        return index
+
+    def close_scene(self):
+        self.clear()
+        self.plotter.close()
+
+
+def _magnitude_colours(mags: np.ndarray, ref: float) -> np.ndarray:
+    """Blue (small) → white → red (large) by ``|v| / ref``."""
+    x = np.clip(mags / max(ref, 1e-12), 0.0, 2.0) / 2.0
+    r = np.clip(2 * x, 0, 1)
+    b = np.clip(2 * (1 - x), 0, 1)
+    g = 1 - np.abs(2 * x - 1)
+    return (np.stack([r, 0.3 + 0.7 * g, b], axis=1) * 255).astype(np.uint8)
