@@ -24,7 +24,7 @@ _route_lock = threading.Lock()
 # Boilerplate lines of RDKit invariant violations (stack traces and frames).
 _NOISE = re.compile(
     r"^(\s*\d+# |\*{4}|-{4,}|Stacktrace:|Violation occurred|Failed Expression|"
-    r"ERROR: moving to the beginning of the next molecule)"
+    r"moving to the beginning of the next molecule)"
 )
 _STAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
 

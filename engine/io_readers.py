@@ -132,6 +132,9 @@ def _split_sdf(text: str):
         yield start, "\n".join(buf) + "\n$$$$\n"
 
 
+_RD_LINE = re.compile(r"(on line\s*)(\d+)")
+
+
 def _parse_sd_record(block: str):
     supplier = Chem.SDMolSupplier()
     supplier.SetData(block, sanitize=True, removeHs=False)
@@ -143,6 +146,9 @@ def records_sdf(text: str, path, **_) -> Iterator[Record]:
     for index, (lineno, block) in enumerate(_split_sdf(text)):
         mol, reason = _rd_call(_parse_sd_record, block)
         if mol is None:
+            # RDKit counts lines from the start of the record; make them file line numbers
+            reason = _RD_LINE.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + lineno - 1} of the file",
+                                  reason)
             yield _err(f"invalid MOL/SDF record: {reason}", path, index, lineno)
             continue
         name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
@@ -310,7 +316,8 @@ def _count_line(line: str) -> Optional[int]:
 
 
 def _xyz_frames(text: str):
-    """Yield ``(index, line, zs, coords, comment, reason)`` per frame (reason '' if OK)."""
+    """Yield ``(index, line, zs, coords, comment, reason)`` per frame: ``line`` is the
+    frame's first line, or the offending line when ``reason`` (else '') says what is wrong."""
     lines = text.splitlines()
     i, index = 0, 0
     while i < len(lines):
@@ -339,22 +346,22 @@ def _xyz_frames(text: str):
             lineno = i + 3 + k
             tokens = lines[i + 2 + k].split()
             if len(tokens) < 4:
-                reason = f"line {lineno}: expected 'element x y z'"
+                reason = "expected 'element x y z'"
                 break
             z = _element(tokens[0])
             if z is None:
-                reason = f"line {lineno}: unknown element {tokens[0][:20]!r}"
+                reason = f"unknown element {tokens[0][:20]!r}"
                 break
             try:
                 p = [float(t) for t in tokens[1:4]]
             except ValueError:
-                reason = f"line {lineno}: coordinates are not numbers"
+                reason = "coordinates are not numbers"
                 break
             if not np.isfinite(p).all():
-                reason = f"line {lineno}: non-finite (NaN or inf) coordinates"
+                reason = "non-finite (NaN or inf) coordinates"
                 break
             zs[k], xyz[k] = z, p
-        yield index, start, zs, xyz, comment, reason
+        yield index, (lineno if reason else start), zs, xyz, comment, reason
         index += 1
         i += 2 + n
 

@@ -437,7 +437,7 @@ def test_nan_coordinates_are_an_input_error_naming_the_record(tmp_path, ext):
 
 def test_nan_in_xyz_names_line_and_reason(tmp_path):
     bad = _nan_file(tmp_path, ".xyz")
-    with pytest.raises(InputError, match=r"line 3: non-finite \(NaN or inf\) coordinates"):
+    with pytest.raises(InputError, match=r"record 0, line 3: invalid XYZ frame: non-finite \(NaN or inf\) coordinates"):
         read_molecules(bad)
 
 
@@ -512,3 +512,21 @@ def test_trajectory_pdb_is_one_model_per_frame(tmp_path):
     bad[2, 0, 0] = np.inf
     with pytest.raises(InputError, match="frame 2"):
         write_trajectory_pdb(path, mol, bad)
+
+
+def test_sdf_bad_record_names_record_and_file_line(tmp_path):
+    mols = [embed(E_CROTONIC, 1), embed(TOLUENE, 1), embed(PYRIDINOL, 1)]
+    path = tmp_path / "three.sdf"
+    write_molecules(path, mols)
+    lines = path.read_text().splitlines()
+    start = [0] + [k + 1 for k, ln in enumerate(lines) if ln == "$$$$"][:-1]
+    bad_line = start[1] + 5  # first atom line of record 1 (1-based: start + 5)
+    lines[bad_line - 1] = "    0.0abc" + lines[bad_line - 1][10:]
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError) as info:
+        read_molecules(path)
+    msg = str(info.value)
+    assert f"record 1, line {start[1] + 1}" in msg
+    assert f"Cannot process coordinates on line {bad_line} of the file" in msg
+    good = read_molecules(path, skip_invalid=True)
+    assert [m.GetProp("_Name") for m in good] == [E_CROTONIC[0], PYRIDINOL[0]]
