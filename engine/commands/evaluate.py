@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--posebusters", action=argparse.BooleanOptionalAction, default=True,
                         help="run the PoseBusters 'mol' checks on every generated conformer (default on)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
-                        help="processes for the RMSD matrices (default 1)")
+                        help="processes for the RMSD matrices and PoseBusters (default 1)")
     parser.add_argument("--max-matches", type=int, default=None, metavar="M",
                         help="cap on symmetry atom maps per molecule (default 10000)")
 
