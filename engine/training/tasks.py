@@ -1,0 +1,184 @@
+"""What differs between molecule and lattice training: data, process, noise layout.
+
+A task turns a collated batch into a ``Prepared`` record: clean structure ``x0`` in model
+units, the network's ``graph`` argument, the diffusion ``process`` for this batch, the
+data-set ``ids`` of its structures (for per-sample random streams) and the node counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine.errors import ConfigError
+from engine.training.config import TrainConfig, resolve_path
+
+__all__ = ["Prepared", "MoleculeTask", "LatticeTask", "make_task", "per_sample_draws"]
+
+
+@dataclass
+class Prepared:
+    x0: torch.Tensor               # (N, 3) concatenated or (B, N, 3)
+    graph: object                  # the model's graph argument
+    process: object                # GraphBatchDiffusion / GraphDiffusion
+    ids: list                      # data-set position of each structure
+    sizes: list                    # nodes per structure
+    batch: torch.Tensor | None     # (N,) graph index (molecules) or None (stacked lattice)
+    num_graphs: int
+    extra: dict                    # masses, laplacians … for regularisers
+
+
+def per_sample_draws(seed: int, tag: int, step: int, ids, sizes):
+    """One uniform ``u`` and one standard-normal ``(n, 3)`` block per structure.
+
+    Each comes from ``numpy.random.default_rng([seed, tag, step, id])``, so a structure's
+    noise depends only on the run seed, the step and its data-set position — not on the
+    batch composition, the rank or the number of processes (exact resume, DDP = 1 process).
+    Returns ``(u (B,) float64, eps list of (n_i, 3) float32 arrays)``.
+    """
+    us, eps = [], []
+    for i, n in zip(ids, sizes):
+        rng = np.random.default_rng([int(seed), int(tag), int(step), int(i)])
+        us.append(rng.random())
+        eps.append(rng.standard_normal((int(n), 3)).astype(np.float32))
+    return np.asarray(us, dtype=np.float64), eps
+
+
+def _schedule(cfg: TrainConfig):
+    from engine.process import make_schedule
+    p = cfg.process
+    if p.schedule == "linear":
+        return make_schedule("linear", beta_min=p.beta_min, beta_max=p.beta_max)
+    return make_schedule("cosine")
+
+
+class MoleculeTask:
+    """Conformers of a built corpus; ``GraphBatchDiffusion`` per batch (centre-of-mass free)."""
+
+    kind = "molecule"
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path | None = None, build_ok: bool = True):
+        from engine.data.dataset import ConformerDataset
+        self.cfg = cfg
+        self.schedule = _schedule(cfg)
+        cache = self._corpus_dir(cfg, build_ok)
+        self.cache_dir = cache
+        d = cfg.data
+        self.train_set = ConformerDataset(cache, "train", max_atoms=d.max_atoms, seed=cfg.run.seed,
+                                          conformer="random", center=True)
+        self.val_set = ConformerDataset(cache, "val", max_atoms=d.max_atoms, seed=cfg.run.seed,
+                                        conformer="first", center=True)
+        if len(self.train_set) == 0:
+            raise ConfigError(f"{cache}: the training split holds no molecule with at most "
+                              f"{d.max_atoms} atoms")
+        self.val_indices = list(range(min(d.val_size, len(self.val_set))))
+
+    @staticmethod
+    def _corpus_dir(cfg: TrainConfig, build_ok: bool) -> Path:
+        d = cfg.data
+        if d.cache_dir:
+            path = resolve_path(cfg, d.cache_dir)
+            if not (path / "corpus.json").is_file():
+                raise ConfigError(f"data.cache_dir {path} is not a built corpus (no corpus.json); "
+                                  f"build it with 'python -m engine data build'")
+            return path
+        from engine.data.config import load_corpus_config
+        from engine.data.corpus import build_corpus
+        corpus_cfg = load_corpus_config(resolve_path(cfg, d.corpus_config))
+        if not build_ok:
+            raise ConfigError("data.corpus_config needs a build, not allowed here")
+        return Path(build_corpus(corpus_cfg, progress=True))
+
+    def feature_dim(self) -> int:
+        return int(self.train_set[0].features.shape[1])
+
+    def collate(self, samples):
+        from engine.data.batching import collate
+        return collate(samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.train_set.set_epoch(epoch)
+
+    def prepare(self, batch, device) -> Prepared:
+        from engine.process import GraphBatchDiffusion
+        p = self.cfg.process
+        batch = batch.to(device)
+        proc = GraphBatchDiffusion(batch.laplacians, gamma=p.gamma, lam=0.0,
+                                   schedule=self.schedule, dtype=torch.float32,
+                                   device=device, center=True)
+        sizes = (batch.ptr[1:] - batch.ptr[:-1]).tolist()
+        x0 = batch.pos.float() / p.coord_scale
+        return Prepared(x0, batch, proc, batch.indices.tolist(), sizes, batch.batch,
+                        int(batch.num_graphs),
+                        {"masses": batch.masses, "laplacians": batch.laplacians,
+                         "bond_index": batch.bond_index})
+
+    def stack_noise(self, eps_blocks, device) -> torch.Tensor:
+        return torch.from_numpy(np.concatenate(eps_blocks)).to(device)
+
+
+class LatticeTask:
+    """Synthetic vector fields on one grid (``engine.data.lattice``); ``GraphDiffusion``
+    on the grid Laplacian (λ > 0, not centred); batches are stacked ``(B, N, 3)``."""
+
+    kind = "lattice"
+
+    def __init__(self, cfg: TrainConfig, out_dir: Path | None = None, build_ok: bool = True):
+        from engine.data import lattice as lattice_data
+        from engine.graphs import grid_laplacian
+        from engine.models.lattice_net import LatticeGraph
+        from engine.process import GraphDiffusion
+        self.cfg = cfg
+        self.schedule = _schedule(cfg)
+        kwargs = dict(cfg.data.lattice)
+        val_size = max(1, cfg.data.val_size)
+        try:
+            self.train_set, self.val_set, self.shape = lattice_data.make_training_sets(
+                seed=cfg.run.seed, val_size=val_size, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"data.lattice: {exc}") from None
+        self.graph = LatticeGraph.from_shape(self.shape)
+        self.L = grid_laplacian(self.shape)
+        p = cfg.process
+        if p.lam <= 0:
+            raise ConfigError("process.lam must be > 0 for lattices (the prior needs A = γL + λI "
+                              "to be positive definite)")
+        self._process_args = dict(gamma=p.gamma, lam=p.lam, schedule=self.schedule,
+                                  dtype=torch.float32, center=False)
+        self._processes = {}
+        self.GraphDiffusion = GraphDiffusion
+        self.val_indices = list(range(len(self.val_set)))
+
+    def feature_dim(self) -> int:
+        return 0
+
+    def collate(self, samples):
+        ids = [int(s[0]) for s in samples]
+        return ids, torch.stack([torch.as_tensor(s[1], dtype=torch.float32) for s in samples])
+
+    def set_epoch(self, epoch: int) -> None:
+        pass
+
+    def prepare(self, batch, device) -> Prepared:
+        ids, fields = batch
+        key = str(device)
+        if key not in self._processes:
+            self._processes[key] = self.GraphDiffusion(self.L, device=device, **self._process_args)
+            self._graphs = getattr(self, "_graphs", {})
+        graph = self.graph
+        graph = type(graph)(graph.edge_index.to(device), graph.num_nodes, graph.positions.to(device))
+        x0 = fields.to(device) / self.cfg.process.coord_scale
+        n = x0.shape[1]
+        return Prepared(x0, graph, self._processes[key], ids, [n] * len(ids), None, len(ids),
+                        {"laplacians": self.L})
+
+    def stack_noise(self, eps_blocks, device) -> torch.Tensor:
+        return torch.from_numpy(np.stack(eps_blocks)).to(device)
+
+
+def make_task(cfg: TrainConfig, out_dir=None, build_ok: bool = True):
+    if cfg.data.kind == "lattice":
+        return LatticeTask(cfg, out_dir, build_ok)
+    return MoleculeTask(cfg, out_dir, build_ok)
