@@ -58,8 +58,9 @@ class EGNNLayer(nn.Module):
     ``inv_deg (N, 1)`` = 1 / number of incoming edges. Returns updated ``(h, x)``.
     """
 
-    def __init__(self, hidden: int, num_edge_types: int):
+    def __init__(self, hidden: int, num_edge_types: int, update_features: bool = True):
         super().__init__()
+        self.update_features = update_features
         self.norm = nn.LayerNorm(hidden)
         self.proj_recv = nn.Linear(hidden, hidden)
         self.proj_send = nn.Linear(hidden, hidden, bias=False)
@@ -70,9 +71,10 @@ class EGNNLayer(nn.Module):
         self.coord_hidden = nn.Linear(hidden, hidden)
         self.coord_out = nn.Linear(hidden, 1, bias=False)
         nn.init.normal_(self.coord_out.weight, std=1e-3)
-        self.node_self = nn.Linear(hidden, hidden)
-        self.node_msg = nn.Linear(hidden, hidden, bias=False)
-        self.node_out = nn.Linear(hidden, hidden)
+        if update_features:         # the last layer only moves coordinates
+            self.node_self = nn.Linear(hidden, hidden)
+            self.node_msg = nn.Linear(hidden, hidden, bias=False)
+            self.node_out = nn.Linear(hidden, hidden)
         self.act = nn.SiLU()
 
     def forward(self, h, x, recv, send, edge_type, inv_deg):
@@ -87,6 +89,8 @@ class EGNNLayer(nn.Module):
         update = diff / (d + 1.0) * coef
         shift = update.new_zeros(x.shape).index_add_(0, recv, update)
         x = x + shift * inv_deg
+        if not self.update_features:
+            return h, x
         agg = m.new_zeros(h.shape[0], m.shape[1]).index_add_(0, recv, m) * inv_deg.to(m.dtype)
         h = h + self.node_out(self.act(self.node_self(hn) + self.node_msg(agg)))
         return h, x
@@ -118,7 +122,8 @@ class EGNNEpsNet(nn.Module):
         self.embed = nn.Linear(self.feature_dim, hidden)
         self.time = TimeEmbedding(hidden, sin_dim=time_dim)
         self.time_per_layer = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
-        self.layers = nn.ModuleList(EGNNLayer(hidden, self.max_hops + 2) for _ in range(layers))
+        self.layers = nn.ModuleList(EGNNLayer(hidden, self.max_hops + 2, update_features=i < layers - 1)
+                                    for i in range(layers))
 
     # -- graph preparation -------------------------------------------------------------
     def prepare(self, graph) -> MoleculeInput:
