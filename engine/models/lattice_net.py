@@ -133,6 +133,9 @@ class LatticeEpsNet(nn.Module):
     def prepare(self, graph) -> _PreparedLattice:
         if isinstance(graph, _PreparedLattice):
             return graph
+        cached = getattr(self, "_prepared", None)
+        if cached is not None and cached[0] is graph:
+            return cached[1]
         n = int(graph.num_nodes)
         conv_index = graph.edge_index
         deg = torch.bincount(conv_index[0], minlength=n).clamp(min=1).float()
@@ -143,8 +146,10 @@ class LatticeEpsNet(nn.Module):
             attn = conv_index.new_zeros(2, 0)
         self_loops = torch.arange(n, device=conv_index.device).repeat(2, 1)
         attn_index = torch.cat([attn, self_loops], dim=1)
-        return _PreparedLattice(conv_index, attn_index, (1.0 / deg)[:, None],
-                                graph.positions, n)
+        prepared = _PreparedLattice(conv_index, attn_index, (1.0 / deg)[:, None],
+                                    graph.positions, n)
+        self._prepared = (graph, prepared)     # the same graph object is reused every step
+        return prepared
 
     def forward(self, x: torch.Tensor, t, graph) -> torch.Tensor:
         g = self.prepare(graph)

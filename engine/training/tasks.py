@@ -119,26 +119,43 @@ class MoleculeTask:
         return torch.from_numpy(np.concatenate(eps_blocks)).to(device)
 
 
+class _FieldSet:
+    """Items ``(index, field (N, 3))`` over a stacked ``(M, N, 3)`` tensor."""
+
+    def __init__(self, fields: torch.Tensor):
+        self.fields = torch.as_tensor(fields, dtype=torch.float32)
+
+    def __len__(self):
+        return int(self.fields.shape[0])
+
+    def __getitem__(self, i):
+        return int(i), self.fields[i]
+
+
 class LatticeTask:
-    """Synthetic vector fields on one grid (``engine.data.lattice``); ``GraphDiffusion``
-    on the grid Laplacian (λ > 0, not centred); batches are stacked ``(B, N, 3)``."""
+    """Vector fields on one grid; ``GraphDiffusion`` on the grid Laplacian (λ > 0, not
+    centred); batches are stacked ``(B, N, 3)``.
+
+    ``train_fields``/``val_fields`` are ``(M, N, 3)`` with ``N = prod(shape)`` (C order);
+    ``LatticeTask.from_config`` gets them from ``engine.data.lattice``.
+    """
 
     kind = "lattice"
 
-    def __init__(self, cfg: TrainConfig, out_dir: Path | None = None, build_ok: bool = True):
-        from engine.data import lattice as lattice_data
+    def __init__(self, cfg: TrainConfig, train_fields, val_fields, shape):
         from engine.graphs import grid_laplacian
         from engine.models.lattice_net import LatticeGraph
         from engine.process import GraphDiffusion
         self.cfg = cfg
         self.schedule = _schedule(cfg)
-        kwargs = dict(cfg.data.lattice)
-        val_size = max(1, cfg.data.val_size)
-        try:
-            self.train_set, self.val_set, self.shape = lattice_data.make_training_sets(
-                seed=cfg.run.seed, val_size=val_size, **kwargs)
-        except TypeError as exc:
-            raise ConfigError(f"data.lattice: {exc}") from None
+        self.shape = tuple(int(s) for s in shape)
+        n = int(np.prod(self.shape))
+        for name, f in (("training", train_fields), ("validation", val_fields)):
+            if tuple(f.shape[1:]) != (n, 3):
+                raise ConfigError(f"lattice {name} fields have shape {tuple(f.shape)}, expected "
+                                  f"(M, {n}, 3) for grid {self.shape}")
+        self.train_set = _FieldSet(train_fields)
+        self.val_set = _FieldSet(val_fields)
         self.graph = LatticeGraph.from_shape(self.shape)
         self.L = grid_laplacian(self.shape)
         p = cfg.process
@@ -147,31 +164,49 @@ class LatticeTask:
                               "to be positive definite)")
         self._process_args = dict(gamma=p.gamma, lam=p.lam, schedule=self.schedule,
                                   dtype=torch.float32, center=False)
-        self._processes = {}
-        self.GraphDiffusion = GraphDiffusion
-        self.val_indices = list(range(len(self.val_set)))
+        self._GraphDiffusion = GraphDiffusion
+        self._cache = {}
+        self.val_indices = list(range(min(len(self.val_set), max(1, cfg.data.val_size))))
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "LatticeTask":
+        """Synthetic data from ``engine.data.lattice.make_fields(**cfg.data.lattice, seed=…)``
+        -> ``(fields (M, N, 3), shape)``; the last ``val_size`` fields are held out."""
+        try:
+            from engine.data import lattice as lattice_data
+            make_fields = lattice_data.make_fields
+        except (ImportError, AttributeError):
+            raise ConfigError("lattice data need engine.data.lattice.make_fields, which this "
+                              "installation lacks") from None
+        try:
+            fields, shape = make_fields(seed=cfg.run.seed, **cfg.data.lattice)
+        except TypeError as exc:
+            raise ConfigError(f"data.lattice: {exc}") from None
+        fields = torch.as_tensor(np.asarray(fields), dtype=torch.float32)
+        n_val = min(max(1, cfg.data.val_size), fields.shape[0] // 5)
+        return cls(cfg, fields[: fields.shape[0] - n_val], fields[fields.shape[0] - n_val:], shape)
 
     def feature_dim(self) -> int:
         return 0
 
     def collate(self, samples):
-        ids = [int(s[0]) for s in samples]
-        return ids, torch.stack([torch.as_tensor(s[1], dtype=torch.float32) for s in samples])
+        return [s[0] for s in samples], torch.stack([s[1] for s in samples])
 
     def set_epoch(self, epoch: int) -> None:
         pass
 
     def prepare(self, batch, device) -> Prepared:
+        from engine.models.lattice_net import LatticeGraph
         ids, fields = batch
         key = str(device)
-        if key not in self._processes:
-            self._processes[key] = self.GraphDiffusion(self.L, device=device, **self._process_args)
-            self._graphs = getattr(self, "_graphs", {})
-        graph = self.graph
-        graph = type(graph)(graph.edge_index.to(device), graph.num_nodes, graph.positions.to(device))
+        if key not in self._cache:
+            g = self.graph
+            self._cache[key] = (self._GraphDiffusion(self.L, device=device, **self._process_args),
+                                LatticeGraph(g.edge_index.to(device), g.num_nodes,
+                                             g.positions.to(device)))
+        process, graph = self._cache[key]
         x0 = fields.to(device) / self.cfg.process.coord_scale
-        n = x0.shape[1]
-        return Prepared(x0, graph, self._processes[key], ids, [n] * len(ids), None, len(ids),
+        return Prepared(x0, graph, process, list(ids), [x0.shape[1]] * len(ids), None, len(ids),
                         {"laplacians": self.L})
 
     def stack_noise(self, eps_blocks, device) -> torch.Tensor:
@@ -180,5 +215,5 @@ class LatticeTask:
 
 def make_task(cfg: TrainConfig, out_dir=None, build_ok: bool = True):
     if cfg.data.kind == "lattice":
-        return LatticeTask(cfg, out_dir, build_ok)
+        return LatticeTask.from_config(cfg)
     return MoleculeTask(cfg, out_dir, build_ok)
