@@ -506,6 +506,8 @@ class ModelHandle:
     eps_fn: Callable
     path: Optional[str] = None
     kinds: tuple = ("molecule", "lattice")
+    params: Optional["ProcessParams"] = None   # the process the model was trained with
+    coord_scale: float = 1.0                   # Å per model unit
 
 
 def harmonic_prior_model() -> ModelHandle:
@@ -552,22 +554,68 @@ def default_model() -> ModelHandle:
     return harmonic_prior_model()
 
 
-def load_model(path) -> ModelHandle:
-    """Load a checkpoint written by ``engine.training`` as an ε-predictor.
+def load_model(path, device=None) -> ModelHandle:
+    """Load a molecule checkpoint written by ``engine.training`` as an ε-predictor.
 
-    Raises ``CheckpointError`` for a missing, corrupt or incompatible file.
+    The handle carries the process parameters and coordinate scale the network was
+    trained with. Raises ``CheckpointError`` for a missing, corrupt or foreign file.
     """
+    import torch
+
     from engine.errors import CheckpointError
+    from engine.training.checkpoint import load_model as load_checkpoint_model
 
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint does not exist")
-    try:
-        from engine.training import checkpoint as ckpt_mod
-    except ImportError as err:
-        raise CheckpointError(f"{path}: loading checkpoints needs engine.training ({err})")
-    model = ckpt_mod.load_model(path)  # noqa: F841 (wired when engine.training lands)
-    raise CheckpointError(f"{path}: checkpoint loading is not wired yet")
+    device = torch.device(device) if device is not None else _device()
+    net, config = load_checkpoint_model(path, device=device)
+    kind = getattr(net, "kind", "molecule")
+    if kind != "molecule":
+        raise CheckpointError(f"{path}: a {kind} model; the app samples molecules with it only")
+    proc = dict(config.get("process") or {})
+    params = ProcessParams(gamma=float(proc.get("gamma", 1.0)), lam=float(proc.get("lam", 0.0)),
+                           schedule=str(proc.get("schedule", "linear")),
+                           beta_min=float(proc.get("beta_min", 0.1)),
+                           beta_max=float(proc.get("beta_max", 20.0)))
+    graphs: dict = {}
+
+    def eps_fn(structure, process, S_t, t):
+        key = id(structure)
+        if key not in graphs:
+            graphs.clear()
+            graphs[key] = _graph_batch(structure).to(device)
+        x = S_t.to(device=device, dtype=torch.float32)
+        tt = torch.full((1,), float(t), dtype=torch.float32, device=device)
+        with torch.no_grad():
+            eps = net(x, tt, graphs[key]).to(dtype=S_t.dtype, device=S_t.device)
+        return eps - eps.mean(0, keepdim=True)
+
+    model_cfg = config.get("model") or {}
+    return ModelHandle(name=f"{model_cfg.get('name', 'model')} ({path.name})", eps_fn=eps_fn,
+                       path=str(path), kinds=("molecule",), params=params,
+                       coord_scale=float(proc.get("coord_scale", 1.0)))
+
+
+def _graph_batch(structure: Structure):
+    """The network's graph argument for one molecule (a ``GraphBatch`` of one)."""
+    import torch
+
+    from engine.chem.features import atom_features
+    from engine.data.batching import GraphSample, collate
+    from engine.data.dataset import atomic_masses
+
+    bonds = structure.edges
+    both = np.concatenate([bonds, bonds[:, ::-1]]).T if len(bonds) else np.zeros((2, 0), np.int64)
+    z = structure.atomic_numbers
+    sample = GraphSample(
+        pos=torch.zeros((structure.n, 3), dtype=torch.float32),
+        features=torch.from_numpy(np.asarray(atom_features(structure.mol), dtype=np.float32)),
+        bond_index=torch.from_numpy(np.ascontiguousarray(both)).long(),
+        laplacian=structure.laplacian,
+        masses=torch.from_numpy(atomic_masses()[z].astype(np.float32)),
+        atomic_numbers=torch.from_numpy(z), index=0)
+    return collate([sample])
 
 
 # ------------------------------------------------------------------------------ sampling
@@ -619,11 +667,14 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     if sampler not in sampler_names():
         raise InputError(f"unknown sampler {sampler!r}; choose one of {sampler_names()}")
     model = model or harmonic_prior_model()
+    if structure.kind not in model.kinds:
+        raise InputError(f"model {model.name!r} cannot sample a {structure.kind}")
     guidance = guidance or Guidance()
-    process = make_process(structure, params)
+    process = make_process(structure, params or model.params)
     gen = torch.Generator().manual_seed(int(seed))
     center = _centroid(structure)
-    ref = torch.as_tensor(structure.positions - center, dtype=torch.float64)
+    scale = float(model.coord_scale)
+    ref = torch.as_tensor((structure.positions - center) / scale, dtype=torch.float64)
     fixed_idx = _fixed_indices(fixed, structure.n)
     times = np.linspace(1.0, 0.0, steps + 1)
     eps0 = torch.randn((structure.n, 3), generator=gen, dtype=torch.float64)
@@ -633,8 +684,8 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     frames, s0_hats, energies = [], [], []
 
     def emit(k, t, S_t, S0):
-        f = S_t.detach().cpu().numpy() + center
-        h = None if S0 is None else S0.detach().cpu().numpy() + center
+        f = S_t.detach().cpu().numpy() * scale + center
+        h = None if S0 is None else S0.detach().cpu().numpy() * scale + center
         frames.append(f)
         s0_hats.append(h if h is not None else f)
         energies.append(_mode_energies(process, S_t))
@@ -648,9 +699,9 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
         _check_stop(should_stop)
         t, t_next = float(times[k - 1]), float(times[k])
         eps_hat = model.eps_fn(structure, process, S, t)
-        if guidance.active:
-            eps_hat = eps_hat + _guidance_eps(process, structure, S, t, eps_hat, ref, guidance)
         S0_hat = process.s0_from_eps(S, t, eps_hat)
+        if guidance.active:
+            S0_hat = _guide_s0(structure, S0_hat, ref, guidance)
         if t_next > 0:
             S = process.apply_phi(S0_hat, t_next) + process.apply_sigma_sqrt(eps_hat, t_next)
         else:
@@ -691,17 +742,29 @@ def _replace_fixed(process, S, ref, idx, t, gen, molecule: bool):
     return S
 
 
-def _guidance_eps(process, structure, S, t, eps_hat, ref, guidance: Guidance):
-    """ε correction for regulariser guidance: ``Σ^{1/2} ∇_{S_t} R(Ŝ_0(S_t))`` (ε̂ held fixed)."""
+def _guide_s0(structure, S0_hat, ref, guidance: Guidance):
+    """One gradient step on ``R = λ_E E + λ_G G + λ_A Al`` at ``Ŝ_0`` (SPEC §1 regularisers).
+
+    The step is ``scale / Lip(∇R)`` (a bound on the gradient's Lipschitz constant), so a
+    scale of 1 never overshoots the energy term's minimum; stepping on ``Ŝ_0`` instead of
+    differentiating through ``Φ(t)^{-1}`` keeps guidance stable at large t.
+    """
     import torch
 
     with torch.enable_grad():
-        x = S.detach().clone().requires_grad_(True)
-        s0 = process.s0_from_eps(x, t, eps_hat.detach())
-        R = _regulariser(structure, s0, ref, guidance)
+        x = S0_hat.detach().clone().requires_grad_(True)
+        R = _regulariser(structure, x, ref, guidance)
         (grad,) = torch.autograd.grad(R, x)
-    grad = torch.nan_to_num(grad)
-    return guidance.scale * process.apply_sigma_sqrt(grad, t)
+    lip = 1e-9
+    if guidance.lambda_E:
+        lip += guidance.lambda_E * float(_masses(structure, x).max())
+    if guidance.lambda_G:
+        degree = float(np.abs(structure.laplacian.diagonal()).max())
+        lip += guidance.lambda_G * 2.0 * (2.0 * degree) ** 2
+    if guidance.lambda_A:
+        lip += guidance.lambda_A * 4.0
+    step = min(1.0, guidance.scale) / lip
+    return S0_hat - step * torch.nan_to_num(grad)
 
 
 def _regulariser(structure, s0, ref, g: Guidance):
@@ -964,16 +1027,37 @@ def training_configs() -> list[Path]:
 
 def train(config, out_dir, *, data=None, resume: bool = False, overrides: Optional[dict] = None,
           on_progress: Optional[Callable[[dict], None]] = None,
-          should_stop: Optional[Callable[[], bool]] = None):
-    """Run (or resume) a training job; checkpoints go to ``out_dir``.
+          should_stop: Optional[Callable[[], bool]] = None) -> dict:
+    """Run (or resume) a training job with ``engine.training``; files go to ``out_dir``.
 
-    ``on_progress(info)`` receives dicts with ``step``, ``total_steps``, ``loss``,
-    optionally ``val_loss``, ``eta_s`` and ``checkpoint`` (path of a checkpoint just
-    written). When ``should_stop()`` turns True the trainer writes a checkpoint and the
-    call raises :class:`Cancelled`. Returns a dict with ``checkpoint``.
+    ``data``: a built corpus folder replacing the config's data source. ``overrides``:
+    ``{"section.key": value}``. ``on_progress(info)`` receives the trainer's event dicts
+    (``event`` train/val/checkpoint/done/stopped, ``step``, ``total_steps``, ``loss``,
+    ``val_loss``, ``eta_s``; checkpoint events carry ``checkpoint``, the file written).
+    When ``should_stop()`` turns True the trainer writes a checkpoint and returns with
+    ``status`` "stopped". Returns the trainer's result dict (``status``, ``step``,
+    ``checkpoint``, ``val_loss``).
     """
-    from engine.training import trainer as trainer_mod  # lands with engine.training
+    from engine.errors import ConfigError
+    from engine.training.config import load_config
+    from engine.training.trainer import Trainer
 
-    return trainer_mod.run_training(config, out_dir, data=data, resume=resume,
-                                    overrides=overrides, on_progress=on_progress,
-                                    should_stop=should_stop)
+    cfg = load_config(config)
+    if data:
+        cfg.data.cache_dir = str(Path(data).resolve())
+        cfg.data.corpus_config = None
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if not hasattr(cfg, section) or not hasattr(getattr(cfg, section), name):
+            raise ConfigError(f"unknown config override {key!r}")
+        setattr(getattr(cfg, section), name, value)
+
+    def relay(info: dict):
+        if on_progress is None:
+            return
+        info = dict(info)
+        if info.get("event") == "checkpoint":
+            info["checkpoint"] = info.get("path")
+        on_progress(info)
+
+    return Trainer(cfg, out_dir, resume=resume, on_progress=relay, should_stop=should_stop).run()

@@ -119,7 +119,8 @@ class Player(QWidget):
         self.slider.blockSignals(False)
 
     def _on_started(self, kind):
-        self.follow = True
+        # a reverse run is followed as it streams in; a forward run starts at the input
+        self.follow = kind == "reverse"
         self.select(kind)
         self.index = 0
         self._sync_slider()
@@ -128,8 +129,8 @@ class Player(QWidget):
         if kind != self.kind:
             return
         self._sync_slider()
-        if self.follow and not self.timer.isActive():
-            self.seek(index)
+        if (self.follow or index == 0) and not self.timer.isActive():
+            self.seek(index if self.follow else 0)
 
     def _on_finished(self, kind):
         if kind != self.kind:

@@ -175,18 +175,22 @@ class TrainingPanel(QWidget):
         return True
 
     def _on_progress(self, info: dict):
-        self.history.append(dict(info))
-        step, total = int(info.get("step", 0)), int(info.get("total_steps", 0) or 0)
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(step)
-        eta = info.get("eta_s")
-        text = f"step {step}/{total}   loss {info.get('loss', float('nan')):.4g}"
-        if eta is not None:
-            text += f"   ETA {_fmt_seconds(eta)}"
         if info.get("checkpoint"):
             self.last_checkpoint = str(info["checkpoint"])
             self.ckpt_label.setText(f"checkpoint: {self.last_checkpoint}")
-        self.eta.setText(text)
+            self._update_buttons(ended=self.mode not in ("running", "pausing", "stopping"))
+        if "step" in info and info.get("total_steps"):
+            step, total = int(info["step"]), int(info["total_steps"])
+            self.progress.setRange(0, max(1, total))
+            self.progress.setValue(step)
+        if info.get("loss") is not None:
+            text = f"step {info['step']}/{info.get('total_steps')}   loss {info['loss']:.4g}"
+            if info.get("eta_s") is not None:
+                text += f"   ETA {_fmt_seconds(info['eta_s'])}"
+            self.eta.setText(text)
+            self.history.append({"step": info["step"], "loss": info["loss"]})
+        if info.get("event") == "val" and info.get("val_loss") is not None:
+            self.history.append({"step": info["step"], "val_loss": info["val_loss"]})
         self._redraw()
         self.progressed.emit(dict(info))
 

@@ -21,7 +21,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from vtkmodules.vtkFiltersSources import vtkArrowSource, vtkCylinderSource, vtkSphereSource
 from vtkmodules.vtkRenderingCore import vtkActor, vtkGlyph3DMapper
-from vtkmodules.vtkFiltersGeneral import vtkTransformPolyDataFilter
+from vtkmodules.vtkFiltersGeneral import vtkTransformFilter
 from vtkmodules.vtkCommonTransforms import vtkTransform
 from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.util.numpy_support import numpy_to_vtk
@@ -94,7 +94,7 @@ def _x_axis_source(source, length_axis_is_y: bool = True):
     tf = vtkTransform()
     if length_axis_is_y:
         tf.RotateZ(-90)
-    flt = vtkTransformPolyDataFilter()
+    flt = vtkTransformFilter()
     flt.SetTransform(tf)
     flt.SetInputConnection(source.GetOutputPort())
     return flt
