@@ -25,12 +25,8 @@ __all__ = ["stereo_report", "stereo_ok", "fix_stereo"]
 
 
 def _as_coords(mol, coords) -> np.ndarray:
-    try:
-        import torch
-        if isinstance(coords, torch.Tensor):
-            coords = coords.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if hasattr(coords, "detach"):  # a torch tensor (torch is not imported for numpy input)
+        coords = coords.detach().cpu().numpy()
     x = np.asarray(coords, dtype=np.float64)
     n = mol.GetNumAtoms()
     if x.shape != (n, 3):
