@@ -321,12 +321,18 @@ class ChebyshevBackend(Backend):
         self.max_degree = max_degree
         A = (gamma * L + lam * sp.identity(self.n, format="csr")).tocsr()
         A.sort_indices()
-        with warnings.catch_warnings():  # "sparse CSR support is in beta"
-            warnings.simplefilter("ignore", UserWarning)
-            self.A = torch.sparse_csr_tensor(
-                torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
-                torch.from_numpy(A.data), size=A.shape, dtype=torch.float64,
-                check_invariants=False).to(dtype=dtype, device=device)
+        if torch.device(device if device is not None else "cpu").type == "cpu":
+            # scipy's CSR product is 2-3x faster than torch's on the CPU; tensors share memory
+            self._A_scipy = A.astype(np.float32 if dtype == torch.float32 else np.float64)
+            self.A = None
+        else:
+            self._A_scipy = None
+            with warnings.catch_warnings():  # "sparse CSR support is in beta"
+                warnings.simplefilter("ignore", UserWarning)
+                self.A = torch.sparse_csr_tensor(
+                    torch.from_numpy(A.indptr.astype(np.int64)), torch.from_numpy(A.indices.astype(np.int64)),
+                    torch.from_numpy(A.data), size=A.shape, dtype=torch.float64,
+                    check_invariants=False).to(dtype=dtype, device=device)
         self.dtype, self.device = dtype, device
         self.last_error_bound = 0.0
         self.last_degree = 0
@@ -381,8 +387,13 @@ class ChebyshevBackend(Backend):
         alpha = 2.0 / (self.hi - self.lo)
         beta = (self.hi + self.lo) / (self.hi - self.lo)
 
+        def matmul(Y):
+            if self._A_scipy is not None:
+                return torch.from_numpy(self._A_scipy @ Y.detach().contiguous().numpy())
+            return self.A @ Y
+
         def scaled(Y):  # (2A - (hi+lo)I)/(hi-lo) Y
-            return alpha * (self.A @ Y) - beta * Y
+            return alpha * matmul(Y) - beta * Y
 
         T_prev, T_cur = V, scaled(V)
         out = C[:, 0] * T_prev
