@@ -82,7 +82,14 @@ class Trainer:
         if self.device.type == "cuda" and self.dist.enabled:
             self.device = torch.device("cuda", self.dist.local_rank)
         self._setup_determinism()
-        self.task = task if task is not None else make_task(cfg, self.out, build_ok=self.dist.is_main)
+        if task is None:
+            # rank 0 first (it may build the corpus), then the others reuse what it built
+            if self.dist.is_main:
+                task = make_task(cfg, self.out)
+            barrier()
+            if task is None:
+                task = make_task(cfg, self.out)
+        self.task = task
         self._build_model()
         self.plan = BatchPlan(len(self.task.train_set), cfg.data.batch_size, cfg.run.seed, self.dist)
         self.time_sampler = TimeSampler(cfg.loss.t_sampling, t_min=cfg.loss.t_min)
