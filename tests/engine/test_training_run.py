@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import time
 
 import pytest
@@ -134,3 +135,28 @@ def test_cli_train_writes_checkpoint_and_log(corpus, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: -1\n")
     assert main(["train", "--config", str(bad), "--out", str(out)]) == 1
+
+
+@pytest.mark.parametrize("overrides", [
+    {"loss.kind": "dsm", "loss.weighting": "sigma2"},
+    {"loss.weighting": "min_snr", "loss.t_sampling": "importance"},
+    {"run.precision": "bf16"},                      # the autocast path (CPU bf16 here)
+])
+def test_loss_variants_and_bf16_train(corpus, tmp_path, overrides):
+    cfg = small_config(corpus, **{"optim.total_steps": 4, "run.val_every": 4,
+                                  "run.log_every": 1, **overrides})
+    result = Trainer(cfg, tmp_path).run()
+    assert result["status"] == "finished" and math.isfinite(result["val_loss"])
+    losses = [float(r["loss"]) for r in read_log(tmp_path / "log.csv") if r["kind"] == "train"]
+    assert len(losses) == 4 and all(math.isfinite(v) for v in losses)
+
+
+def test_regularisers_enter_the_training_loss(corpus, tmp_path):
+    base = {"optim.total_steps": 1, "run.val_every": 100, "run.log_every": 1}
+    plain = Trainer(small_config(corpus, **base), tmp_path / "plain").run()
+    reg = Trainer(small_config(corpus, **base, **{"loss.lambda_E": 1.0, "loss.lambda_G": 1.0,
+                                                  "loss.lambda_A": 1.0}), tmp_path / "reg").run()
+    assert plain["status"] == reg["status"] == "finished"
+    a, = [float(r["loss"]) for r in read_log(tmp_path / "plain" / "log.csv") if r["kind"] == "train"]
+    b, = [float(r["loss"]) for r in read_log(tmp_path / "reg" / "log.csv") if r["kind"] == "train"]
+    assert math.isfinite(b) and b > a          # same batch and noise, plus non-negative terms
