@@ -1,0 +1,1 @@
+"""Chemistry helpers: atom features, molecular graphs, stereo checks (RDKit-based)."""

@@ -88,7 +88,14 @@ def corpus_key(config: CorpusConfig, smiles: list[str]) -> str:
 
 
 def default_corpus_dir(config: CorpusConfig, key: str) -> Path:
-    return Path(config.cache_dir) / key[:16]
+    """``cache_dir/<key[:16]>``; a relative ``cache_dir`` is taken from the checkout root
+    (the folder holding ``pyproject.toml`` above ``engine/``), else from the current
+    directory."""
+    cache = Path(config.cache_dir)
+    if not cache.is_absolute():
+        root = Path(__file__).resolve().parents[2]
+        cache = (root if (root / "pyproject.toml").is_file() else Path.cwd()) / cache
+    return cache / key[:16]
 
 
 def _shard_path(out: Path, k: int) -> Path:
