@@ -201,3 +201,30 @@ def test_registry_unknown_name_and_bad_kwargs():
         build_model("egn")
     with pytest.raises(ConfigError, match="bad arguments"):
         build_model("egnn", feature_dim=4, hiddn=3)
+
+
+def test_score_network_is_minus_inverse_sigma_sqrt_of_eps(egnn):
+    from engine.graphs import laplacian_from_edges
+    from engine.models.score import ScoreNetwork
+    from engine.process import GraphBatchDiffusion
+    g = random_tree_batch([6, 4], seed=15)
+    lap = []
+    for gi, (lo, hi) in enumerate([(0, 6), (6, 10)]):
+        e = g.bond_index.T[(g.bond_index[0] >= lo) & (g.bond_index[0] < hi) & (g.bond_index[0] < g.bond_index[1])] - lo
+        lap.append(laplacian_from_edges(hi - lo, e.numpy()))
+    proc = GraphBatchDiffusion(lap, gamma=4.0, dtype=torch.float64)
+    x = torch.randn(10, 3, generator=torch.Generator().manual_seed(16), dtype=torch.float64)
+    t = torch.tensor([0.2, 0.7], dtype=torch.float64)
+    score_net = ScoreNetwork(egnn)
+    with torch.no_grad():
+        eps_hat = egnn(x, t, g)
+        score = score_net(x, t, g, proc)
+    # dense check per graph: score = -Σ(t)^{-1/2} ε̂ on the centre-of-mass-free subspace
+    for gi, (lo, hi) in enumerate([(0, 6), (6, 10)]):
+        L = torch.from_numpy(lap[gi].toarray())
+        mu, U = torch.linalg.eigh(4.0 * L)
+        B = float(proc.schedule.integral(t[gi]))
+        var = (1 - torch.exp(-B * mu[1:])) / mu[1:]
+        inv_sqrt = U[:, 1:] @ torch.diag(var.rsqrt()) @ U[:, 1:].T
+        assert torch.allclose(score[lo:hi], -inv_sqrt @ eps_hat[lo:hi], atol=1e-8)
+    assert torch.allclose(proc.eps_from_score(score, t), eps_hat, atol=1e-8)
