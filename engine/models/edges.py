@@ -157,14 +157,19 @@ def merge_edges(topology: Topology, spatial: torch.Tensor):
     """
     n = topology.num_nodes
     spatial_type = topology.max_hops + 1
+    slots = spatial_type + 1
     keys = torch.cat([topology.edge_index[0] * n + topology.edge_index[1],
                       spatial[0] * n + spatial[1]])
     types = torch.cat([topology.hops,
                        torch.full((spatial.shape[1],), spatial_type, dtype=torch.long,
                                   device=spatial.device)])
-    uniq, inverse = torch.unique(keys, sorted=True, return_inverse=True)
-    edge_type = torch.full((uniq.shape[0],), spatial_type, dtype=torch.long, device=keys.device)
-    edge_type = edge_type.scatter_reduce(0, inverse, types, reduce="amin", include_self=True)
+    # sort (key, type) pairs; the first entry of each key carries its smallest type
+    # (sorting instead of a scatter-min keeps this deterministic on CUDA as well)
+    composite = torch.unique(keys * slots + types, sorted=True)
+    pair = composite // slots
+    first = torch.ones_like(pair, dtype=torch.bool)
+    first[1:] = pair[1:] != pair[:-1]
+    uniq, edge_type = pair[first], composite[first] % slots
     return torch.stack([uniq // n, uniq % n]), edge_type
 
 

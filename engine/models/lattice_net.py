@@ -69,7 +69,8 @@ class LatticeGraph:
 @dataclass
 class _PreparedLattice:
     conv_index: torch.Tensor      # (2, E1) nearest neighbours
-    attn_index: torch.Tensor      # (2, E2) neighbourhood incl. self
+    neighbours: torch.Tensor      # (N, K) neighbourhood incl. self, padded with 0
+    neighbour_mask: torch.Tensor  # (N, K) True for real neighbours
     inv_deg: torch.Tensor         # (N, 1)
     positions: torch.Tensor       # (N, 3)
     num_nodes: int
@@ -96,21 +97,17 @@ class LatticeBlock(nn.Module):
         proj = self.conv(a)
         recv, send = g.conv_index
         conv = proj.new_zeros(b, n, hid).index_add_(1, recv, proj[:, send]) * g.inv_deg.to(proj.dtype)
-        # attention over variable-size neighbourhoods (segment softmax per receiver)
+        # attention over variable-size neighbourhoods: padded (N, K) lists + mask
         q, k, v = self.qkv(a).chunk(3, dim=-1)
         dh = hid // self.heads
-        recv, send = g.attn_index
-        q = q.reshape(b, n, self.heads, dh)
-        k = k.reshape(b, n, self.heads, dh)
-        v = v.reshape(b, n, self.heads, dh)
-        scores = (q[:, recv] * k[:, send]).sum(-1) / math.sqrt(dh)            # (B, E, heads)
-        idx = recv[None, :, None].expand_as(scores)
-        peak = scores.new_full((b, n, self.heads), -torch.inf).scatter_reduce(
-            1, idx, scores, reduce="amax", include_self=True)
-        weights = torch.exp(scores - peak[:, recv])
-        denom = weights.new_zeros(b, n, self.heads).index_add_(1, recv, weights)
-        weights = weights / denom[:, recv]
-        attn = v.new_zeros(b, n, self.heads, dh).index_add_(1, recv, weights[..., None] * v[:, send])
+        nbr, mask = g.neighbours, g.neighbour_mask
+        q = q.reshape(b, n, 1, self.heads, dh)
+        k = k.reshape(b, n, self.heads, dh)[:, nbr]                          # (B, N, K, heads, dh)
+        v = v.reshape(b, n, self.heads, dh)[:, nbr]
+        scores = (q * k).sum(-1) / math.sqrt(dh)                             # (B, N, K, heads)
+        scores = scores.masked_fill(~mask[None, :, :, None], -torch.inf)
+        weights = torch.softmax(scores, dim=2)
+        attn = (weights[..., None] * v).sum(2)                               # (B, N, heads, dh)
         h = h + conv + self.out(attn.reshape(b, n, hid))
         return h + self.mlp(self.norm2(h))
 
@@ -145,8 +142,18 @@ class LatticeEpsNet(nn.Module):
         else:
             attn = conv_index.new_zeros(2, 0)
         self_loops = torch.arange(n, device=conv_index.device).repeat(2, 1)
-        attn_index = torch.cat([attn, self_loops], dim=1)
-        prepared = _PreparedLattice(conv_index, attn_index, (1.0 / deg)[:, None],
+        attn_index = torch.cat([self_loops, attn], dim=1)
+        order = torch.argsort(attn_index[0] * n + attn_index[1])
+        recv, send = attn_index[0][order], attn_index[1][order]
+        counts = torch.bincount(recv, minlength=n)
+        width = int(counts.max())
+        start = torch.cumsum(counts, 0) - counts
+        slot = torch.arange(recv.shape[0], device=recv.device) - start[recv]
+        neighbours = torch.zeros(n, width, dtype=torch.long, device=recv.device)
+        mask = torch.zeros(n, width, dtype=torch.bool, device=recv.device)
+        neighbours[recv, slot] = send
+        mask[recv, slot] = True
+        prepared = _PreparedLattice(conv_index, neighbours, mask, (1.0 / deg)[:, None],
                                     graph.positions, n)
         self._prepared = (graph, prepared)     # the same graph object is reused every step
         return prepared
