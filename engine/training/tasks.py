@@ -170,21 +170,30 @@ class LatticeTask:
 
     @classmethod
     def from_config(cls, cfg: TrainConfig) -> "LatticeTask":
-        """Synthetic data from ``engine.data.lattice.make_fields(**cfg.data.lattice, seed=…)``
-        -> ``(fields (M, N, 3), shape)``; the last ``val_size`` fields are held out."""
+        """Synthetic fields from ``engine.data.lattice.LatticeDataset``: ``data.lattice``
+        holds ``kind`` (elastic | spin | skyrmion), ``shape``, ``n_samples`` and the kind's
+        physical parameters; the last ``val_size`` fields (at most a fifth) are held out."""
+        from engine.data.lattice import LatticeDataset
+        from engine.errors import InputError
+        opts = dict(cfg.data.lattice)
+        missing = [k for k in ("kind", "shape", "n_samples") if k not in opts]
+        if missing:
+            raise ConfigError(f"data.lattice needs {', '.join(missing)} "
+                              f"(e.g. kind: spin, shape: [8, 8], n_samples: 1024)")
+        kind, shape, count = opts.pop("kind"), opts.pop("shape"), opts.pop("n_samples")
+        if isinstance(shape, list):
+            shape = tuple(shape)
         try:
-            from engine.data import lattice as lattice_data
-            make_fields = lattice_data.make_fields
-        except (ImportError, AttributeError):
-            raise ConfigError("lattice data need engine.data.lattice.make_fields, which this "
-                              "installation lacks") from None
-        try:
-            fields, shape = make_fields(seed=cfg.run.seed, **cfg.data.lattice)
-        except TypeError as exc:
+            data = LatticeDataset(kind, shape, count, seed=cfg.run.seed, **opts)
+        except (InputError, TypeError) as exc:
             raise ConfigError(f"data.lattice: {exc}") from None
-        fields = torch.as_tensor(np.asarray(fields), dtype=torch.float32)
+        fields = torch.stack([data[i] for i in range(len(data))])
         n_val = min(max(1, cfg.data.val_size), fields.shape[0] // 5)
-        return cls(cfg, fields[: fields.shape[0] - n_val], fields[fields.shape[0] - n_val:], shape)
+        if fields.shape[0] - n_val < 1:
+            raise ConfigError(f"data.lattice.n_samples ({count}) is too small to hold out "
+                              f"a validation set")
+        return cls(cfg, fields[: fields.shape[0] - n_val], fields[fields.shape[0] - n_val:],
+                   data.shape)
 
     def feature_dim(self) -> int:
         return 0

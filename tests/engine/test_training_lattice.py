@@ -63,3 +63,20 @@ def test_lattice_task_checks_shapes_and_lambda():
     cfg.process.lam = 0.0
     with pytest.raises(ConfigError, match="lam must be > 0"):
         LatticeTask(cfg, spin_waves(8, (6, 6), 0), spin_waves(4, (6, 6), 1), (6, 6))
+
+
+def test_lattice_config_runs_on_the_data_module(tmp_path):
+    cfg = lattice_cfg()
+    cfg.data.lattice = {"kind": "spin", "shape": [5, 5], "n_samples": 80, "correlation_length": 2.0}
+    cfg.optim.total_steps = 6
+    cfg.run.val_every = 3
+    task = LatticeTask.from_config(cfg)
+    assert task.shape == (5, 5) and len(task.train_set) + len(task.val_set) == 80
+    result = Trainer(cfg, tmp_path).run()
+    assert result["status"] == "finished" and result["val_loss"] is not None
+    cfg.data.lattice = {"kind": "spin", "shape": [5, 5], "n_samples": 80, "corelation_length": 2.0}
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        LatticeTask.from_config(cfg)
+    cfg.data.lattice = {"kind": "spin"}
+    with pytest.raises(ConfigError, match="needs shape, n_samples"):
+        LatticeTask.from_config(cfg)
