@@ -128,38 +128,9 @@ def _device():
 
 
 def _read_mols(path: Path) -> list:
-    try:
-        from engine.io import read_molecules
-    except ImportError:  # TEMPORARY until engine.io lands
-        return _read_mols_fallback(path)
+    from engine.io import read_molecules
+
     return read_molecules(path)
-
-
-def _read_mols_fallback(path: Path) -> list:
-    from rdkit import Chem
-
-    suffix = path.suffix.lower()
-    if suffix == ".sdf":
-        mols = list(Chem.SDMolSupplier(str(path), removeHs=False))
-    elif suffix == ".mol":
-        mols = [Chem.MolFromMolFile(str(path), removeHs=False)]
-    elif suffix == ".smi":
-        mols = [Chem.MolFromSmiles(line.split()[0]) for line in path.read_text().splitlines()
-                if line.strip()]
-    elif suffix == ".pdb":
-        mols = [Chem.MolFromPDBFile(str(path), removeHs=False)]
-    elif suffix == ".xyz":
-        from rdkit.Chem import rdDetermineBonds
-        mol = Chem.MolFromXYZFile(str(path))
-        if mol is not None:
-            rdDetermineBonds.DetermineConnectivity(mol)
-        mols = [mol]
-    else:
-        mols = [Chem.MolFromMol2File(str(path), removeHs=False)]
-    for i, m in enumerate(mols):
-        if m is None:
-            raise InputError("RDKit could not parse this record", path=path, record=i)
-    return mols
 
 
 def load_structures(path) -> list[Structure]:
@@ -324,17 +295,23 @@ class ProcessParams:
     beta_max: float = 20.0
 
 
-def make_process(structure: Structure, params: Optional[ProcessParams] = None, device=None):
-    """``engine.process.GraphDiffusion`` for the structure (float64, centred for molecules)."""
+SAMPLING_PHI_FLOOR = 0.05
+
+
+def make_process(structure: Structure, params: Optional[ProcessParams] = None, device=None,
+                 phi_floor: Optional[float] = None):
+    """``engine.process.GraphDiffusion`` for the structure (float64, centred for molecules).
+
+    ``phi_floor`` guards ``Φ^{-1}`` in ``s0_from_eps``; reverse sampling uses
+    ``SAMPLING_PHI_FLOOR`` so that an imperfect ε̂ is amplified at most ``1/(2 floor)``
+    times in modes whose signal has decayed (their ``S_0`` part is unknowable anyway).
+    """
     import torch
 
     params = params or ProcessParams()
     from engine.process.schedules import make_schedule
 
-    try:
-        from engine.process import GraphDiffusion
-    except ImportError:  # TEMPORARY until engine.process lands
-        GraphDiffusion = _DenseProcessFallback
+    from engine.process import GraphDiffusion
 
     if params.schedule == "linear":
         schedule = make_schedule("linear", beta_min=params.beta_min, beta_max=params.beta_max)
@@ -343,61 +320,8 @@ def make_process(structure: Structure, params: Optional[ProcessParams] = None, d
     molecule = structure.is_molecule
     lam = params.lam if params.lam is not None else (0.0 if molecule else 0.1)
     return GraphDiffusion(structure.laplacian, gamma=params.gamma, lam=lam, schedule=schedule,
-                          dtype=torch.float64, device=device, center=molecule)
-
-
-class _DenseProcessFallback:
-    """TEMPORARY stand-in for ``engine.process.GraphDiffusion`` (dense eigh only)."""
-
-    def __init__(self, L, gamma=1.0, lam=0.1, schedule=None, dtype=None, device=None,
-                 center=False):
-        import torch
-
-        A = gamma * L.toarray() + lam * np.eye(L.shape[0])
-        a, U = np.linalg.eigh(A)
-        if center:
-            a[0] = 0.0
-        self.gamma, self.lam, self.center, self.schedule = gamma, lam, center, schedule
-        self.a = torch.as_tensor(np.clip(a, 0, None))
-        self.U = torch.as_tensor(U)
-        self.eigenvalues = self.a
-
-    def _f(self, X, f):
-        Z = self.U.T @ X if X.dim() == 2 else torch_matmul(self.U.T, X)
-        Z = f[:, None] * Z
-        if self.center:
-            Z[..., 0, :] = 0
-        return self.U @ Z
-
-    def _dB(self, t, s):
-        return self.schedule.integral(t) - self.schedule.integral(s)
-
-    def apply_phi(self, X, t, s=0.0):
-        from engine.process import modes
-        import torch
-
-        return self._f(X, modes.phi(self.a, torch.tensor(self._dB(t, s), dtype=torch.float64)))
-
-    def apply_sigma_sqrt(self, X, t, s=0.0):
-        from engine.process import modes
-        import torch
-
-        return self._f(X, modes.std(self.a, torch.tensor(self._dB(t, s), dtype=torch.float64)))
-
-    def s0_from_eps(self, St, t, eps):
-        from engine.process import modes
-        import torch
-
-        dB = torch.tensor(self._dB(t, 0.0), dtype=torch.float64)
-        return self._f(St - self.apply_sigma_sqrt(eps, t), modes.inv_phi(self.a, dB, 1e-4))
-
-    def mode_energies(self, S):
-        Z = self.U.T @ S
-        return 0.5 * self.a * (Z ** 2).sum(-1)
-
-
-def torch_matmul(a, b):
-    return a @ b
+                          dtype=torch.float64, device=device, center=molecule,
+                          phi_floor=phi_floor)
 
 
 def _centroid(structure: Structure) -> np.ndarray:
@@ -670,7 +594,7 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     if structure.kind not in model.kinds:
         raise InputError(f"model {model.name!r} cannot sample a {structure.kind}")
     guidance = guidance or Guidance()
-    process = make_process(structure, params or model.params)
+    process = make_process(structure, params or model.params, phi_floor=SAMPLING_PHI_FLOOR)
     gen = torch.Generator().manual_seed(int(seed))
     center = _centroid(structure)
     scale = float(model.coord_scale)

@@ -97,6 +97,16 @@ class AppState(QObject):
         buf.times.append(float(t))
         self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
+    def append_frames(self, kind: str, items):
+        """Append several ``(t, frame)`` pairs, then signal once (the newest index)."""
+        buf = self.trajectories.get(kind)
+        if buf is None or buf.complete or not items:
+            return
+        for t, frame in items:
+            buf.frames.append(np.asarray(frame))
+            buf.times.append(float(t))
+        self.trajectoryStep.emit(kind, len(buf.frames) - 1)
+
     def finish_trajectory(self, traj: api.Trajectory):
         self.trajectories[traj.kind] = TrajectoryBuffer.from_trajectory(traj)
         if traj.kind == "reverse":

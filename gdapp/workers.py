@@ -1,8 +1,12 @@
 """Background jobs around ``engine.api`` calls: progress, per-step results, cancel, errors.
 
-A :class:`Job` is a QObject that lives on the GUI thread; its function runs on a worker
-thread of a :class:`JobRunner`'s pool and reports through the job's signals, which Qt
-delivers to GUI-thread receivers as queued calls. Nothing here touches a widget.
+A :class:`Job` runs its function on a plain Python thread that never touches Qt: it
+appends messages to a locked queue, and the :class:`JobRunner` drains every queue from a
+QTimer on the GUI thread (every ``POLL_MS``) and emits the job's signals there. So every
+slot, lambdas included, runs on the GUI thread, a fast producer can never flood the event
+loop (one batch per tick), and no Qt object is used across threads. (Emitting PySide6
+signals from worker threads corrupts reference counts under load in PySide6 6.8–6.12,
+PYSIDE-3124; this design does not depend on that.)
 
 The job function is called as ``fn(job)`` and may use ``job.report_step(payload)``,
 ``job.report_progress(done, total, text)`` and ``job.should_stop()``; it returns the
@@ -15,25 +19,21 @@ import threading
 import traceback
 from typing import Callable
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.api import Cancelled
 
+POLL_MS = 15
+
 
 class Job(QObject):
-    """Public signals are emitted on the GUI thread only (relayed from the worker through
-    queued private signals), so any slot, lambdas included, runs on the GUI thread."""
-
     step = Signal(object)               # per-step payload
+    steps = Signal(list)                # the payloads of one GUI tick, batched
     progress = Signal(int, int, str)    # done, total, text
     succeeded = Signal(object)          # result
     failed = Signal(str, str)           # message, traceback
     cancelled = Signal()
     finished = Signal()                 # always last, after one of the three above
-
-    _q_step = Signal(object)
-    _q_progress = Signal(int, int, str)
-    _q_end = Signal(str, object)        # "ok" | "failed" | "cancelled", payload
 
     def __init__(self, name: str, fn: Callable, parent=None):
         super().__init__(parent)
@@ -41,35 +41,27 @@ class Job(QObject):
         self.fn = fn
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._messages: list = []
+        self._delivered = False
+        self.thread: threading.Thread | None = None
         self.result = None
         self.error: str | None = None
-        self._q_step.connect(self._relay_step, Qt.QueuedConnection)
-        self._q_progress.connect(self.progress, Qt.QueuedConnection)
-        self._q_end.connect(self._relay_end, Qt.QueuedConnection)
-
-    def _relay_step(self, payload):
-        if not self._stop.is_set():
-            self.step.emit(payload)
-
-    def _relay_end(self, kind, payload):
-        if kind == "ok":
-            self.succeeded.emit(payload)
-        elif kind == "failed":
-            self.failed.emit(*payload)
-        else:
-            self.cancelled.emit()
-        self.finished.emit()
 
     # called on the worker thread ---------------------------------------------------
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
+    def _post(self, message):
+        with self._lock:
+            self._messages.append(message)
+
     def report_step(self, payload):
-        if not self._stop.is_set():
-            self._q_step.emit(payload)
+        """Deliver a per-step result (also after cancel: e.g. a final checkpoint)."""
+        self._post(("step", payload))
 
     def report_progress(self, done: int, total: int, text: str = ""):
-        self._q_progress.emit(int(done), int(total), text)
+        self._post(("progress", (int(done), int(total), text)))
 
     def _execute(self):
         try:
@@ -84,43 +76,64 @@ class Job(QObject):
         else:
             self.result = result
             end = ("ok", result)
+        self._post(("end", end))
         self._done.set()
-        self._q_end.emit(*end)
 
     # called on the GUI thread ------------------------------------------------------
+    def deliver(self) -> bool:
+        """Emit the signals for every queued message; True once the job has ended."""
+        with self._lock:
+            messages, self._messages = self._messages, []
+        steps = []
+        ended = None
+        for kind, payload in messages:
+            if kind == "step":
+                steps.append(payload)
+            elif kind == "progress":
+                self.progress.emit(*payload)
+            else:
+                ended = payload
+        if steps:
+            self.steps.emit(steps)
+            for item in steps:
+                self.step.emit(item)
+        if ended is not None and not self._delivered:
+            self._delivered = True
+            kind, payload = ended
+            if kind == "ok":
+                self.succeeded.emit(payload)
+            elif kind == "failed":
+                self.failed.emit(*payload)
+            else:
+                self.cancelled.emit()
+            self.finished.emit()
+        return self._delivered
+
     def cancel(self):
         self._stop.set()
 
     def is_done(self) -> bool:
+        """The worker function has returned (its final signals may still be queued)."""
         return self._done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 
 
-class _Runnable(QRunnable):
-    def __init__(self, job: Job):
-        super().__init__()
-        self.job = job
-        self.setAutoDelete(True)
-
-    def run(self):
-        self.job._execute()
-
-
 class JobRunner(QObject):
-    """Runs jobs on its own thread pool; one named slot ("sample", "train", ...) holds at
-    most one job: starting a new one cancels the previous job of that slot."""
+    """Runs jobs on worker threads; one named slot ("reverse", "train", ...) holds at most
+    one job: starting a new one cancels the previous job of that slot."""
 
     jobStarted = Signal(object)
     jobFinished = Signal(object)
 
-    def __init__(self, parent=None, max_threads: int = 4):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(max_threads)
         self.slots: dict[str, Job] = {}
-        self._all: set[Job] = set()
+        self._all: list[Job] = []
+        self.timer = QTimer(self)
+        self.timer.setInterval(POLL_MS)
+        self.timer.timeout.connect(self.poll)
 
     def create(self, slot: str, fn: Callable, name: str | None = None) -> Job:
         """A job in ``slot`` (the previous one there is cancelled), not started yet:
@@ -130,13 +143,15 @@ class JobRunner(QObject):
             previous.cancel()
         job = Job(name or slot, fn)
         self.slots[slot] = job
-        self._all.add(job)
-        job.finished.connect(lambda j=job: self._on_finished(j))
         return job
 
     def launch(self, job: Job) -> Job:
+        self._all.append(job)
+        job.thread = threading.Thread(target=job._execute, name=f"gdapp-{job.name}", daemon=True)
         self.jobStarted.emit(job)
-        self.pool.start(_Runnable(job))
+        job.thread.start()
+        if not self.timer.isActive():
+            self.timer.start()
         return job
 
     def start(self, slot: str, fn: Callable, name: str | None = None, **handlers) -> Job:
@@ -146,19 +161,27 @@ class JobRunner(QObject):
             getattr(job, signal_name).connect(handler)
         return self.launch(job)
 
-    def _on_finished(self, job: Job):
-        self._all.discard(job)
-        for slot, current in list(self.slots.items()):
-            if current is job:
-                del self.slots[slot]
-        self.jobFinished.emit(job)
+    def poll(self):
+        """Deliver queued messages of every job (GUI thread, from the timer)."""
+        for job in list(self._all):
+            if job.deliver():
+                self._all.remove(job)
+                for slot, current in list(self.slots.items()):
+                    if current is job:
+                        del self.slots[slot]
+                self.jobFinished.emit(job)
+        if not self._all:
+            self.timer.stop()
 
     def running(self, slot: str) -> Job | None:
         job = self.slots.get(slot)
         return job if job is not None and not job.is_done() else None
 
+    def active(self) -> list[Job]:
+        return [j for j in self._all if not j.is_done()]
+
     def busy(self) -> bool:
-        return any(not j.is_done() for j in list(self._all))
+        return bool(self.active())
 
     def cancel(self, slot: str | None = None):
         jobs = [self.slots.get(slot)] if slot else list(self._all)
@@ -166,7 +189,13 @@ class JobRunner(QObject):
             if job is not None:
                 job.cancel()
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Cancel every job and wait for the threads; True when all stopped in time."""
+    def shutdown(self, timeout_s: float = 15.0) -> bool:
+        """Cancel every job and wait for its thread; True when all stopped in time."""
         self.cancel()
-        return self.pool.waitForDone(timeout_ms)
+        ok = True
+        for job in list(self._all):
+            if job.thread is not None:
+                job.thread.join(timeout_s)
+                ok = ok and not job.thread.is_alive()
+        self.poll()
+        return ok

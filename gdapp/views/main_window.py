@@ -84,8 +84,10 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self):
         bar = self.statusBar()
         self.job_label = QLabel("")
-        self.job_progress = QProgressBar()
-        self.job_progress.setMaximumWidth(180)
+        # a label, not a QProgressBar: the bar repaints synchronously (~15 ms on a
+        # software GL desktop) on every change
+        self.job_progress = QLabel("")
+        self.job_progress.setMinimumWidth(60)
         self.job_progress.setVisible(False)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setVisible(False)
@@ -252,14 +254,17 @@ class MainWindow(QMainWindow):
         self._refresh_job_widgets()
 
     def _refresh_job_widgets(self):
-        busy = [j for j in self.runner._all if not j.is_done() and j.name != "train"]
+        busy = [j for j in self.runner.active() if j.name != "train"]
         self.job_progress.setVisible(bool(busy))
         self.cancel_btn.setVisible(bool(busy))
         self.job_label.setText(", ".join(sorted({j.name for j in busy})))
 
     def _on_progress(self, done, total, text=""):
-        self.job_progress.setRange(0, max(1, total))
-        self.job_progress.setValue(done)
+        # QProgressBar repaints synchronously on every change: update per percent only
+        percent = int(100 * done / max(1, total))
+        text = f"{percent} %"
+        if text != self.job_progress.text():
+            self.job_progress.setText(text)
 
     def cancel_jobs(self):
         for slot in ("load", "forward", "reverse", "quality", "compare"):
@@ -412,7 +417,7 @@ class MainWindow(QMainWindow):
             return fn(structure, callback, job.should_stop)
 
         job = self.runner.create(kind, work, name=kind)
-        job.step.connect(lambda p, j=job: self._on_step(j, kind, structure, p))
+        job.steps.connect(lambda items, j=job: self._on_steps(j, kind, structure, items))
         job.succeeded.connect(lambda traj, j=job: self._on_traj_done(j, kind, structure, traj))
         job.failed.connect(lambda msg, tb: self._on_traj_failed(kind, msg, tb))
         job.cancelled.connect(lambda j=job: self._on_traj_cancelled(kind, j))
@@ -421,13 +426,12 @@ class MainWindow(QMainWindow):
     def _current_job(self, kind, job) -> bool:
         return self.runner.slots.get(kind) is job
 
-    def _on_step(self, job, kind, structure, payload):
+    def _on_steps(self, job, kind, structure, items):
         if not self._current_job(kind, job) or structure is not self.state.structure:
             return
-        k, t, frame = payload
-        self.state.append_frame(kind, t, frame)
+        self.state.append_frames(kind, [(t, frame) for _, t, frame in items])
         total = FORWARD_FRAMES if kind == "forward" else self.state.params.steps + 1
-        self._on_progress(k + 1, total)
+        self._on_progress(items[-1][0] + 1, total)
 
     def _on_traj_done(self, job, kind, structure, traj):
         if not self._current_job(kind, job) or structure is not self.state.structure:
@@ -649,6 +653,6 @@ class MainWindow(QMainWindow):
         self.player.pause()
         self.save_settings()
         self.training.shutdown()
-        self.runner.shutdown(15000)
+        self.runner.shutdown(15.0)
         self.viewer.close_scene()
         super().closeEvent(event)

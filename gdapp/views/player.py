@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from gdapp.state import AppState
 
 MODES = ("loop", "once", "bounce")
+FOLLOW_MS = 100
 
 
 class Player(QWidget):
@@ -29,6 +30,11 @@ class Player(QWidget):
         self.follow = True
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
+        # while a run streams in, show its newest frame at most every FOLLOW_MS
+        self.follow_timer = QTimer(self)
+        self.follow_timer.setSingleShot(True)
+        self.follow_timer.setInterval(FOLLOW_MS)
+        self.follow_timer.timeout.connect(self._follow_latest)
 
         self.kind_box = QComboBox()
         self.kind_box.addItems(["forward", "reverse"])
@@ -129,8 +135,16 @@ class Player(QWidget):
         if kind != self.kind:
             return
         self._sync_slider()
-        if (self.follow or index == 0) and not self.timer.isActive():
-            self.seek(index if self.follow else 0)
+        if self.timer.isActive():
+            return
+        if index == 0:
+            self.seek(0)
+        elif self.follow and not self.follow_timer.isActive():
+            self.follow_timer.start()
+
+    def _follow_latest(self):
+        if self.follow and not self.timer.isActive() and self.count():
+            self.seek(self.count() - 1)
 
     def _on_finished(self, kind):
         if kind != self.kind:

@@ -151,13 +151,13 @@ class Viewer(QWidget):
     def _make_sources(self):
         sphere = vtkSphereSource()
         sphere.SetRadius(1.0)
-        sphere.SetThetaResolution(20)
-        sphere.SetPhiResolution(14)
+        sphere.SetThetaResolution(16)
+        sphere.SetPhiResolution(12)
         self._sphere = sphere
         cyl = vtkCylinderSource()
         cyl.SetRadius(1.0)
         cyl.SetHeight(1.0)
-        cyl.SetResolution(12)
+        cyl.SetResolution(10)
         cyl.CappingOff()
         self._cylinder = _x_axis_source(cyl)
         arrow = vtkArrowSource()
@@ -404,7 +404,9 @@ class Viewer(QWidget):
         self.render()
 
     def render(self):
-        self.plotter.render()
+        """Schedule one repaint: the widget's paintGL renders the scene (calling
+        ``plotter.render()`` would render twice, once directly and once in paintGL)."""
+        self.plotter.update()
 
     def image(self) -> np.ndarray:
         """The current 3D view as an ``(H, W, 3)`` uint8 array (rendered now)."""
