@@ -161,8 +161,10 @@ class Viewer(QWidget):
         cyl.CappingOff()
         self._cylinder = _x_axis_source(cyl)
         arrow = vtkArrowSource()
-        arrow.SetTipResolution(6)
-        arrow.SetShaftResolution(6)
+        arrow.SetTipResolution(8)
+        arrow.SetShaftResolution(8)
+        arrow.SetShaftRadius(0.07)
+        arrow.SetTipRadius(0.18)
         self._arrow = arrow
 
     # building --------------------------------------------------------------------------
@@ -451,6 +453,8 @@ class Viewer(QWidget):
 
     def close_scene(self):
         self.clear()
+        self.structure = None
+        self.coords = None
         self.plotter.close()
 
 

@@ -54,10 +54,12 @@ def test_player_once_stops_and_bounce_turns(window, qtbot):
 def test_reverse_trajectory_streams_into_the_player(window, qtbot):
     steps = []
     window.state.trajectoryStep.connect(lambda kind, i: steps.append((kind, i)))
-    window.state.set_params(steps=20)
+    window.state.set_params(steps=400)
     buf = _reverse(window, qtbot)
-    assert len(buf) == 21
-    assert [i for k, i in steps if k == "reverse"][:3] == [0, 1, 2]
+    assert len(buf) == 401
+    streamed = [i for k, i in steps if k == "reverse"]
+    assert len(streamed) >= 2                                # frames arrived while running
+    assert streamed == sorted(streamed) and streamed[-1] == 400
     assert buf.times[0] == 1.0 and buf.times[-1] == 0.0
     assert window.player.kind == "reverse"
     assert np.allclose(window.viewer.coords, buf.frames[-1])
