@@ -25,6 +25,7 @@ mean-free subspace. It requires a connected graph.
 from __future__ import annotations
 
 import hashlib
+import functools
 import math
 import warnings
 from collections import OrderedDict
@@ -44,6 +45,8 @@ CoeffFn = Callable[[torch.Tensor], torch.Tensor]
 DENSE_MAX_NODES = 20_000
 # Largest graph the automatic choice sends to the dense path.
 DENSE_AUTO_MAX_NODES = 3_000
+# Lattices from this size on take the DCT path automatically (below, dense is faster).
+DCT_AUTO_MIN_NODES = 512
 
 
 # ----------------------------------------------------------------------------- cache
@@ -230,19 +233,27 @@ class DenseEigenBackend(_ModalBackend):
 
 
 # ----------------------------------------------------------------------------- DCT
+@functools.lru_cache(maxsize=64)
+def _dct_tables(n: int, dtype: torch.dtype, device: torch.device):
+    """Twiddles and scales of the length-n orthonormal DCT-II (cached per size)."""
+    k = torch.arange(n, dtype=torch.float64)
+    twiddle = torch.exp(-1j * math.pi * k / (2 * n))
+    scale = torch.full((n,), math.sqrt(1.0 / (2 * n)), dtype=torch.float64)
+    scale[0] = math.sqrt(1.0 / (4 * n))
+    cdtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+    return (twiddle.to(device=device, dtype=cdtype), scale.to(device=device, dtype=dtype),
+            twiddle.conj().to(device=device, dtype=cdtype), (1.0 / scale).to(device=device, dtype=dtype))
+
+
 def _dct_ortho(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Orthonormal DCT-II along ``dim`` via one FFT (Makhoul), same as scipy's norm='ortho'."""
     x = x.movedim(dim, -1)
     n = x.shape[-1]
     if n == 1:
         return x.movedim(-1, dim).clone()
+    twiddle, scale, _, _ = _dct_tables(n, x.dtype, x.device)
     v = torch.cat([x[..., 0::2], x[..., 1::2].flip(-1)], dim=-1)
-    V = torch.fft.fft(v, dim=-1)
-    k = torch.arange(n, device=x.device, dtype=x.dtype)
-    w = torch.exp(torch.complex(torch.zeros_like(k), -math.pi * k / (2 * n)))
-    y = 2.0 * (V * w).real
-    scale = torch.full((n,), math.sqrt(1.0 / (2 * n)), dtype=x.dtype, device=x.device)
-    scale[0] = math.sqrt(1.0 / (4 * n))
+    y = 2.0 * (torch.fft.fft(v, dim=-1) * twiddle).real
     return (y * scale).movedim(-1, dim)
 
 
@@ -252,13 +263,10 @@ def _idct_ortho(y: torch.Tensor, dim: int) -> torch.Tensor:
     n = y.shape[-1]
     if n == 1:
         return y.movedim(-1, dim).clone()
-    scale = torch.full((n,), math.sqrt(2.0 * n), dtype=y.dtype, device=y.device)
-    scale[0] = math.sqrt(4.0 * n)
-    Y = y * scale
+    _, _, twiddle_inv, unscale = _dct_tables(n, y.dtype, y.device)
+    Y = y * unscale
     Y_rev = torch.cat([torch.zeros_like(Y[..., :1]), Y[..., 1:].flip(-1)], dim=-1)  # y[N-k]
-    k = torch.arange(n, device=y.device, dtype=y.dtype)
-    w_inv = torch.exp(torch.complex(torch.zeros_like(k), math.pi * k / (2 * n)))
-    V = torch.complex(Y, -Y_rev) * 0.5 * w_inv
+    V = torch.complex(Y, -Y_rev) * (0.5 * twiddle_inv)
     v = torch.fft.ifft(V, dim=-1).real
     x = torch.empty_like(v)
     half = (n + 1) // 2

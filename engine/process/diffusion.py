@@ -17,6 +17,7 @@ import torch
 from engine.errors import InputError
 from engine.process import modes
 from engine.process.backends import (
+    DCT_AUTO_MIN_NODES,
     DENSE_AUTO_MAX_NODES,
     Backend,
     ChebyshevBackend,
@@ -56,7 +57,8 @@ class GraphDiffusion(SpectralProcess):
     gamma, lam : ``A = gamma L + lam I`` with ``gamma > 0``, ``lam >= 0``.
     schedule : an object with ``beta(t)`` and ``integral(t)`` (default ``LinearSchedule()``).
     dtype, device : of every tensor the process returns.
-    backend : ``"auto"`` (lattice → ``"dct"``, N ≤ 3000 → ``"dense"``, else ``"chebyshev"``)
+    backend : ``"auto"`` (lattice of ≥ 512 sites → ``"dct"``, N ≤ 3000 → ``"dense"``, else
+        ``"chebyshev"``)
         or one of them forced.
     center : remove the centre-of-mass (null) mode, for molecules (needs a connected graph;
         use ``lam=0``). Every output then has zero mean over the nodes.
@@ -94,7 +96,7 @@ class GraphDiffusion(SpectralProcess):
 
         shape = tuple(grid_shape) if grid_shape is not None else _detect_grid_shape(L)
         if backend == "auto":
-            if shape is not None:
+            if shape is not None and (self.n >= DCT_AUTO_MIN_NODES or self.n > DENSE_AUTO_MAX_NODES):
                 backend = "dct"
             elif self.n <= DENSE_AUTO_MAX_NODES:
                 backend = "dense"

@@ -57,7 +57,7 @@ def test_backends_match_dense(case, center, schedule):
     others = [GraphDiffusion(L, backend="chebyshev", **kw)]
     if case.startswith("lattice"):
         others.append(GraphDiffusion(L, backend="dct", **kw))
-        assert GraphDiffusion(L, **kw).backend_name == "dct"  # picked automatically
+        assert GraphDiffusion(L, **kw).backend_name == "dense"  # small lattice: dense is faster
     g = torch.Generator().manual_seed(1)
     n = L.shape[0]
     S0 = torch.randn(3, n, 3, generator=g, dtype=torch.float64)
@@ -206,10 +206,12 @@ def test_modified_lattice_is_not_treated_as_lattice():
     L = grid_laplacian((4, 4))
     L2 = L.copy() * 2.0  # arithmetic drops the lattice tag
     assert GraphDiffusion(L2, lam=0.1).backend_name == "dense"
-    L.data[:] *= 1.0  # in-place but unchanged: still a lattice
-    assert GraphDiffusion(L, lam=0.1).backend_name == "dct"
-    L.data[0] += 0.5  # in-place change: verified, falls back to dense
-    assert GraphDiffusion(L, lam=0.1).backend_name == "dense"
+    big = grid_laplacian((30, 30))
+    assert GraphDiffusion(big, lam=0.1).backend_name == "dct"  # picked automatically
+    big.data[:] *= 1.0  # in-place but unchanged: still a lattice
+    assert GraphDiffusion(big, lam=0.1).backend_name == "dct"
+    big.data[0] += 0.5  # in-place change: verified, falls back to dense
+    assert GraphDiffusion(big, lam=0.1).backend_name == "dense"
 
 
 def test_mode_energies_split_the_harmonic_energy():
@@ -221,3 +223,11 @@ def test_mode_energies_split_the_harmonic_energy():
         total = 0.5 * torch.trace(S.T @ A @ S)
         assert abs(float(proc.mode_energies(S).sum() - total)) < 1e-10 * float(total)
         assert torch.allclose(proc.from_modes(proc.to_modes(S)), S, atol=1e-12)
+
+
+def test_graph_batch_rejects_a_disconnected_molecule():
+    good = laplacian_from_edges(3, [(0, 1), (1, 2)])
+    split = laplacian_from_edges(4, [(0, 1), (2, 3)])
+    with pytest.raises(GraphError, match="graph 1 of the batch is disconnected"):
+        GraphBatchDiffusion([good, split])
+    GraphBatchDiffusion([good, split], center=False)  # fine without the centre-of-mass mode

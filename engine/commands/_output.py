@@ -1,0 +1,86 @@
+"""The SDF output contract shared by ``sample`` and ``baseline`` (SPEC §3).
+
+For each input molecule, in input order: K conformers as separate records with all atoms,
+``_Name`` copied from the input and the integer property ``input_index``. A molecule that
+cannot be processed is reported on stderr with its index and reason; the others are
+still written.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+EPILOG = """\
+output: for each input molecule, in input order, K conformers as separate SDF records with
+all atoms (hydrogens added), _Name copied from the input and the integer property
+input_index (0-based position in INPUT). A molecule that cannot be read or processed is
+reported on stderr with its index and reason; the others are still written.
+
+exit codes:
+  0  every molecule was written
+  3  some molecules failed, the others were written
+  2  usage error, unreadable INPUT, or no molecule written
+"""
+
+EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+
+
+def add_common_arguments(parser, what: str) -> None:
+    import argparse
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("input", metavar="INPUT", help="molecules: .smi (SMILES [name] per line) or .sdf")
+    parser.add_argument("--out", required=True, metavar="OUT.sdf", help="output SD file")
+    parser.add_argument("--num-confs", "-k", type=int, required=True, metavar="K",
+                        help=f"{what} conformers per molecule")
+
+
+def check_common_arguments(args) -> str | None:
+    if args.num_confs < 1:
+        return f"--num-confs must be >= 1, got {args.num_confs}"
+    if not str(args.out).lower().endswith(".sdf"):
+        return f"--out must be an .sdf file, got {args.out}"
+    return None
+
+
+class ConformerWriter:
+    """Writes records in input order and keeps the counts for the summary and exit code."""
+
+    def __init__(self, path, label: str):
+        from rdkit import Chem
+
+        self.label = label
+        self.path = path
+        self.writer = Chem.SDWriter(str(path))  # OSError when the folder is missing
+        self.inputs = self.molecules = self.conformers = 0
+        self.failed: list[int] = []
+        self.start = time.perf_counter()
+
+    def fail(self, index: int, reason: str) -> None:
+        self.failed.append(index)
+        print(f"molecule {index}: {reason}", file=sys.stderr, flush=True)
+
+    def write(self, mol, name: str, index: int) -> None:
+        mol.SetProp("_Name", name)
+        mol.SetIntProp("input_index", int(index))
+        for conf in mol.GetConformers():
+            self.writer.write(mol, confId=conf.GetId())
+        self.writer.flush()
+        self.molecules += 1
+        self.conformers += mol.GetNumConformers()
+
+    def close(self) -> int:
+        """Close the file, print the summary, return the exit code."""
+        self.writer.close()
+        dt = time.perf_counter() - self.start
+        rate = self.conformers / dt if dt > 0 else 0.0
+        print(f"{self.label}: wrote {self.conformers} conformers for {self.molecules}/{self.inputs} "
+              f"molecules to {self.path} in {dt:.1f} s ({rate:.1f} conformers/s)", file=sys.stderr)
+        if self.molecules == 0:
+            return EXIT_USAGE
+        return EXIT_PARTIAL if self.failed else EXIT_OK
+
+
+def input_name(mol) -> str:
+    return mol.GetProp("_Name") if mol.HasProp("_Name") else ""

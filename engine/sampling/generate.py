@@ -1,0 +1,266 @@
+"""Molecules → conformers with a trained ε-network: batching, stereo check, output records.
+
+``generate_conformers`` takes RDKit molecules (hydrogens are added when missing), makes
+``num_confs`` copies of each, samples them in batches of many molecules at once on one
+``GraphBatchDiffusion``, checks each conformer's tetrahedral centres and double bonds
+against the input's stereo tags (a mirror image is reflected back; anything else is
+resampled up to ``max_rounds`` times, then kept and counted) and returns one molecule
+per input with its conformers, or the error that stopped it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from engine.errors import EngineError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecule_sample",
+           "default_checkpoint", "load_generation_model", "prepare_molecule"]
+
+
+def default_checkpoint() -> Path:
+    """The pretrained molecule model that ships in ``resources/models``."""
+    from engine.resources import resource_path
+
+    return resource_path("models", "molecule_egnn.pt")
+
+
+@dataclass
+class GenerationModel:
+    """A network and the process settings it was trained with."""
+
+    network: torch.nn.Module
+    config: dict
+    device: torch.device
+    name: str = "model"
+
+    @property
+    def process_config(self) -> dict:
+        return self.config.get("process", {})
+
+    @property
+    def coord_scale(self) -> float:
+        return float(self.process_config.get("coord_scale", 1.0))
+
+    def schedule(self):
+        from engine.process import make_schedule
+
+        p = self.process_config
+        if p.get("schedule", "linear") == "linear":
+            return make_schedule("linear", beta_min=p.get("beta_min", 0.1), beta_max=p.get("beta_max", 20.0))
+        return make_schedule("cosine")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def load_generation_model(path=None, device="auto") -> GenerationModel:
+    from engine.training.checkpoint import load_model
+
+    path = Path(path) if path is not None else default_checkpoint()
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
+    network, config = load_model(path, device=dev)
+    return GenerationModel(network, config, dev, name=path.name)
+
+
+def prepare_molecule(mol):
+    """A copy with explicit hydrogens and assigned stereo (the atoms ``sample`` writes)."""
+    from rdkit import Chem
+
+    if mol is None or mol.GetNumAtoms() == 0:
+        raise InputError("empty molecule")
+    has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
+    implicit = sum(a.GetTotalNumHs() for a in mol.GetAtoms())
+    out = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0) if (implicit and not has_h) or not has_h else Chem.Mol(mol)
+    if len(Chem.GetMolFrags(out)) > 1:
+        raise InputError("molecule has several disconnected fragments")
+    Chem.AssignStereochemistry(out, cleanIt=True, force=True)
+    return out
+
+
+def molecule_sample(mol, index: int = 0, pos: Optional[np.ndarray] = None):
+    """A ``GraphSample`` of an RDKit molecule, built as the training corpus builds one."""
+    from engine.chem.features import atom_features
+    from engine.chem.graph import bond_orders, graph_edges
+    from engine.data.batching import GraphSample
+    from engine.data.dataset import atomic_masses
+    from engine.graphs import laplacian_from_edges
+    from rdkit import Chem
+
+    n = mol.GetNumAtoms()
+    bonds, orders = bond_orders(mol)
+    edges, weights = graph_edges(n, bonds, orders)
+    z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
+    both = np.concatenate([bonds, bonds[:, ::-1]]).T if len(bonds) else np.zeros((2, 0), np.int64)
+    if pos is None:
+        pos = np.zeros((n, 3), dtype=np.float32)
+    return GraphSample(
+        pos=torch.as_tensor(np.asarray(pos, dtype=np.float32)),
+        features=torch.from_numpy(atom_features(mol).astype(np.float32)),
+        bond_index=torch.from_numpy(np.ascontiguousarray(both, dtype=np.int64)),
+        laplacian=laplacian_from_edges(n, edges, weights),
+        masses=torch.from_numpy(atomic_masses()[z].astype(np.float32)),
+        atomic_numbers=torch.from_numpy(z),
+        index=int(index),
+        smiles=Chem.MolToSmiles(mol),
+    )
+
+
+@dataclass
+class GenerationReport:
+    molecules: int = 0
+    conformers: int = 0
+    failed: int = 0
+    stereo_reflected: int = 0
+    stereo_resampled: int = 0
+    stereo_unfixed: int = 0
+    seconds: float = 0.0
+    batches: int = 0
+    errors: dict = field(default_factory=dict)
+
+    @property
+    def conformers_per_second(self) -> float:
+        return self.conformers / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
+                  transform=None, callback=None):
+    """Sample every structure of ``samples`` once; returns coordinates in Å per sample."""
+    from engine.data.batching import collate
+    from engine.process import GraphBatchDiffusion
+    from engine.sampling.samplers import get_sampler, time_grid
+
+    batch = collate(samples).to(model.device)
+    p = model.process_config
+    proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=0.0,
+                               schedule=model.schedule(), dtype=torch.float32, device=model.device,
+                               center=True, keys=[s.smiles + f"/{s.pos.shape[0]}" for s in samples])
+    net = model.network
+    prepared = net.prepare(batch) if hasattr(net, "prepare") else batch
+    num_graphs = batch.num_graphs
+
+    @torch.no_grad()
+    def eps_model(x, t):
+        tt = torch.full((num_graphs,), float(t), dtype=torch.float32, device=model.device)
+        with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16,
+                            enabled=model.device.type == "cuda"):
+            out = net(x, tt, prepared)
+        return proc._centered(out.float())
+
+    x_T = proc.prior_sample(generator=generator)
+    x0 = get_sampler(sampler)(eps_model, x_T, proc, time_grid(steps), generator=generator,
+                              transform_s0=transform, callback=callback)
+    coords = (x0 * model.coord_scale).detach().cpu().numpy().astype(np.float64)
+    ptr = batch.ptr.cpu().numpy()
+    return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]
+
+
+def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, *,
+                        sampler: str = "ddim", steps: int = 20, seed: int = 0,
+                        batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
+                        progress: Optional[Callable[[int, int], None]] = None,
+                        report: Optional[GenerationReport] = None) -> list:
+    """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
+    conformers, hydrogens added) or an ``Exception`` per input, in input order.
+
+    ``stereo``: ``fix`` (reflect mirror images, resample other violations), ``reject``
+    (resample every violation) or ``ignore``.
+    """
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    from engine.chem.stereo import fix_stereo, stereo_ok
+
+    if num_confs < 1:
+        raise InputError("num_confs must be at least 1")
+    if stereo not in ("fix", "reject", "ignore"):
+        raise InputError("stereo must be 'fix', 'reject' or 'ignore'")
+    report = report if report is not None else GenerationReport()
+    start = time.perf_counter()
+    gen = torch.Generator(device=model.device).manual_seed(int(seed))
+    prepared: list = []
+    for i, mol in enumerate(mols):
+        try:
+            if isinstance(mol, Exception):
+                raise mol
+            pm = prepare_molecule(mol)
+            prepared.append((pm, molecule_sample(pm, i)))
+        except Exception as exc:  # report and go on with the others
+            prepared.append(exc)
+            report.errors[i] = str(exc)
+    # one job per (molecule, conformer slot); resampled slots go round again
+    results: dict[int, list] = {i: [None] * num_confs for i, p in enumerate(prepared) if not isinstance(p, Exception)}
+    pending = [(i, c) for i in results for c in range(num_confs)]
+    done = 0
+    total = len(pending)
+    for round_ in range(max_rounds):
+        if not pending:
+            break
+        retry = []
+        # group by molecule size so padding stays small
+        pending.sort(key=lambda ic: prepared[ic[0]][0].GetNumAtoms())
+        for b0 in range(0, len(pending), batch_size):
+            chunk = pending[b0:b0 + batch_size]
+            coords = _sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
+                                   steps=steps, generator=gen)
+            report.batches += 1
+            for (i, c), xyz in zip(chunk, coords):
+                mol = prepared[i][0]
+                if stereo != "ignore":
+                    fixed, ok = fix_stereo(mol, xyz) if stereo == "fix" else (xyz, stereo_ok(mol, xyz))
+                    if ok:
+                        if fixed is not xyz:
+                            report.stereo_reflected += 1
+                        xyz = np.asarray(fixed, dtype=np.float64)
+                    elif round_ < max_rounds - 1:
+                        retry.append((i, c))
+                        report.stereo_resampled += 1
+                        continue
+                    else:
+                        report.stereo_unfixed += 1
+                results[i][c] = xyz
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        pending = retry
+    out: list = []
+    for i, p in enumerate(prepared):
+        if isinstance(p, Exception):
+            out.append(p)
+            report.failed += 1
+            continue
+        mol = Chem.Mol(p[0])
+        mol.RemoveAllConformers()
+        for xyz in results[i]:
+            if xyz is None or not np.all(np.isfinite(xyz)):
+                continue
+            conf = Chem.Conformer(mol.GetNumAtoms())
+            for a, (x, y, z) in enumerate(xyz):
+                conf.SetAtomPosition(a, Point3D(float(x), float(y), float(z)))
+            conf.Set3D(True)
+            mol.AddConformer(conf, assignId=True)
+        if mol.GetNumConformers() == 0:
+            out.append(EngineError("no finite conformer was generated"))
+            report.failed += 1
+            continue
+        report.molecules += 1
+        report.conformers += mol.GetNumConformers()
+        out.append(mol)
+    report.seconds += time.perf_counter() - start
+    return out
