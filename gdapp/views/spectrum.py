@@ -14,6 +14,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from engine import api
 
 
+MAX_CURVE_POINTS = 512
+MAX_IMAGE_ROWS = 512
+
+
 class SpectrumView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -30,8 +34,7 @@ class SpectrumView(QWidget):
         self.line_plot = pg.PlotWidget()
         self.line_plot.setLabel("bottom", "mode (ascending eigenvalue)")
         self.line_plot.setLabel("left", "log10 energy")
-        self.curve = self.line_plot.plot(pen=pg.mkPen((90, 200, 255), width=2), symbol="o",
-                                         symbolSize=4)
+        self.curve = self.line_plot.plot(pen=pg.mkPen((90, 200, 255), width=2))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.title)
@@ -65,13 +68,16 @@ class SpectrumView(QWidget):
         times = np.asarray(traj.times)[order]
         self._log = log
         img = log[order].T
+        if img.shape[0] > MAX_IMAGE_ROWS:     # bin modes for the heat map
+            bins = np.array_split(np.arange(img.shape[0]), MAX_IMAGE_ROWS)
+            img = np.stack([img[b].mean(0) for b in bins])
         self.image.setImage(img, autoLevels=False,
                             levels=(float(np.percentile(img, 2)), float(np.percentile(img, 99.5))))
         self.image.setColorMap(pg.colormap.get("viridis"))
         t0, t1 = float(times[0]), float(times[-1])
-        self.image.setRect(t0, 0.0, max(t1 - t0, 1e-6), float(img.shape[0]))
+        self.image.setRect(t0, 0.0, max(t1 - t0, 1e-6), float(log.shape[1]))
         self.map_plot.setXRange(t0, t1, padding=0)
-        self.map_plot.setYRange(0, img.shape[0], padding=0)
+        self.map_plot.setYRange(0, log.shape[1], padding=0)
         self.title.setText(f"energy per Laplacian mode (log10) — {traj.kind} trajectory, "
                            f"{E.shape[1]} modes")
         self.set_frame(0)
@@ -81,4 +87,11 @@ class SpectrumView(QWidget):
             return
         index = max(0, min(index, len(self._log) - 1))
         self.cursor.setValue(float(self.trajectory.times[index]))
-        self.curve.setData(np.arange(self._log.shape[1]), self._log[index])
+        row = self._log[index]
+        if len(row) > MAX_CURVE_POINTS:       # large lattices: bin means keep the plot cheap
+            bins = np.array_split(np.arange(len(row)), MAX_CURVE_POINTS)
+            x = np.array([b.mean() for b in bins])
+            y = np.array([row[b].mean() for b in bins])
+        else:
+            x, y = np.arange(len(row)), row
+        self.curve.setData(x, y)

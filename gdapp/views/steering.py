@@ -156,8 +156,22 @@ class SteeringPanel(QWidget):
         self.clear_btn.clicked.connect(self.clearFixedRequested)
         self.compare.toggled.connect(self.compareToggled)
         state.fixedChanged.connect(self._on_fixed)
+        state.paramsChanged.connect(self._sync)
         state.modelChanged.connect(lambda m: self.model_label.setText(m.name))
         self.model_label.setText(state.model.name)
+
+    def _sync(self, p):
+        """Show parameters changed elsewhere (menus, scripts) without re-emitting."""
+        for widget, value in ((self.steps, p.steps), (self.seed, p.seed)):
+            if widget.value() != value:
+                widget.blockSignals(True)
+                widget.setValue(value)
+                widget.blockSignals(False)
+        self.steps_label.setText(str(p.steps))
+        if self.sampler.currentText() != p.sampler:
+            self.sampler.blockSignals(True)
+            self.sampler.setCurrentText(p.sampler)
+            self.sampler.blockSignals(False)
 
     def _on_steps(self, value):
         self.steps_label.setText(str(value))

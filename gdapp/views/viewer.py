@@ -30,6 +30,7 @@ from engine import api
 from gdapp.views.elements import element_colours, vdw_radii
 
 STYLES = ("ball-and-stick", "licorice", "space-filling")
+LARGE_LATTICE = 2000      # above this many sites: flat points and line-segment arrows
 LATTICE_MODES = ("points", "arrows")
 BACKGROUND = (0.11, 0.12, 0.15)
 FIXED_COLOUR = (255, 200, 0)
@@ -132,7 +133,6 @@ class Viewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter.interactor)
         self.plotter.interactor.installEventFilter(_ClickFilter(self))
-        self.plotter.enable_anti_aliasing("fxaa") if hasattr(self.plotter, "enable_anti_aliasing") else None
         self.structure: Optional[api.Structure] = None
         self.coords: Optional[np.ndarray] = None
         self.style = "ball-and-stick"
@@ -236,21 +236,35 @@ class Viewer(QWidget):
             lines = np.hstack([np.full((len(s.edges), 1), 2), s.edges]).ravel()
             points.lines = lines
         self._points = points
+        large = s.n > LARGE_LATTICE
         self._point_actor = self.plotter.add_mesh(
-            points, scalars="rgb", rgb=True, style="points", point_size=7,
-            render_points_as_spheres=True, show_scalar_bar=False)
+            points, scalars="rgb", rgb=True, style="points", point_size=4 if large else 7,
+            render_points_as_spheres=not large, show_scalar_bar=False)
         self._line_actor = self.plotter.add_mesh(
             points, color=(0.55, 0.6, 0.7), style="wireframe", line_width=1,
             show_scalar_bar=False)
         self._actors += [self._point_actor, self._line_actor]
-        arrows = pv.PolyData(s.sites.copy())
-        arrows.point_data["vec"] = np.zeros((s.n, 3))
-        arrows.point_data["scale"] = np.zeros((s.n, 3))
-        arrows.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
-        self._arrows = arrows
-        actor, _ = _glyph_actor(self._arrow.GetOutputPort(), arrows, "scale", True, "vec")
-        self._arrow_actor = actor
-        self._add(actor)
+        if large:
+            # a hedgehog of line segments (site → site + v): cheap for 10^4+ sites
+            n = s.n
+            hog = pv.PolyData(np.concatenate([s.sites, s.sites]))
+            hog.lines = np.hstack([np.full((n, 1), 2), np.arange(n)[:, None],
+                                   np.arange(n, 2 * n)[:, None]]).ravel()
+            hog.point_data["rgb"] = np.zeros((2 * n, 3), dtype=np.uint8)
+            self._arrows = hog
+            self._arrow_actor = self.plotter.add_mesh(hog, scalars="rgb", rgb=True,
+                                                      line_width=2, show_scalar_bar=False)
+            self._actors.append(self._arrow_actor)
+        else:
+            arrows = pv.PolyData(s.sites.copy())
+            arrows.point_data["vec"] = np.zeros((s.n, 3))
+            arrows.point_data["scale"] = np.zeros((s.n, 3))
+            arrows.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
+            self._arrows = arrows
+            actor, _ = _glyph_actor(self._arrow.GetOutputPort(), arrows, "scale", True, "vec")
+            self._arrow_actor = actor
+            self._add(actor)
+        self._hedgehog = large
         self._apply_lattice_mode()
 
     def _add(self, actor):
@@ -321,8 +335,14 @@ class Viewer(QWidget):
         rgb = _magnitude_colours(mags, 1.0 / self._arrow_scale)
         if self.lattice_mode == "points":
             _set_points(self._points, self.structure.sites + coords * self._arrow_scale * 0.5)
-            self._points.point_data["rgb"] = rgb
-            self._points.Modified()
+            _set_array(self._points, "rgb", rgb)
+            self._points.GetPointData().SetActiveScalars("rgb")
+        elif self._hedgehog:
+            n = self.structure.n
+            tips = self.structure.sites + coords * self._arrow_scale
+            _set_points(self._arrows, np.concatenate([self.structure.sites, tips]))
+            _set_array(self._arrows, "rgb", np.concatenate([rgb, rgb]))
+            self._arrows.GetPointData().SetActiveScalars("rgb")
         else:
             arrows = self._arrows
             arrows.point_data["vec"] = coords

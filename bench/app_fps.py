@@ -1,0 +1,104 @@
+"""Frame rate of the 3D view while playing trajectories (run under Xvfb).
+
+    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python bench/app_fps.py
+
+Plays (1) the reverse trajectory of a 50-atom molecule in each style, with dynamic
+bonds, and (2) the forward trajectory of a 10^4-site lattice as points and as arrows.
+A frame = the player's per-frame work (new coordinates into the scene, bonds recomputed)
+plus one full render and the Qt event processing. Goal: ≥ 30 fps (molecule), ≥ 10 fps
+(lattice). Prints a table and, with --json PATH, writes the numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch  # noqa: F401  (before Qt)
+
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+
+MOLECULE_50 = "CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)NCCc1ccc(O)c(OC)c1"   # 50 atoms with H
+
+
+def play(app, window, kind: str, seconds: float) -> tuple[float, int]:
+    """Step through the trajectory frames as fast as possible for ``seconds``."""
+    buf = window.state.trajectory(kind)
+    viewer = window.viewer
+    frames = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        window.player.seek(frames % len(buf))     # schedules exactly one repaint
+        viewer.plotter.repaint()                  # paint now: one render of the scene
+        app.processEvents()
+        frames += 1
+    return frames / (time.perf_counter() - t0), frames
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--json", help="write results here")
+    args = ap.parse_args(argv)
+
+    from PySide6.QtWidgets import QApplication
+
+    from engine import api
+    from gdapp.app import _configure_torch
+    from gdapp.views.main_window import MainWindow
+
+    _configure_torch()
+    app = QApplication.instance() or QApplication([])
+    os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-bench-settings.ini")
+    win = MainWindow()
+    win.resize(1280, 900)
+    win.show()
+    app.processEvents()
+
+    def wait_traj(kind):
+        done = []
+        win.state.trajectoryFinished.connect(lambda k: done.append(k))
+        while kind not in done:
+            app.processEvents()
+            time.sleep(0.005)
+
+    results = []
+    mol = api.structure_from_smiles(MOLECULE_50, seed=1)
+    win.set_structure(mol)
+    wait_traj("forward")
+    win.state.set_params(steps=100)
+    win.run_reverse()
+    wait_traj("reverse")
+    win.player.select("reverse")
+    size = win.viewer.plotter.ren_win.GetSize()
+    for style in ("ball-and-stick", "licorice", "space-filling"):
+        win.set_style(style)
+        fps, n = play(app, win, "reverse", args.seconds)
+        results.append({"system": f"molecule, {mol.n} atoms, reverse trajectory",
+                        "mode": f"{style}, dynamic bonds", "fps": fps, "frames": n,
+                        "view_px": list(size), "goal_fps": 30})
+    lattice = api.build_lattice((22, 22, 21), "random")
+    win.set_structure(lattice)
+    wait_traj("forward")
+    win.player.select("forward")
+    for mode in ("points", "arrows"):
+        win.viewer.set_lattice_mode(mode)
+        fps, n = play(app, win, "forward", args.seconds)
+        results.append({"system": f"lattice, {lattice.n} sites, forward trajectory",
+                        "mode": mode, "fps": fps, "frames": n, "view_px": list(size),
+                        "goal_fps": 10})
+    win.close()
+    print(f"{'system':46s} {'mode':32s} {'fps':>7s} {'goal':>5s}")
+    for r in results:
+        print(f"{r['system']:46s} {r['mode']:32s} {r['fps']:7.1f} {r['goal_fps']:5d}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"results": results, "load_average": os.getloadavg(),
+                       "cpus": os.cpu_count()}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

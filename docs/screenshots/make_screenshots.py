@@ -1,0 +1,101 @@
+"""Take the screenshots in this folder from the running app (run under Xvfb):
+
+    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python docs/screenshots/make_screenshots.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch  # noqa: F401  (before Qt)
+
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-screenshots.ini")
+OUT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from engine import api
+    from gdapp.app import _configure_torch
+    from gdapp.views.main_window import MainWindow
+    from gdapp.views.snapshot import grab_window
+
+    _configure_torch()
+    app = QApplication.instance() or QApplication([])
+    win = MainWindow()
+    win.resize(1280, 860)
+    win.show()
+    finished = []
+    win.state.trajectoryFinished.connect(finished.append)
+
+    def pump(seconds=0.3):
+        t0 = time.time()
+        while time.time() - t0 < seconds:
+            app.processEvents()
+            time.sleep(0.01)
+
+    def wait(kind):
+        finished.clear()
+        while kind not in finished:
+            pump(0.05)
+        pump(0.3)
+
+    def shot(name):
+        pump(0.3)
+        grab_window(win).save(str(OUT / name))
+        print("wrote", OUT / name)
+
+    win.open_demo()
+    wait("forward")
+    win.player.select("forward")
+    win.player.seek(30)
+    shot("forward_noising.png")
+    win.state.set_params(steps=60)
+    win.run_reverse()
+    wait("reverse")
+    win.docks["steering"].raise_()
+    shot("reverse_denoised.png")
+    # fixed atoms + ETKDG overlay
+    win.fix_smarts("c1ccc(cc1)S(=O)(=O)N")
+    win.run_reverse()
+    wait("reverse")
+    win.steering.compare.setChecked(True)
+    t0 = time.time()
+    while "RMSD" not in win.steering.rmsd_label.text() and time.time() - t0 < 60:
+        pump(0.1)
+    shot("conditional_and_etkdg.png")
+    win.steering.compare.setChecked(False)
+    # quality panel on the generated structure
+    win.docks["quality"].raise_()
+    job = win.run_quality(posebusters=True)
+    while not job.is_done():
+        pump(0.1)
+    shot("quality.png")
+    # styles
+    win.state.set_fixed([])
+    win.player.select("forward")
+    win.player.seek(0)
+    win.set_style("space-filling")
+    shot("space_filling.png")
+    win.set_style("ball-and-stick")
+    # lattice
+    win.build_lattice((22, 22, 21), "random")
+    wait("forward")
+    win.player.seek(20)
+    shot("lattice_points.png")
+    win.act_arrows.setChecked(True)
+    win._toggle_arrows(True)
+    win.build_lattice((24, 24), "random")
+    wait("forward")
+    win.player.seek(15)
+    shot("lattice_arrows_2d.png")
+    win.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

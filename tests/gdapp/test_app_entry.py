@@ -1,0 +1,67 @@
+"""``gdapp --self-test DIR`` end to end, the command line, and persisted settings."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from gui_helpers import foreground_fraction
+
+
+def _run(args, tmp_path, **env):
+    e = dict(os.environ, GDAPP_SETTINGS=str(tmp_path / "s.ini"), QT_QPA_PLATFORM="xcb", **env)
+    return subprocess.run([sys.executable, "-m", "gdapp", *args], capture_output=True, text=True,
+                          timeout=300, env=e)
+
+
+def test_self_test_writes_window_png_and_exits_0(tmp_path):
+    out = tmp_path / "st"
+    proc = _run(["--self-test", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "self-test passed" in proc.stdout
+    img = np.asarray(Image.open(out / "window.png"))[..., :3]
+    assert img.shape[0] > 400 and img.shape[1] > 600
+    # the composited 3D view shows the dark background with atoms drawn on it
+    from gdapp.views.viewer import BACKGROUND
+    bg = (np.abs(img.astype(float) - np.array(BACKGROUND) * 255).sum(-1) < 10).mean()
+    assert bg > 0.05 and foreground_fraction(img) > 0.5
+
+
+def test_self_test_fails_with_a_message_when_the_demo_is_missing(tmp_path):
+    empty = tmp_path / "res"
+    (empty / "molecules").mkdir(parents=True)
+    proc = _run(["--self-test", str(tmp_path / "st")], tmp_path, GDAPP_RESOURCES=str(empty))
+    assert proc.returncode != 0
+    assert "FAILED" in proc.stderr and "celecoxib" in proc.stderr
+    assert not (tmp_path / "st" / "window.png").exists()
+
+
+def test_help_lists_the_self_test_option():
+    from gdapp.__main__ import build_parser
+
+    text = build_parser().format_help()
+    assert "--self-test" in text and "FILE" in text.upper()
+
+
+def test_settings_persist_across_windows(qtbot):
+    from gdapp.views.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.set_style("licorice")
+    win.player.set_fps(12)
+    win.player.set_mode("bounce")
+    win.act_dynamic.setChecked(False)
+    win._toggle_dynamic(False)
+    win.settings.last_folder = "/tmp"
+    win.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    assert again.viewer.style == "licorice" and again.style_actions["licorice"].isChecked()
+    assert again.player.speed.value() == 12 and again.player.mode == "bounce"
+    assert again.viewer.dynamic is False and not again.act_dynamic.isChecked()
+    assert again.settings.last_folder == "/tmp"
+    again.close()
