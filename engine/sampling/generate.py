@@ -144,13 +144,13 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     """Sample every structure of ``samples`` once; returns coordinates in Å per sample."""
     from engine.data.batching import collate
     from engine.process import GraphBatchDiffusion
-    from engine.sampling.samplers import get_sampler, time_grid
+    from engine.sampling.samplers import SAMPLING_PHI_FLOOR, get_sampler, time_grid
 
     batch = collate(samples).to(model.device)
     p = model.process_config
     proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=0.0,
                                schedule=model.schedule(), dtype=torch.float32, device=model.device,
-                               center=True, keys=[s.smiles + f"/{s.pos.shape[0]}" for s in samples])
+                               center=True, phi_floor=SAMPLING_PHI_FLOOR)
     net = model.network
     prepared = net.prepare(batch) if hasattr(net, "prepare") else batch
     num_graphs = batch.num_graphs

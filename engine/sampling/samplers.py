@@ -31,8 +31,15 @@ import torch
 
 from engine.errors import EngineError, InputError
 
-__all__ = ["SAMPLERS", "SamplingCancelled", "time_grid", "get_sampler", "sample_ancestral",
+__all__ = ["SAMPLERS", "SAMPLING_PHI_FLOOR", "SamplingCancelled", "time_grid", "get_sampler", "sample_ancestral",
            "sample_ddim", "sample_pc", "sample_heun", "sample_adaptive", "probability_flow_drift"]
+
+
+# Guard of Phi^{-1} for processes used in reverse sampling: an imperfect eps_hat is
+# amplified at most 1/(2 floor) times in modes whose signal has decayed (their S_0 part is
+# unknowable there; later steps, where phi ~ 1, recover it). The exact 1e-10 floor of
+# GraphDiffusion is for roundtrips; sampling with a real network needs this one.
+SAMPLING_PHI_FLOOR = 0.05
 
 
 class SamplingCancelled(EngineError):
