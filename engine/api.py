@@ -577,11 +577,12 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
                        params: Optional[ProcessParams] = None,
                        callback: Optional[StepCallback] = None,
                        should_stop: Optional[Callable[[], bool]] = None) -> Trajectory:
-    """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps.
+    """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps with
+    an ``engine.sampling`` sampler (``sampler_names()``).
 
-    ``fixed``: node indices held at the input coordinates (conditional generation by
-    replacement: at every step the fixed nodes are set to a forward draw of their input
-    coordinates at that step's time; at t = 0 they equal the input exactly).
+    ``guidance``: regulariser guidance on Ŝ_0 (``engine.sampling.guidance``).
+    ``fixed``: node indices held at the input coordinates (their Ŝ_0 rows are replaced at
+    every step, so the output holds them exactly).
     ``callback(k, t_k, S_k (N,3), Ŝ_0 (N,3))`` streams every step (frame 0 is the prior draw).
     """
     import torch
@@ -600,12 +601,20 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     scale = float(model.coord_scale)
     ref = torch.as_tensor((structure.positions - center) / scale, dtype=torch.float64)
     fixed_idx = _fixed_indices(fixed, structure.n)
-    times = np.linspace(1.0, 0.0, steps + 1)
+    from engine.sampling.guidance import FixedAtoms, RegularizerGuidance, compose
+    from engine.sampling.samplers import SamplingCancelled, get_sampler, time_grid
+
+    grid = time_grid(int(steps))
     eps0 = torch.randn((structure.n, 3), generator=gen, dtype=torch.float64)
     if structure.is_molecule:
         eps0 = eps0 - eps0.mean(0, keepdim=True)
-    S = process.apply_sigma_sqrt(eps0, 1.0)
-    frames, s0_hats, energies = [], [], []
+    x_T = process.apply_sigma_sqrt(eps0, 1.0)
+    hooks = []
+    if guidance.active:
+        hooks.append(_regulariser_guidance(structure, ref, guidance, RegularizerGuidance))
+    if len(fixed_idx):
+        hooks.append(FixedAtoms(torch.as_tensor(fixed_idx), ref[fixed_idx]))
+    frames, s0_hats, energies, times = [], [], [], []
 
     def emit(k, t, S_t, S0):
         f = S_t.detach().cpu().numpy() * scale + center
@@ -613,32 +622,43 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
         frames.append(f)
         s0_hats.append(h if h is not None else f)
         energies.append(_mode_energies(process, S_t))
+        times.append(float(t))
         if callback is not None:
             callback(k, float(t), f, h)
 
-    if len(fixed_idx):
-        S = _replace_fixed(process, S, ref, fixed_idx, 1.0, gen, structure.is_molecule)
-    emit(0, 1.0, S, None)
-    for k in range(1, steps + 1):
-        _check_stop(should_stop)
-        t, t_next = float(times[k - 1]), float(times[k])
-        eps_hat = model.eps_fn(structure, process, S, t)
-        S0_hat = process.s0_from_eps(S, t, eps_hat)
-        if guidance.active:
-            S0_hat = _guide_s0(structure, S0_hat, ref, guidance)
-        if t_next > 0:
-            S = process.apply_phi(S0_hat, t_next) + process.apply_sigma_sqrt(eps_hat, t_next)
-        else:
-            S = S0_hat
-        if len(fixed_idx):
-            S = _replace_fixed(process, S, ref, fixed_idx, t_next, gen, structure.is_molecule)
-        emit(k, t_next, S, S0_hat)
-    return Trajectory(kind="reverse", frames=np.stack(frames), times=times,
+    def step_callback(k, t, S_t, S0):
+        if should_stop is not None and should_stop():
+            raise SamplingCancelled("cancelled")
+        emit(k, t, S_t, S0)
+
+    emit(0, 1.0, x_T, None)
+    eps_model = lambda S_t, t: model.eps_fn(structure, process, S_t, float(t))  # noqa: E731
+    try:
+        final = get_sampler(sampler)(eps_model, x_T, process, grid, callback=step_callback,
+                                     generator=gen, transform_s0=compose(*hooks) if hooks else None)
+    except SamplingCancelled as err:
+        raise Cancelled("cancelled") from err
+    if len(frames) == 1 or not np.allclose(frames[-1], final.detach().cpu().numpy() * scale + center):
+        emit(len(frames), 0.0, final, final)
+    return Trajectory(kind="reverse", frames=np.stack(frames), times=np.asarray(times),
                       mode_energies=np.stack(energies),
                       eigenvalues=_eigenvalues(process, structure.n),
                       s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
                       meta={"sampler": sampler, "steps": steps, "fixed": fixed_idx.tolist(),
                             "guidance": guidance})
+
+
+def _regulariser_guidance(structure, ref, g: Guidance, cls):
+    """``engine.sampling.guidance.RegularizerGuidance`` for one structure (model units)."""
+    import torch
+
+    from engine.training.regularizers import RegularizerContext, reference_directions
+
+    edges = torch.as_tensor(structure.edges, dtype=torch.long)
+    ctx = RegularizerContext(S_ref=ref, masses=_masses(structure, ref), edges=edges,
+                             ref_dirs=reference_directions(ref, edges) if len(edges) else None)
+    return cls(ctx, lambda_E=g.lambda_E, lambda_G=g.lambda_G, lambda_A=g.lambda_A,
+               scale=g.scale, laplacian=structure.laplacian)
 
 
 def _fixed_indices(fixed, n: int) -> np.ndarray:
@@ -652,64 +672,6 @@ def _fixed_indices(fixed, n: int) -> np.ndarray:
     return idx
 
 
-def _replace_fixed(process, S, ref, idx, t, gen, molecule: bool):
-    """Set the fixed rows of ``S`` to a forward draw of the reference at time ``t``."""
-    import torch
-
-    if t <= 0:
-        noisy = ref
-    else:
-        eps = torch.randn(ref.shape, generator=gen, dtype=ref.dtype)
-        noisy = process.apply_phi(ref, t) + process.apply_sigma_sqrt(eps, t)
-    S = S.clone()
-    S[idx] = noisy[idx]
-    return S
-
-
-def _guide_s0(structure, S0_hat, ref, guidance: Guidance):
-    """One gradient step on ``R = λ_E E + λ_G G + λ_A Al`` at ``Ŝ_0`` (SPEC §1 regularisers).
-
-    The step is ``scale / Lip(∇R)`` (a bound on the gradient's Lipschitz constant), so a
-    scale of 1 never overshoots the energy term's minimum; stepping on ``Ŝ_0`` instead of
-    differentiating through ``Φ(t)^{-1}`` keeps guidance stable at large t.
-    """
-    import torch
-
-    with torch.enable_grad():
-        x = S0_hat.detach().clone().requires_grad_(True)
-        R = _regulariser(structure, x, ref, guidance)
-        (grad,) = torch.autograd.grad(R, x)
-    lip = 1e-9
-    if guidance.lambda_E:
-        lip += guidance.lambda_E * float(_masses(structure, x).max())
-    if guidance.lambda_G:
-        degree = float(np.abs(structure.laplacian.diagonal()).max())
-        lip += guidance.lambda_G * 2.0 * (2.0 * degree) ** 2
-    if guidance.lambda_A:
-        lip += guidance.lambda_A * 4.0
-    step = min(1.0, guidance.scale) / lip
-    return S0_hat - step * torch.nan_to_num(grad)
-
-
-def _regulariser(structure, s0, ref, g: Guidance):
-    import torch
-
-    total = s0.new_zeros(())
-    if g.lambda_E:
-        masses = _masses(structure, s0)
-        total = total + g.lambda_E * 0.5 * (masses[:, None] * (s0 - ref) ** 2).sum()
-    if g.lambda_G:
-        LS = _apply_A_laplacian(structure, s0)
-        total = total + g.lambda_G * (LS ** 2).sum()
-    if g.lambda_A and len(structure.edges):
-        e = torch.as_tensor(structure.edges, dtype=torch.long)
-        d = s0[e[:, 1]] - s0[e[:, 0]]
-        u = ref[e[:, 1]] - ref[e[:, 0]]
-        cos = (d * u).sum(-1) / (d.norm(dim=-1) * u.norm(dim=-1)).clamp_min(1e-9)
-        total = total + g.lambda_A * (1 - cos).sum()
-    return total
-
-
 def _masses(structure, like):
     import torch
 
@@ -720,15 +682,6 @@ def _masses(structure, like):
         m = [table.GetAtomicWeight(int(z)) for z in structure.atomic_numbers]
         return torch.tensor(m, dtype=like.dtype) / 12.011
     return torch.ones(structure.n, dtype=like.dtype)
-
-
-def _apply_A_laplacian(structure, X):
-    import torch
-
-    coo = structure.laplacian.tocoo()
-    L = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data, size=coo.shape,
-                                dtype=X.dtype, check_invariants=False)
-    return torch.sparse.mm(L, X)
 
 
 # ------------------------------------------------------------------------------ chemistry
