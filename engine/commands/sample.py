@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="structures sampled together (default %(default)s)")
     parser.add_argument("--chunk", type=int, default=64, metavar="M",
                         help="input molecules read and written per round (default %(default)s)")
+    parser.add_argument("--relax", type=int, default=0, metavar="ITERS",
+                        help="polish each conformer with up to ITERS MMFF94 iterations (0 = off, default)")
     parser.add_argument("--stereo", default="fix", choices=["fix", "reject", "ignore"],
                         help="check stereo against the input: reflect mirror images and resample the "
                              "rest (fix), resample every violation (reject), or keep all (ignore)")
@@ -59,7 +61,7 @@ def run(args) -> int:
         mols = [m if m is not None else ValueError(err) for _, m, err in chunk]
         results = generate_conformers(mols, args.num_confs, model, sampler=args.sampler, steps=args.steps,
                                       seed=args.seed + out.inputs, batch_size=args.batch_size,
-                                      stereo=args.stereo, report=report)
+                                      stereo=args.stereo, relax=args.relax, report=report)
         for (index, mol, err), res in zip(chunk, results):
             if isinstance(res, Exception):
                 out.fail(index, str(err) if mol is None and err else str(res))
