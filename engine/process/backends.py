@@ -298,17 +298,22 @@ class LatticeDCTBackend(_ModalBackend):
         self.null_mode = 0 if center else None
         self._dims = tuple(range(1, 1 + len(self.shape)))
 
-    def to_modes(self, X):
+    def _transform(self, X, inverse: bool):
         Y = X.reshape(X.shape[0], *self.shape, 3)
-        for d in self._dims:
-            Y = _dct_ortho(Y, d)
+        if Y.device.type == "cpu" and not Y.requires_grad:
+            # pocketfft's real DCT is ~10x faster than the FFT formulation on the CPU
+            fn = scipy.fft.idctn if inverse else scipy.fft.dctn
+            out = fn(Y.numpy(), type=2, norm="ortho", axes=self._dims, workers=torch.get_num_threads())
+            return torch.from_numpy(out).reshape(X.shape[0], self.n, 3)
+        for d in self._dims:  # CUDA (and autograd): one FFT per axis
+            Y = _idct_ortho(Y, d) if inverse else _dct_ortho(Y, d)
         return Y.reshape(X.shape[0], self.n, 3)
 
+    def to_modes(self, X):
+        return self._transform(X, inverse=False)
+
     def from_modes(self, Z):
-        Y = Z.reshape(Z.shape[0], *self.shape, 3)
-        for d in self._dims:
-            Y = _idct_ortho(Y, d)
-        return Y.reshape(Z.shape[0], self.n, 3)
+        return self._transform(Z, inverse=True)
 
 
 # ----------------------------------------------------------------------------- Chebyshev
