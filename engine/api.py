@@ -25,8 +25,8 @@ __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
     "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
     "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
-    "build_lattice", "make_process", "forward_trajectory", "reverse_trajectory",
-    "sampler_names", "load_model", "default_model", "harmonic_prior_model",
+    "LatticeSystemInfo", "lattice_system_info", "build_lattice", "make_process",
+    "forward_trajectory", "reverse_trajectory", "sampler_names", "load_model", "default_model", "harmonic_prior_model",
     "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
     "export_structures", "export_trajectory", "dynamic_bonds",
 ]
@@ -225,57 +225,124 @@ def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
 
 
 # ----------------------------------------------------------------------------- lattices
+@dataclass(frozen=True)
+class LatticeSystemInfo:
+    """A lattice system the builder offers. ``field``: what the vector per site means
+    ("displacement", "spin" = unit vector, "vector"); ``dims``: grid dimensionalities."""
+
+    name: str
+    title: str
+    description: str
+    field: str
+    dims: tuple = (1, 2, 3)
+    min_side: int = 1
+
+
+_LATTICE_SYSTEMS = {
+    "spin": LatticeSystemInfo(
+        "spin", "smooth spin texture",
+        "unit vectors: a Gaussian random field low-pass filtered by the grid heat kernel "
+        "(correlation length 3 sites), normalised per site (engine.data.lattice."
+        "smooth_spin_field)", "spin"),
+    "skyrmion": LatticeSystemInfo(
+        "skyrmion", "magnetic skyrmions",
+        "1-3 skyrmions (360° domain walls, random centre, radius and helicity) in a +z "
+        "ferromagnet, topological charge -1 each (engine.data.lattice.skyrmion_field); "
+        "2D grids of at least 20 x 20 sites", "spin", (2,), 20),
+    "elastic": LatticeSystemInfo(
+        "elastic", "elastic lattice, thermal + deformation",
+        "displacements of a harmonic lattice in thermal equilibrium, sampled exactly "
+        "(k=1, m=0.1, T=1; engine.data.lattice.elastic_thermal) plus random bending, twist "
+        "and shear (deformation_modes, scale 0.1)", "displacement"),
+    "deformation": LatticeSystemInfo(
+        "deformation", "bending, twist and shear",
+        "smooth displacement field only: bending, twist about x and shear with random "
+        "amplitudes (engine.data.lattice.deformation_modes, scale 0.3), no thermal noise",
+        "displacement"),
+    "random": LatticeSystemInfo(
+        "random", "smooth random vectors",
+        "Gaussian-filtered white noise (width n/6 sites), largest vector of length 1; "
+        "no physics, a test pattern", "vector"),
+}
+LATTICE_MAX_SITES = 200_000
+
+
 def lattice_systems() -> list[str]:
-    """Names of the lattice systems :func:`build_lattice` can make."""
+    """Names of the lattice systems :func:`build_lattice` can make
+    (``spin``, ``skyrmion``, ``elastic``, ``deformation``, ``random``)."""
+    return list(_LATTICE_SYSTEMS)
+
+
+def lattice_system_info(name: str) -> LatticeSystemInfo:
+    """Description of one system of :func:`lattice_systems`."""
     try:
-        from engine.data import lattice as lat
-
-        names = getattr(lat, "SYSTEMS", None)
-        if names:
-            return list(names)
-    except ImportError:
-        pass
-    return ["random"]
+        return _LATTICE_SYSTEMS[name]
+    except KeyError:
+        raise InputError(f"unknown lattice system {name!r}; choose one of "
+                         f"{', '.join(_LATTICE_SYSTEMS)}") from None
 
 
-def build_lattice(shape: Sequence[int], system: str = "random", seed: int = 0) -> Structure:
-    """A lattice structure: sites on a regular grid with a vector per site.
-
-    ``shape`` is ``(n,)``, ``(nx, ny)`` or ``(nx, ny, nz)`` (C order, as
-    ``engine.graphs.grid_laplacian``). Sites are at integer grid coordinates (missing
-    axes are 0); the vector field comes from ``engine.data.lattice`` (``system``).
-    """
-    from engine.graphs import grid_edges, grid_laplacian
-
+def _lattice_shape(shape) -> tuple:
     try:
         shape = tuple(int(s) for s in shape)
     except (TypeError, ValueError):
-        raise InputError(f"lattice shape must be 1-3 positive integers, got {shape!r}")
+        raise InputError(f"lattice shape must be 1-3 positive integers, got {shape!r}") from None
     if not 1 <= len(shape) <= 3 or any(s < 1 for s in shape):
         raise InputError(f"lattice shape must be 1-3 positive integers, got {shape!r}")
+    return shape
+
+
+def build_lattice(shape: Sequence[int], system: str = "spin", seed: int = 0) -> Structure:
+    """A lattice structure: sites on a regular grid with a vector per site.
+
+    ``shape`` is ``(n,)``, ``(nx, ny)`` or ``(nx, ny, nz)`` (C order, as
+    ``engine.graphs.grid_laplacian``). ``sites`` ``(N, 3)`` are the grid points, spacing 1,
+    centred on the origin (``engine.data.lattice.lattice_system``); ``positions`` ``(N, 3)``
+    is the field of ``system`` (:func:`lattice_systems`), a deterministic function of
+    ``(shape, system, seed)``. "spin", "skyrmion" and "elastic" fields are drawn exactly
+    as the training data of ``engine.data.lattice.LatticeDataset`` (default parameters).
+    """
+    from engine.data import lattice as lat
+
+    shape = _lattice_shape(shape)
+    info = lattice_system_info(system)
+    if len(shape) not in info.dims:
+        raise InputError(f"the {system} system needs a "
+                         f"{' or '.join(f'{d}D' for d in info.dims)} grid, got shape {shape}")
+    if min(shape) < info.min_side:
+        # engine.data.lattice.skyrmion_field cannot place a skyrmion (and may fail) on
+        # smaller grids: its edge margin is R + 4 wall widths
+        raise InputError(f"the {system} system needs at least {info.min_side} sites along "
+                         f"every axis, got shape {shape}")
     n = int(np.prod(shape))
-    if n > 200_000:
-        raise InputError(f"lattice of {n} sites is too large for the viewer (max 200000)")
-    grids = np.meshgrid(*[np.arange(s, dtype=np.float64) for s in shape], indexing="ij")
-    sites = np.zeros((n, 3))
-    for axis, g in enumerate(grids):
-        sites[:, axis] = g.ravel()
-    field = _lattice_field(shape, system, seed)
+    if n > LATTICE_MAX_SITES:
+        raise InputError(f"lattice of {n} sites is too large for the viewer "
+                         f"(max {LATTICE_MAX_SITES})")
+    grid = lat.lattice_system(shape)
+    field = _lattice_field(grid, system, int(seed))
+    if field.shape != (n, 3) or not np.all(np.isfinite(field)):
+        raise EngineError(f"lattice system {system!r} produced an invalid field {field.shape}")
     return Structure(name=f"{system} lattice {'x'.join(map(str, shape))}", kind="lattice",
-                     positions=field, edges=grid_edges(shape), laplacian=grid_laplacian(shape),
-                     sites=sites, grid_shape=shape, system=system)
+                     positions=field, edges=np.asarray(grid.edges, dtype=np.int64),
+                     laplacian=grid.laplacian.tocsr(), sites=grid.positions.copy(),
+                     grid_shape=shape, system=system)
 
 
-def _lattice_field(shape, system: str, seed: int) -> np.ndarray:
-    if system != "random":
-        from engine.data import lattice as lat
+def _lattice_field(grid, system: str, seed: int) -> np.ndarray:
+    """``(N, 3)`` float64 field of ``system`` on ``grid`` (an ``engine.data.lattice.LatticeSystem``)."""
+    from engine.data import lattice as lat
 
-        return np.asarray(lat.make_field(shape, system, seed=seed), dtype=np.float64).reshape(-1, 3)
-    # a smooth random field: low-pass filtered white noise, unit-ish amplitude
+    if system in lat.LATTICE_KINDS:       # spin, skyrmion, elastic: the training-data draw
+        return np.asarray(lat.LatticeDataset(system, grid.shape, 1, seed=seed).sample(0),
+                          dtype=np.float64)
     rng = np.random.default_rng(seed)
-    white = rng.standard_normal(tuple(shape) + (3,))
+    if system == "deformation":
+        return np.asarray(lat.deformation_modes(grid, rng, 0.3), dtype=np.float64)
+    # "random": a smooth random field, low-pass filtered white noise, largest vector 1
     from scipy.ndimage import gaussian_filter
 
+    shape = grid.shape
+    white = rng.standard_normal(tuple(shape) + (3,))
     sigma = [max(1.0, s / 6) for s in shape] + [0]
     smooth = gaussian_filter(white, sigma=sigma, mode="nearest")
     smooth /= max(1e-12, np.sqrt((smooth ** 2).sum(-1)).max())
@@ -424,30 +491,53 @@ def forward_trajectory(structure: Structure, *, num_frames: int = 60, seed: int 
 # --------------------------------------------------------------------------------- models
 @dataclass
 class ModelHandle:
-    """An ε-predictor the samplers can call: ``eps_fn(structure, process, S_t (N,3) tensor, t) -> ε̂``."""
+    """An ε-predictor the samplers can call: ``eps_fn(structure, process, S_t (N,3) tensor, t) -> ε̂``.
+
+    ``kinds``: structure kinds it serves. ``lattice``: for lattice networks, what they were
+    trained on (``{"system": "spin", "shape": (16, 16)}``); such a model serves only
+    lattices of that system and shape (see :meth:`unsuitable`).
+    """
 
     name: str
     eps_fn: Callable
     path: Optional[str] = None
     kinds: tuple = ("molecule", "lattice")
     params: Optional["ProcessParams"] = None   # the process the model was trained with
-    coord_scale: float = 1.0                   # Å per model unit
+    coord_scale: float = 1.0                   # Å (molecules) or field units per model unit
+    lattice: Optional[dict] = None
+
+    @property
+    def is_network(self) -> bool:
+        return self.path is not None
+
+    def unsuitable(self, structure: "Structure") -> Optional[str]:
+        """``None`` when the model can sample ``structure``, else the reason why not."""
+        if structure.kind not in self.kinds:
+            return f"{self.name} is a {'/'.join(self.kinds)} model, not for a {structure.kind}"
+        if structure.kind == "lattice" and self.lattice is not None:
+            want_sys, want_shape = self.lattice["system"], tuple(self.lattice["shape"])
+            if structure.system != want_sys or tuple(structure.grid_shape) != want_shape:
+                return (f"{self.name} is trained on {want_sys} "
+                        f"{'x'.join(map(str, want_shape))} lattices")
+        return None
 
 
-def harmonic_prior_model() -> ModelHandle:
+def harmonic_prior_model(note: str = "") -> ModelHandle:
     """The exact ε-predictor when the data *are* harmonic-prior samples (no network).
 
     For a mode with eigenvalue ``a``, data variance ``1/a`` makes ``S_t`` stationary with
     variance ``1/a``, so ``E[ε | S_t] = σ(t) A S_t`` per mode, i.e.
     ``ε̂ = Σ(t)^{1/2} A S_t``. Sampling with it draws from the harmonic prior: shapes with
-    the molecule's connectivity but no chemistry. Used until a trained model is loaded.
+    the structure's connectivity but no chemistry (or physics). ``note`` is appended to
+    the name (why no network is used).
     """
 
     def eps_fn(structure, process, S_t, t):
         AS = _apply_A(process, structure, S_t)
         return process.apply_sigma_sqrt(AS, t)
 
-    return ModelHandle(name="harmonic prior (no network)", eps_fn=eps_fn)
+    name = "harmonic prior (no network)" if not note else f"harmonic prior (no network; {note})"
+    return ModelHandle(name=name, eps_fn=eps_fn)
 
 
 def _apply_A(process, structure: Structure, S):
@@ -467,22 +557,73 @@ def _apply_A(process, structure: Structure, S):
     return out.reshape(S.shape)
 
 
-def default_model() -> ModelHandle:
-    """The bundled pretrained model if one ships (``resources/models``), else the prior."""
+def bundled_model_paths() -> list[Path]:
+    """The pretrained checkpoints that ship in ``resources/models`` (``*.pt``)."""
     folder = resource_path("models")
-    for candidate in sorted(folder.glob("*.pt")) if folder.exists() else []:
-        try:
-            return load_model(candidate)
-        except EngineError:
+    return sorted(folder.glob("*.pt")) if folder.exists() else []
+
+
+_BUNDLED: dict = {}
+
+
+def default_models() -> dict[str, ModelHandle]:
+    """The bundled pretrained model of each kind: ``{"molecule": ..., "lattice": ...}``
+    (a kind without a usable checkpoint is missing from the dict). Loaded once per file
+    version (path, size, mtime) and shared."""
+    out: dict[str, ModelHandle] = {}
+    for candidate in bundled_model_paths():
+        st = candidate.stat()
+        key = (str(candidate), st.st_size, st.st_mtime_ns)
+        if key not in _BUNDLED:
+            try:
+                _BUNDLED[key] = load_model(candidate)
+            except EngineError:
+                _BUNDLED[key] = None
+        handle = _BUNDLED[key]
+        if handle is None:
             continue
-    return harmonic_prior_model()
+        for kind in handle.kinds:
+            out.setdefault(kind, handle)
+    return out
+
+
+def default_model(kind: str = "molecule") -> ModelHandle:
+    """The bundled pretrained model for ``kind`` if one ships, else the harmonic prior."""
+    return default_models().get(kind) or harmonic_prior_model()
+
+
+def model_for(structure: Structure, models=None) -> ModelHandle:
+    """The model to sample ``structure`` with: the first of ``models`` (one handle, a
+    sequence, or a ``{kind: handle}`` dict) that suits it (:meth:`ModelHandle.unsuitable`),
+    else the harmonic prior, named with the reason (e.g. "harmonic prior (no network;
+    lattice (lattice_spin.pt) is trained on spin 16x16 lattices)")."""
+    if models is None:
+        candidates = []
+    elif isinstance(models, ModelHandle):
+        candidates = [models]
+    elif isinstance(models, dict):
+        candidates = [m for m in models.values() if m is not None]
+    else:
+        candidates = [m for m in models if m is not None]
+    reasons = []
+    for m in candidates:
+        why = m.unsuitable(structure)
+        if why is None:
+            return m
+        if m.is_network and structure.kind in m.kinds:
+            reasons.append(why)
+    if reasons:
+        return harmonic_prior_model(reasons[0])
+    return harmonic_prior_model(f"no {structure.kind} network loaded")
 
 
 def load_model(path, device=None) -> ModelHandle:
-    """Load a molecule checkpoint written by ``engine.training`` as an ε-predictor.
+    """Load a checkpoint written by ``engine.training`` (molecule or lattice network) as
+    an ε-predictor.
 
     The handle carries the process parameters and coordinate scale the network was
-    trained with. Raises ``CheckpointError`` for a missing, corrupt or foreign file.
+    trained with; a lattice handle also the system and grid shape of its training data
+    (``handle.lattice``). Raises ``CheckpointError`` for a missing, corrupt or foreign file.
     """
     import torch
 
@@ -495,13 +636,21 @@ def load_model(path, device=None) -> ModelHandle:
     device = torch.device(device) if device is not None else _device()
     net, config = load_checkpoint_model(path, device=device)
     kind = getattr(net, "kind", "molecule")
-    if kind != "molecule":
-        raise CheckpointError(f"{path}: a {kind} model; the app samples molecules with it only")
     proc = dict(config.get("process") or {})
-    params = ProcessParams(gamma=float(proc.get("gamma", 1.0)), lam=float(proc.get("lam", 0.0)),
+    default_lam = 0.1 if kind == "lattice" else 0.0
+    params = ProcessParams(gamma=float(proc.get("gamma", 1.0)),
+                           lam=float(proc.get("lam", default_lam)),
                            schedule=str(proc.get("schedule", "linear")),
                            beta_min=float(proc.get("beta_min", 0.1)),
                            beta_max=float(proc.get("beta_max", 20.0)))
+    model_cfg = config.get("model") or {}
+    name = f"{model_cfg.get('name', 'model')} ({path.name})"
+    scale = float(proc.get("coord_scale", 1.0))
+    if kind == "lattice":
+        return _lattice_handle(path, net, config, params, name, scale, device)
+    if kind != "molecule":
+        raise CheckpointError(f"{path}: a {kind} model; the app samples molecules and "
+                              f"lattices only")
     graphs: dict = {}
 
     def eps_fn(structure, process, S_t, t):
@@ -515,10 +664,37 @@ def load_model(path, device=None) -> ModelHandle:
             eps = net(x, tt, graphs[key]).to(dtype=S_t.dtype, device=S_t.device)
         return eps - eps.mean(0, keepdim=True)
 
-    model_cfg = config.get("model") or {}
-    return ModelHandle(name=f"{model_cfg.get('name', 'model')} ({path.name})", eps_fn=eps_fn,
-                       path=str(path), kinds=("molecule",), params=params,
-                       coord_scale=float(proc.get("coord_scale", 1.0)))
+    return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("molecule",),
+                       params=params, coord_scale=scale)
+
+
+def _lattice_handle(path, net, config, params, name, scale, device) -> ModelHandle:
+    """A handle for an ``engine.models.lattice_net.LatticeEpsNet`` checkpoint: the network
+    sees the grid as ``LatticeGraph.from_shape(structure.grid_shape)``, as in training."""
+    import torch
+
+    from engine.errors import CheckpointError
+    from engine.models.lattice_net import LatticeGraph
+
+    data = dict((config.get("data") or {}).get("lattice") or {})
+    if "kind" not in data or "shape" not in data:
+        raise CheckpointError(f"{path}: lattice checkpoint without data.lattice kind/shape")
+    trained = {"system": str(data["kind"]), "shape": tuple(int(s) for s in data["shape"])}
+    graphs: dict = {}
+
+    def eps_fn(structure, process, S_t, t):
+        key = tuple(structure.grid_shape)
+        if key not in graphs:
+            graphs.clear()
+            g = LatticeGraph.from_shape(key)
+            graphs[key] = LatticeGraph(g.edge_index.to(device), g.num_nodes, g.positions.to(device))
+        x = S_t.to(device=device, dtype=torch.float32)
+        with torch.no_grad():
+            eps = net(x, float(t), graphs[key])
+        return eps.to(dtype=S_t.dtype, device=S_t.device)
+
+    return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("lattice",),
+                       params=params, coord_scale=scale, lattice=trained)
 
 
 def _graph_batch(structure: Structure):
@@ -592,8 +768,10 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     if sampler not in sampler_names():
         raise InputError(f"unknown sampler {sampler!r}; choose one of {sampler_names()}")
     model = model or harmonic_prior_model()
-    if structure.kind not in model.kinds:
-        raise InputError(f"model {model.name!r} cannot sample a {structure.kind}")
+    why = model.unsuitable(structure)
+    if why is not None:
+        raise InputError(f"cannot sample {structure.name}: {why} (engine.api.model_for "
+                         f"picks a suitable model)")
     guidance = guidance or Guidance()
     process = make_process(structure, params or model.params, phi_floor=SAMPLING_PHI_FLOOR)
     gen = torch.Generator().manual_seed(int(seed))

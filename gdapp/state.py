@@ -68,7 +68,7 @@ class AppState(QObject):
         self.trajectories: dict[str, TrajectoryBuffer] = {}
         self.fixed: list[int] = []
         self.params = SamplingParams()
-        self.model: api.ModelHandle = api.harmonic_prior_model()
+        self.models: dict[str, api.ModelHandle] = {}   # active network per structure kind
         self.reference: Optional[np.ndarray] = None
         self.generated: list[np.ndarray] = []   # final frames of reverse runs, (N, 3) each
 
@@ -143,9 +143,24 @@ class AppState(QObject):
         fixed.symmetric_difference_update({int(index)})
         self.set_fixed(fixed)
 
+    @property
+    def model(self) -> api.ModelHandle:
+        """The model sampling uses for the current structure: the active network of its
+        kind if it suits the structure, else the harmonic prior (named with the reason)."""
+        if self.structure is None:
+            return self.models.get("molecule") or api.harmonic_prior_model()
+        return api.model_for(self.structure, self.models)
+
     def set_model(self, model: api.ModelHandle):
-        self.model = model
-        self.modelChanged.emit(model)
+        """Make ``model`` the active network for every structure kind it serves."""
+        for kind in model.kinds:
+            self.models[kind] = model
+        self.modelChanged.emit(self.model)
+
+    def set_models(self, models: dict):
+        """Replace the active networks (``{kind: ModelHandle}``)."""
+        self.models = {k: m for k, m in models.items() if m is not None}
+        self.modelChanged.emit(self.model)
 
     def set_reference(self, coords: Optional[np.ndarray]):
         self.reference = None if coords is None else np.asarray(coords)

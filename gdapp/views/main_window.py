@@ -40,6 +40,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
         self.state = AppState(self)
+        self.state.set_models(api.default_models())    # bundled networks (resources/models)
         self.runner = JobRunner(self)
         self.last_error: Optional[str] = None
         self._error_box: Optional[QMessageBox] = None
@@ -340,15 +341,16 @@ class MainWindow(QMainWindow):
         self._update_recent_menu()
 
     def lattice_dialog(self):
-        dialog = LatticeDialog(self)
+        dialog = LatticeDialog(self, models=self.state.models)
         dialog.setModal(True)
-        dialog.accepted.connect(lambda: self.build_lattice(dialog.shape(), dialog.system()))
+        dialog.accepted.connect(lambda: self.build_lattice(dialog.shape(), dialog.system(),
+                                                           dialog.seed()))
         dialog.open()
         return dialog
 
-    def build_lattice(self, shape, system):
+    def build_lattice(self, shape, system="spin", seed=0):
         def work(job):
-            return [api.build_lattice(shape, system)]
+            return [api.build_lattice(shape, system, seed=seed)]
 
         job = self.runner.start("load", work,
                                succeeded=lambda s: self._loaded(s, None, False),
@@ -379,6 +381,7 @@ class MainWindow(QMainWindow):
         self.act_arrows.setEnabled(not structure.is_molecule)
         title = structure.name if len(structure.name) < 60 else structure.name[:57] + "…"
         self.setWindowTitle(f"gdapp — {title}")
+        self._on_model(self.state.model)
         self.run_forward()
 
     def current_coords(self) -> Optional[np.ndarray]:
@@ -475,6 +478,8 @@ class MainWindow(QMainWindow):
 
     def _on_model(self, model):
         self.model_status.setText(f"model: {model.name}")
+        self.model_status.setToolTip(model.path or "exact ε-predictor of the harmonic prior; "
+                                     "no trained network applies to this structure")
 
     # ------------------------------------------------------------------ style
     def set_style(self, style):

@@ -230,6 +230,10 @@ class Viewer(QWidget):
         s = self.structure
         mags = np.linalg.norm(coords, axis=1)
         self._arrow_scale = 0.9 / max(1e-9, float(np.percentile(mags, 95)))
+        try:
+            self._spin_colours = api.lattice_system_info(s.system).field == "spin"
+        except api.InputError:
+            self._spin_colours = False
         points = pv.PolyData(s.sites.copy())
         points.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
         if len(s.edges):
@@ -330,9 +334,16 @@ class Viewer(QWidget):
         _set_array(poly, "radius", np.asarray(radii, dtype=np.float64))
         _set_array(poly, "rgb", np.tile(np.array(FIXED_COLOUR, dtype=np.uint8), (len(idx), 1)))
 
+    def _lattice_colours(self, coords, mags) -> np.ndarray:
+        """Spin systems: blue (down) → white → red (up) by ``v_z / |v|``; other fields:
+        by ``|v|`` relative to the 95th percentile of the input."""
+        if self._spin_colours:
+            return _signed_colours(coords[:, 2] / np.maximum(mags, 1e-12))
+        return _magnitude_colours(mags, 1.0 / self._arrow_scale)
+
     def _update_lattice(self, coords):
         mags = np.linalg.norm(coords, axis=1)
-        rgb = _magnitude_colours(mags, 1.0 / self._arrow_scale)
+        rgb = self._lattice_colours(coords, mags)
         if self.lattice_mode == "points":
             _set_points(self._points, self.structure.sites + coords * self._arrow_scale * 0.5)
             _set_array(self._points, "rgb", rgb)
@@ -480,7 +491,16 @@ class Viewer(QWidget):
 
 def _magnitude_colours(mags: np.ndarray, ref: float) -> np.ndarray:
     """Blue (small) → white → red (large) by ``|v| / ref``."""
-    x = np.clip(mags / max(ref, 1e-12), 0.0, 2.0) / 2.0
+    return _ramp(np.clip(mags / max(ref, 1e-12), 0.0, 2.0) / 2.0)
+
+
+def _signed_colours(values: np.ndarray) -> np.ndarray:
+    """Blue (-1) → white (0) → red (+1)."""
+    return _ramp((np.clip(values, -1.0, 1.0) + 1.0) / 2.0)
+
+
+def _ramp(x: np.ndarray) -> np.ndarray:
+    """``(N,)`` in [0, 1] → ``(N, 3)`` uint8, blue → white → red."""
     r = np.clip(2 * x, 0, 1)
     b = np.clip(2 * (1 - x), 0, 1)
     g = 1 - np.abs(2 * x - 1)
