@@ -321,7 +321,7 @@ class ChebyshevBackend(Backend):
     name = "chebyshev"
 
     def __init__(self, L, gamma: float, lam: float, *, dtype, device, center: bool,
-                 tol: float | None = None, max_degree: int = 8192):
+                 tol: float | None = None, max_degree: int = 8192, use_scipy: bool | None = None):
         L = sp.csr_matrix(L, dtype=np.float64)
         self.n = L.shape[0]
         if center:
@@ -334,7 +334,8 @@ class ChebyshevBackend(Backend):
         self.max_degree = max_degree
         A = (gamma * L + lam * sp.identity(self.n, format="csr")).tocsr()
         A.sort_indices()
-        if torch.device(device if device is not None else "cpu").type == "cpu":
+        on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
+        if use_scipy if use_scipy is not None else on_cpu:
             # scipy's CSR product is 2-3x faster than torch's on the CPU; tensors share memory
             self._A_scipy = A.astype(np.float32 if dtype == torch.float32 else np.float64)
             self.A = None

@@ -240,3 +240,17 @@ def test_lattice_fft_path_matches_the_scipy_path():
     plain = proc.apply_phi(X, 0.4)
     traced = proc.apply_phi(X.clone().requires_grad_(True), 0.4)
     assert traced.requires_grad and rel(traced.detach(), plain) < 1e-12
+
+
+def test_chebyshev_torch_sparse_path_matches_scipy_path():
+    """The torch CSR product (the CUDA path) gives what scipy's does on the CPU."""
+    from engine.process.backends import ChebyshevBackend
+
+    L = _random_sparse_graph(200, 7)
+    kw = dict(dtype=torch.float64, device="cpu", center=False)
+    a = ChebyshevBackend(L, 1.0, 0.1, **kw)
+    b = ChebyshevBackend(L, 1.0, 0.1, use_scipy=False, **kw)
+    assert a.A is None and b.A is not None
+    X = torch.randn(2, 200, 3, dtype=torch.float64)
+    f = lambda lam: torch.exp(-0.7 * lam)  # noqa: E731
+    assert rel(b.apply(X, f), a.apply(X, f)) < 1e-12
