@@ -78,6 +78,7 @@ class SelfTest:
         w.loadFailed.connect(lambda msg: self.fail(f"loading the demo failed: {msg}"))
         w.errorShown.connect(lambda msg: self.fail(f"error: {msg}"))
         w.structureLoaded.connect(lambda _s: QTimer.singleShot(0, self._sample))
+        w.structureLoaded.connect(self._watch_first_frame)
         QTimer.singleShot(SELF_TEST_TIMEOUT_S * 1000,
                           lambda: self.fail(f"timed out after {SELF_TEST_TIMEOUT_S} s"))
         QTimer.singleShot(0, w.open_demo)
@@ -90,6 +91,18 @@ class SelfTest:
         print(f"gdapp self-test FAILED: {self.error or f'exit code {code}'}", file=sys.stderr)
         w.close()
         return 1
+
+    def _watch_first_frame(self, _structure):
+        """Print the wall-clock time of the first rendered frame showing the structure to
+        stderr (packaging/smoke.sh measures the cold start from it)."""
+        self.window.structureLoaded.disconnect(self._watch_first_frame)
+        ren_win = self.window.viewer.plotter.ren_win
+
+        def done(*_):
+            ren_win.RemoveObserver(tag)
+            print(f"first frame rendered at unix time {time.time():.3f}", file=sys.stderr)
+
+        tag = ren_win.AddObserver("EndEvent", done)
 
     def _sample(self):
         w = self.window
