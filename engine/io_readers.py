@@ -157,6 +157,31 @@ def records_sdf(text: str, path, **_) -> Iterator[Record]:
 
 
 # --------------------------------------------------------------------------- MOL2
+def _mol2_count_problem(block: list) -> str:
+    """'' if the counts line (3rd line) announces no more atoms than the ATOM section holds.
+
+    RDKit reads the atom count as an unsigned number and reserves memory for it before
+    reading the atoms: '-1' or '2147483648' there made it allocate 8-16 GB and spin for
+    about a minute. So the count must be a non-negative integer <= the ATOM lines present.
+    """
+    tokens = block[2].split() if len(block) > 2 else []
+    if not tokens:
+        return "missing counts line (line 3 of the record)"
+    if not tokens[0].lstrip("+").isdigit():
+        return f"atom count {tokens[0][:20]!r} on the counts line is not a non-negative integer"
+    count = int(tokens[0].lstrip("+"))
+    rows, inside = 0, False
+    for line in block:
+        head = line.strip().upper()
+        if head.startswith("@<TRIPOS>"):
+            inside = head == "@<TRIPOS>ATOM"
+        elif inside and head:
+            rows += 1
+    if count > rows:
+        return f"counts line announces {count} atoms but the ATOM section has {rows} line(s)"
+    return ""
+
+
 def records_mol2(text: str, path, **_) -> Iterator[Record]:
     """Tripos MOL2, several ``@<TRIPOS>MOLECULE`` sections allowed; Hs kept."""
     lines = text.splitlines()
@@ -168,6 +193,10 @@ def records_mol2(text: str, path, **_) -> Iterator[Record]:
     for index, begin in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(lines)
         block = "\n".join(lines[begin:end]) + "\n"
+        problem = _mol2_count_problem(lines[begin:end])
+        if problem:
+            yield _err(f"invalid MOL2 record: {problem}", path, index, begin + 3)
+            continue
         mol, reason = _rd_call(Chem.MolFromMol2Block, block, sanitize=True, removeHs=False)
         if mol is None:
             yield _err(f"invalid MOL2 record: {reason}", path, index, begin + 1)
