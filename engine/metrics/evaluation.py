@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 
 from engine.errors import InputError
+from engine.io_rdlog import rdkit_logs_disabled
 from engine.metrics.rmsd import (
     DEFAULT_MAX_MATCHES,
     METRIC_KEYS,
@@ -33,11 +34,8 @@ def read_sdf_records(path) -> tuple[list, list]:
         raise InputError("expected an .sdf file", path=path)
     if not os.path.isfile(path):
         raise InputError("file not found", path=path)
-    RDLogger.DisableLog("rdApp.*")
-    try:
+    with rdkit_logs_disabled():
         mols = list(Chem.SDMolSupplier(path, removeHs=False, sanitize=True))
-    finally:
-        RDLogger.EnableLog("rdApp.*")
     problems = [f"{path}: record {i} could not be parsed, skipped"
                 for i, m in enumerate(mols) if m is None]
     return mols, problems

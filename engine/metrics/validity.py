@@ -26,9 +26,10 @@ import logging
 from typing import Sequence
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 
 from engine.errors import InputError
+from engine.io_rdlog import rdkit_logs_disabled
 
 BOND_TOLERANCE = 0.25     # relative deviation from the covalent-radii sum
 CLASH_FACTOR = 0.7        # fraction of the vdW-radii sum below which two atoms clash
@@ -37,16 +38,22 @@ CLASH_MIN_BOND_SEPARATION = 3
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence PoseBusters' Python logging and RDKit's C++ log for the duration."""
+    """Silence PoseBusters' Python logging and RDKit's C++ log for the duration.
+
+    Restores the previous global logging state afterwards, including the stream of
+    ``rdkit.log_handler`` that PoseBusters re-points at the current ``sys.stderr`` (see
+    :func:`engine.io_rdlog.rdkit_logs_disabled`); without that, a run under a temporary
+    ``sys.stderr`` (pytest ``capsys``) leaves the handler on a closed stream and every later
+    PoseBusters InChI check fails (``inchi_convertible`` False, energy ratio NaN).
+    """
     loggers = [logging.getLogger(n) for n in ("posebusters", "rdkit")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
-    RDLogger.DisableLog("rdApp.*")
     try:
-        yield
+        with rdkit_logs_disabled():
+            yield
     finally:
-        RDLogger.EnableLog("rdApp.*")
         for lg, lv in zip(loggers, levels):
             lg.setLevel(lv)
 

@@ -1,9 +1,16 @@
 """PoseBusters "mol" pass rates and the quick geometry checks of the quality panel."""
+import io
+import json
+import sys
+
 import numpy as np
 import pytest
-from rdkit import Chem
+import rdkit
+from rdkit import Chem, RDLogger, rdBase
 
+from engine.cli import main
 from engine.errors import InputError
+from engine.io_rdlog import rdkit_log_states, rdkit_logs_disabled
 from engine.metrics.baselines import etkdg_conformers
 from engine.metrics.validity import posebusters_pass, quick_checks
 
@@ -101,3 +108,67 @@ def test_quick_checks_bad_input():
     mol = etkdg_conformers(Chem.MolFromSmiles("CCO"), 1, num_threads=1)
     with pytest.raises(InputError, match="id 5"):
         quick_checks(mol, 5)
+
+
+def _closable_stderr():
+    """A text stream like pytest's capsys buffer: ``flush`` raises once it is closed."""
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+
+
+def test_posebusters_still_passes_after_evaluate_ran_under_a_temporary_stderr(
+        good_mols, tmp_path, monkeypatch):
+    # regression: PoseBusters re-points rdkit.log_handler at the sys.stderr of the moment;
+    # once that stream was closed (capsys at test end) every later InChI check failed
+    ref, gen = tmp_path / "ref.sdf", tmp_path / "gen.sdf"
+    for path, confs in ((ref, (0, 1)), (gen, (2, 3))):
+        with Chem.SDWriter(str(path)) as w:
+            for c in confs:
+                w.write(good_mols[0], confId=c)
+    temporary = _closable_stderr()
+    monkeypatch.setattr(sys, "stderr", temporary)
+    js = tmp_path / "out.json"
+    assert main(["evaluate", "--ref", str(ref), "--gen", str(gen), "--json", str(js),
+                 "--threshold", "0.5"]) == 0
+    monkeypatch.undo()
+    temporary.close()
+    assert json.loads(js.read_text())["aggregate"]["posebusters_pass"] > 0.9
+
+    frac, table = posebusters_pass([etkdg_conformers(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"), 2,
+                                                     seed=3, num_threads=1)])
+    assert table["inchi_convertible"].tolist() == [True, True]
+    assert table["internal_energy"].tolist() == [True, True]
+    assert frac == 1.0
+    assert rdkit.log_handler.stream is not temporary
+
+
+def test_posebusters_pass_leaves_rdkit_logging_state_as_it_found_it(good_mols, monkeypatch):
+    temporary = _closable_stderr()
+    monkeypatch.setattr(sys, "stderr", temporary)
+    before_stream = rdkit.log_handler.stream
+    RDLogger.DisableLog("rdApp.warning")
+    try:
+        before = rdkit_log_states()
+        assert before["rdApp.warning"] is False and before["rdApp.error"] is True
+        posebusters_pass(good_mols[1])
+        assert rdkit_log_states() == before                  # not a blanket EnableLog("rdApp.*")
+        assert rdkit.log_handler.stream is before_stream     # PoseBusters' re-pointing undone
+    finally:
+        RDLogger.EnableLog("rdApp.warning")
+
+
+def test_rdkit_logs_disabled_silences_inside_and_repairs_a_closed_handler_stream(capfd):
+    rdBase.LogToPythonLogger()                                # RDKit logs go through rdkit.log_handler
+    closed = _closable_stderr()
+    closed.close()
+    saved = rdkit.log_handler.stream
+    rdkit.log_handler.stream = closed
+    try:
+        with rdkit_logs_disabled():
+            assert not any(rdkit_log_states().values())
+            rdkit.log_handler.setStream(sys.stderr)          # would raise on the closed stream
+        assert rdkit.log_handler.stream is not closed
+        # the repaired handler writes to the current sys.stderr
+        rdBase.LogWarningMsg("gdapp-repaired-handler-check")
+        assert "gdapp-repaired-handler-check" in capfd.readouterr().err
+    finally:
+        rdkit.log_handler.stream = saved
