@@ -7,6 +7,8 @@ Checks, each printed as ``ok: ...`` or ``FAILED: ...``:
 * ``resources/`` is found (inside the bundle when frozen) with the demo molecules;
 * the bundled molecule network (``resources/models/*.pt``) loads and samples the demo
   molecule for a few reverse-diffusion steps (finite coordinates);
+* a 3-step training run of the small lattice recipe writes a checkpoint that loads back
+  (torch.optim pulls in torch._dynamo/_inductor and sympy, which a trimmed bundle must keep);
 * RDKit's data directory ships (``rdkit/Data``: feature definitions, the NCI SMILES the
   corpus reads) and every corpus source in ``engine.data.sources`` is readable;
 * PoseBusters runs on the demo molecule (when it is installed);
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 STEPS = 5
@@ -60,6 +63,19 @@ def _checks():
         raise AssertionError(f"sampling with {model.name} gave frames of shape {frames.shape} "
                              f"(finite: {bool(np.isfinite(frames).all())})")
     yield f"{model.name} sampled {structure.n} atoms in {STEPS} steps"
+
+    with tempfile.TemporaryDirectory(prefix="gdapp-check-") as out:
+        result = api.train(
+            res / "configs" / "lattice_small.yaml", out,
+            overrides={"optim.total_steps": 3, "optim.warmup_steps": 1, "run.ckpt_every": 3,
+                       "run.val_every": 3, "run.log_every": 1, "run.device": "cpu",
+                       "data.val_size": 4, "data.batch_size": 4,
+                       "data.lattice": {"kind": "spin", "shape": [8, 8], "n_samples": 16,
+                                        "correlation_length": 3.0}})
+        if result.get("status") != "finished" or not result.get("checkpoint"):
+            raise AssertionError(f"training did not finish: {result}")
+        trained = api.load_model(result["checkpoint"])
+    yield f"trained 3 steps (val loss {result['val_loss']:.3f}) and reloaded {trained.name}"
 
     from rdkit import RDConfig
     from engine.data.sources import SOURCES, read_source

@@ -1,0 +1,106 @@
+"""What the packaged bundle leaves out (used by ``gdapp.spec``; see docs/packaging.md).
+
+Two knobs:
+
+* ``EXCLUDED_MODULES``: Python modules PyInstaller must not collect (test tools, Tk, the
+  Qt modules the app never imports, VTK modules for file formats, parallel/VR/web
+  rendering and charts). Leaving out a VTK Python module also drops the C++ libraries
+  only it needs; libraries a kept module links to still come in through its dependencies.
+* ``EXCLUDED_FILES``: bundle paths (fnmatch patterns on the destination, ``/``-separated)
+  dropped after analysis: torch's C++ test binaries and tools, static libraries,
+  headers, Qt platform plugins other than xcb/offscreen/minimal and Wayland/EGLFS support
+  (the 3D view needs X11/XWayland, see ``packaging/linux/gdapp``).
+
+Not trimmable: torch's Python modules (``torch.optim`` imports ``torch._dynamo``, which
+imports ``torch._inductor``, ``sympy`` and ``torch.onnx``, so training in the app needs
+them) and ``libtorch_cpu.so`` itself.
+"""
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+
+# VTK families left out: file formats, parallel/AMR/VR/web rendering, infovis, tests.
+# Everything pyvista/pyvistaqt may touch for meshes, glyphs, picking, annotation, charts
+# and screenshots is kept (importing pyvista.plotting loads vtkChartsCore,
+# vtkPythonContext2D, vtkRenderingMatplotlib and vtkViewsContext2D, so those stay).
+VTK_EXCLUDED_PREFIXES = (
+    "vtkAcceleratorsVTKm", "vtkDomainsChemistry", "vtkFiltersAMR",
+    "vtkFiltersCellGrid", "vtkFiltersParallel", "vtkGeovis", "vtkInfovis",
+    "vtkIOAMR", "vtkIOAsynchronous", "vtkIOAvmesh", "vtkIOCGNSReader", "vtkIOCONVERGECFD",
+    "vtkIOCellGrid", "vtkIOCesium3DTiles", "vtkIOChemistry", "vtkIOCityGML", "vtkIOERF",
+    "vtkIOEnSight", "vtkIOEngys", "vtkIOExodus", "vtkIOExportGL2PS", "vtkIOExportPDF",
+    "vtkIOFDS", "vtkIOFLUENTCFF", "vtkIOGeoJSON", "vtkIOH5Rage", "vtkIOH5part", "vtkIOHDF",
+    "vtkIOIOSS", "vtkIOInfovis", "vtkIOLANLX3D", "vtkIOLSDyna", "vtkIOMINC", "vtkIOMotionFX",
+    "vtkIONetCDF", "vtkIOOMF", "vtkIOOggTheora", "vtkIOPIO", "vtkIOParallel", "vtkIOSQL",
+    "vtkIOSegY", "vtkIOTRUCHAS", "vtkIOTecplotTable", "vtkIOVPIC", "vtkIOVeraOut",
+    "vtkIOVideo", "vtkIOXdmf2", "vtkRenderingCellGrid",
+    "vtkRenderingGL2PSOpenGL2", "vtkRenderingLICOpenGL2",
+    "vtkRenderingParallel", "vtkRenderingVR", "vtkRenderingVolumeAMR", "vtkRenderingVtkJS",
+    "vtkRenderingWebXR", "vtkSerializationManager", "vtkTesting", "vtkViewsInfovis",
+    "vtkWeb",
+)
+
+
+def vtk_excluded_modules(vtk_dir: Path | None = None) -> list[str]:
+    """``vtkmodules.<name>`` for every installed VTK extension module in the excluded families."""
+    if vtk_dir is None:
+        import vtkmodules
+
+        vtk_dir = Path(vtkmodules.__file__).parent
+    names = sorted({p.name.split(".")[0] for p in Path(vtk_dir).glob("vtk*.*")
+                    if p.suffix in (".so", ".pyd") or ".cpython-" in p.name})
+    return [f"vtkmodules.{n}" for n in names if n.startswith(VTK_EXCLUDED_PREFIXES)]
+
+
+BASE_EXCLUDED_MODULES = [
+    # test tools and interactive shells (pulled in by torch.testing._internal and friends)
+    "pytest", "_pytest", "hypothesis", "expecttest", "pluggy", "IPython", "ipykernel",
+    "jupyter_client", "notebook", "sphinx", "docutils", "pip",
+    # Tk (matplotlib's TkAgg backend is never used: pyvista only uses its colormaps)
+    "tkinter", "_tkinter", "matplotlib.backends.backend_tkagg", "matplotlib.backends._backend_tk",
+    # Qt modules the app does not import (it uses QtCore/Gui/Widgets/OpenGL(Widgets)/Svg/Test)
+    "PySide6.QtNetwork", "PySide6.QtDBus", "PySide6.QtQml", "PySide6.QtQuick",
+    "PySide6.QtQuickWidgets", "PySide6.QtQuickControls2", "PySide6.QtQuickTest",
+    "PySide6.QtSql", "PySide6.QtXml", "PySide6.QtHelp", "PySide6.QtDesigner",
+    "PySide6.QtUiTools", "PySide6.QtPrintSupport", "PySide6.QtConcurrent",
+    # torch extras without their dependencies installed
+    "torch.utils.tensorboard", "tensorboard",
+]
+
+
+def excluded_modules() -> list[str]:
+    return BASE_EXCLUDED_MODULES + vtk_excluded_modules()
+
+
+EXCLUDED_FILES = [
+    # torch: C++ unit tests, protoc and test binaries, test-only libraries, headers, cmake
+    "torch/test/*", "torch/bin/*", "torch/include/*", "torch/share/*",
+    "torch/lib/libtorchbind_test.so", "torch/lib/libjitbackend_test.so",
+    "torch/lib/libbackend_with_compiler.so", "torch/lib/libaoti_custom_ops.so",
+    # static libraries and C/C++ headers anywhere
+    "*.a", "*.lib", "*.h", "*.hpp", "*.cuh",
+    # Qt: only the xcb (plus offscreen/minimal) platforms; no Wayland/EGLFS/VNC/linuxfb/evdev
+    "PySide6/Qt/plugins/platforms/libqeglfs.so", "PySide6/Qt/plugins/platforms/libqlinuxfb.so",
+    "PySide6/Qt/plugins/platforms/libqminimalegl.so", "PySide6/Qt/plugins/platforms/libqvnc.so",
+    "PySide6/Qt/plugins/platforms/libqvkkhrdisplay.so",
+    "PySide6/Qt/plugins/platforms/libqwayland*.so",
+    "PySide6/Qt/plugins/wayland-*", "PySide6/Qt/plugins/egldeviceintegrations/*",
+    "PySide6/Qt/plugins/generic/*", "PySide6/Qt/plugins/networkinformation/*",
+    "PySide6/Qt/plugins/tls/*", "PySide6/Qt/lib/libQt6Wayland*", "PySide6/Qt/lib/libQt6Wl*",
+    "PySide6/Qt/lib/libQt6EglFS*", "PySide6/Qt/lib/libQt6EglFs*",
+    # Qt translations of tools we do not ship
+    "PySide6/Qt/translations/assistant_*", "PySide6/Qt/translations/designer_*",
+    "PySide6/Qt/translations/linguist_*",
+]
+
+
+def is_excluded(dest: str) -> bool:
+    """Whether the bundle path ``dest`` matches one of ``EXCLUDED_FILES``."""
+    d = str(dest).replace("\\", "/")
+    return any(fnmatch.fnmatch(d, pat) for pat in EXCLUDED_FILES)
+
+
+def filter_toc(toc):
+    """Drop TOC entries ``(dest_name, src, typecode)`` whose dest matches EXCLUDED_FILES."""
+    return [entry for entry in toc if not is_excluded(entry[0])]
