@@ -101,8 +101,8 @@ EIGH_CACHE = _EighCache()
 def laplacian_eigh_many(laplacians: Sequence, keys: Sequence[str] | None = None):
     """Eigendecompositions ``(mu, U)`` (float64, CPU, ascending) of many Laplacians.
 
-    Cached by content; the misses are solved in batches of equal size with one
-    ``torch.linalg.eigh`` call per size.
+    Cached by content; each miss is solved on its own (bit-identical results whatever
+    else is in the batch, so cached and fresh decompositions agree).
     """
     keys = list(keys) if keys is not None else [_EighCache.key(L) for L in laplacians]
     out: list = [None] * len(laplacians)
@@ -123,11 +123,15 @@ def laplacian_eigh_many(laplacians: Sequence, keys: Sequence[str] | None = None)
             for i in idx:
                 out[i] = (torch.zeros(0, dtype=torch.float64), torch.zeros(0, 0, dtype=torch.float64))
             continue
-        dense = torch.from_numpy(np.stack([sp.csr_matrix(laplacians[i]).toarray() for i in idx]))
-        mu, U = torch.linalg.eigh(dense.to(torch.float64))
-        mu = mu.clamp_min(0.0)
-        for j, i in enumerate(idx):
-            item = (mu[j].contiguous(), U[j].contiguous())
+        for i in idx:
+            # One call per matrix on a fresh torch allocation (64-byte aligned): a batched
+            # eigh gives last-bit differences depending on a matrix's position in the
+            # batch (memory alignment), which made cached results depend on which graphs
+            # happened to share a batch, so a resumed training run drifted from the
+            # uninterrupted one after a restart.
+            dense = torch.tensor(sp.csr_matrix(laplacians[i]).toarray(), dtype=torch.float64)
+            mu, U = torch.linalg.eigh(dense)
+            item = (mu.clamp_min(0.0).contiguous(), U.contiguous())
             EIGH_CACHE.put(keys[i], *item)
             out[i] = item
     return [out[first[k]] for k in keys]
