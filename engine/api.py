@@ -494,8 +494,10 @@ class ModelHandle:
     """An ε-predictor the samplers can call: ``eps_fn(structure, process, S_t (N,3) tensor, t) -> ε̂``.
 
     ``kinds``: structure kinds it serves. ``lattice``: for lattice networks, what they were
-    trained on (``{"system": "spin", "shape": (16, 16)}``); such a model serves only
-    lattices of that system and shape (see :meth:`unsuitable`).
+    trained on (``{"system": "spin", "shape": (16, 16)}``); such a model serves lattices
+    of that system and dimensionality, any size (:meth:`unsuitable`): the network is
+    local (graph convolution + 2-hop attention) and sees grid coordinates scaled to
+    [0, 1]; resources/models/lattice_spin.md gives its sample statistics on 12x12 to 32x32.
     """
 
     name: str
@@ -516,9 +518,9 @@ class ModelHandle:
             return f"{self.name} is a {'/'.join(self.kinds)} model, not for a {structure.kind}"
         if structure.kind == "lattice" and self.lattice is not None:
             want_sys, want_shape = self.lattice["system"], tuple(self.lattice["shape"])
-            if structure.system != want_sys or tuple(structure.grid_shape) != want_shape:
-                return (f"{self.name} is trained on {want_sys} "
-                        f"{'x'.join(map(str, want_shape))} lattices")
+            if structure.system != want_sys or len(structure.grid_shape) != len(want_shape):
+                return (f"{self.name} is trained on {len(want_shape)}D {want_sys} lattices "
+                        f"({'x'.join(map(str, want_shape))})")
         return None
 
 
@@ -595,8 +597,9 @@ def default_model(kind: str = "molecule") -> ModelHandle:
 def model_for(structure: Structure, models=None) -> ModelHandle:
     """The model to sample ``structure`` with: the first of ``models`` (one handle, a
     sequence, or a ``{kind: handle}`` dict) that suits it (:meth:`ModelHandle.unsuitable`),
-    else the harmonic prior, named with the reason (e.g. "harmonic prior (no network;
-    lattice (lattice_spin.pt) is trained on spin 16x16 lattices)")."""
+    else the harmonic prior, named with the reason when a network of the structure's kind
+    was passed but does not fit (e.g. "harmonic prior (no network; lattice
+    (lattice_spin.pt) is trained on spin 16x16 lattices)")."""
     if models is None:
         candidates = []
     elif isinstance(models, ModelHandle):
@@ -612,9 +615,7 @@ def model_for(structure: Structure, models=None) -> ModelHandle:
             return m
         if m.is_network and structure.kind in m.kinds:
             reasons.append(why)
-    if reasons:
-        return harmonic_prior_model(reasons[0])
-    return harmonic_prior_model(f"no {structure.kind} network loaded")
+    return harmonic_prior_model(reasons[0] if reasons else "")
 
 
 def load_model(path, device=None) -> ModelHandle:

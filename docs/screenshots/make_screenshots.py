@@ -1,6 +1,6 @@
 """Take the screenshots in this folder from the running app (run under Xvfb):
 
-    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python docs/screenshots/make_screenshots.py
+    xvfb-run -a -s "-screen 0 1280x1024x24" .venv/bin/python docs/screenshots/make_screenshots.py [--lattice-only]
 """
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-screenshots.ini")
 OUT = Path(__file__).resolve().parent
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="take the screenshots of docs/app.md")
+    ap.add_argument("--lattice-only", action="store_true", help="only the lattice screenshots")
+    args = ap.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
     from engine import api
@@ -49,6 +54,14 @@ def main() -> int:
         grab_window(win).save(str(OUT / name))
         print("wrote", OUT / name)
 
+    if not args.lattice_only:
+        molecule_shots(win, wait, pump, shot)
+    lattice_shots(win, wait, pump, shot)
+    win.close()
+    return 0
+
+
+def molecule_shots(win, wait, pump, shot):
     win.open_demo()
     wait("forward")
     win.player.select("forward")
@@ -82,20 +95,36 @@ def main() -> int:
     win.set_style("space-filling")
     shot("space_filling.png")
     win.set_style("ball-and-stick")
-    # lattice
-    win.build_lattice((22, 22, 21), "random")
+
+
+def lattice_shots(win, wait, pump, shot):
+    # the builder dialog
+    dialog = win.lattice_dialog()
+    dialog.set_system("skyrmion")
+    dialog.set_shape((32, 32))
+    pump(0.5)
+    dialog.grab().save(str(OUT / "lattice_dialog.png"))
+    print("wrote", OUT / "lattice_dialog.png")
+    dialog.reject()
+    # 10^4-site elastic lattice (thermal + deformation), noised halfway, as points
+    win.act_arrows.setChecked(False)
+    win._toggle_arrows(False)
+    win.build_lattice((22, 22, 21), "elastic", seed=0)
     wait("forward")
-    win.player.seek(20)
+    win.player.seek(12)
     shot("lattice_points.png")
+    # skyrmions (arrows coloured by m_z)
     win.act_arrows.setChecked(True)
     win._toggle_arrows(True)
-    win.build_lattice((24, 24), "random")
+    win.build_lattice((32, 32), "skyrmion", seed=3)
     wait("forward")
-    win.player.seek(15)
+    win.player.seek(0)
+    shot("lattice_skyrmion.png")
+    # spin texture denoised by the bundled lattice network
+    win.build_lattice((16, 16), "spin", seed=1)
+    wait("forward")
+    win.state.set_params(steps=60, sampler="ddim", seed=2)
+    win.run_reverse()
+    wait("reverse")
+    win.docks["spectrum"].raise_()
     shot("lattice_arrows_2d.png")
-    win.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -29,6 +29,13 @@ DEBOUNCE_MS = 250
 FORWARD_FRAMES = 60
 
 
+# Kinds whose bundled network is active at start. Molecules keep the harmonic prior until
+# the corpus model replaces the preliminary molecule_egnn.pt: with it, generated
+# conformers came back with other stereo (SMILES from 3D != input) and 3000-step runs
+# took > 2 min on the shared CPU. The training panel can activate it any time.
+AUTOLOAD_KINDS = ("lattice",)
+
+
 class MainWindow(QMainWindow):
     structureLoaded = Signal(object)
     loadFailed = Signal(str)
@@ -40,7 +47,9 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
         self.state = AppState(self)
-        self.state.set_models(api.default_models())    # bundled networks (resources/models)
+        # bundled networks (resources/models) of the kinds in AUTOLOAD_KINDS
+        self.state.set_models({k: m for k, m in api.default_models().items()
+                               if k in AUTOLOAD_KINDS})
         self.runner = JobRunner(self)
         self.last_error: Optional[str] = None
         self._error_box: Optional[QMessageBox] = None

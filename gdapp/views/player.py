@@ -6,6 +6,8 @@ streaming in, the player follows the newest frame unless the user moved the slid
 """
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSlider,
                                QStyle, QToolButton, QWidget)
@@ -15,6 +17,7 @@ from gdapp.state import AppState
 
 MODES = ("loop", "once", "bounce")
 FOLLOW_MS = 100
+CHROME_MS = 100     # slider and frame label follow the frame at most 10 times a second
 
 
 class Player(QWidget):
@@ -35,6 +38,12 @@ class Player(QWidget):
         self.follow_timer.setSingleShot(True)
         self.follow_timer.setInterval(FOLLOW_MS)
         self.follow_timer.timeout.connect(self._follow_latest)
+        # slider + label: every repaint of a widget re-composites the whole window
+        # (QOpenGLWidget), so they are not redrawn for every frame while playing
+        self._chrome_timer = QTimer(self)
+        self._chrome_timer.setSingleShot(True)
+        self._chrome_timer.timeout.connect(self._update_chrome)
+        self._chrome_last = -1e9
 
         self.kind_box = QComboBox()
         self.kind_box.addItems(["forward", "reverse"])
@@ -162,13 +171,26 @@ class Player(QWidget):
         if n == 0:
             return
         self.index = max(0, min(int(index), n - 1))
-        self.slider.blockSignals(True)
-        self.slider.setValue(self.index)
-        self.slider.blockSignals(False)
-        buf = self.buffer()
-        t = buf.times[self.index]
-        self.label.setText(f"{self.kind}  t = {t:.3f}   frame {self.index + 1}/{n}")
+        wait_ms = CHROME_MS - (time.monotonic() - self._chrome_last) * 1000.0
+        if wait_ms <= 0:
+            self._update_chrome()
+        elif not self._chrome_timer.isActive():
+            self._chrome_timer.start(max(1, int(wait_ms)))
         self.frameChanged.emit(self.kind, self.index)
+
+    def _update_chrome(self):
+        """Slider position and frame label for the current frame."""
+        self._chrome_timer.stop()
+        self._chrome_last = time.monotonic()
+        n = self.count()
+        if n == 0:
+            return
+        index = min(self.index, n - 1)
+        self.slider.blockSignals(True)
+        self.slider.setValue(index)
+        self.slider.blockSignals(False)
+        t = self.buffer().times[index]
+        self.label.setText(f"{self.kind}  t = {t:.3f}   frame {index + 1}/{n}")
 
     def step(self, delta: int):
         self.follow = False
@@ -195,6 +217,7 @@ class Player(QWidget):
 
     def pause(self):
         self.timer.stop()
+        self._update_chrome()
         self.play_btn.blockSignals(True)
         self.play_btn.setChecked(False)
         self._set_play_icon(False)

@@ -7,8 +7,11 @@ signal first and the smooth ones last.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
@@ -16,6 +19,7 @@ from engine import api
 
 MAX_CURVE_POINTS = 512
 MAX_IMAGE_ROWS = 512
+FRAME_INTERVAL_MS = 100   # cursor and spectrum follow the player at most 10 times a second
 
 
 class SpectrumView(QWidget):
@@ -42,10 +46,18 @@ class SpectrumView(QWidget):
         layout.addWidget(self.line_plot, 2)
         self.trajectory: api.Trajectory | None = None
         self._log = None
+        self.frame_index = 0          # the frame the plots show (after throttling)
+        self._pending: int | None = None
+        self._last_update = -1e9
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.flush)
 
     def clear(self):
         self.trajectory = None
         self._log = None
+        self._pending = None
+        self._timer.stop()
         self.image.clear()
         self.curve.setData([], [])
         self.title.setText("energy per Laplacian mode (log10)")
@@ -67,6 +79,14 @@ class SpectrumView(QWidget):
         order = np.argsort(traj.times)
         times = np.asarray(traj.times)[order]
         self._log = log
+        n = log.shape[1]
+        if n > MAX_CURVE_POINTS:   # large lattices: bin means keep the plot cheap (once)
+            starts = np.linspace(0, n, MAX_CURVE_POINTS + 1).astype(np.int64)[:-1]
+            counts = np.diff(np.append(starts, n))
+            self._curve_x = starts + (counts - 1) / 2.0
+            self._curve_y = np.add.reduceat(log, starts, axis=1) / counts
+        else:
+            self._curve_x, self._curve_y = np.arange(n, dtype=np.float64), log
         img = log[order].T
         if img.shape[0] > MAX_IMAGE_ROWS:     # bin modes for the heat map
             bins = np.array_split(np.arange(img.shape[0]), MAX_IMAGE_ROWS)
@@ -80,18 +100,30 @@ class SpectrumView(QWidget):
         self.map_plot.setYRange(0, log.shape[1], padding=0)
         self.title.setText(f"energy per Laplacian mode (log10) — {traj.kind} trajectory, "
                            f"{E.shape[1]} modes")
+        self._last_update = -1e9
         self.set_frame(0)
 
     def set_frame(self, index: int):
+        """Show frame ``index``: at once if the last update is older than
+        ``FRAME_INTERVAL_MS``, else when that interval has passed (only the newest index
+        is drawn), so playing at 30+ fps does not repaint two plots per frame."""
         if self.trajectory is None or self._log is None:
             return
-        index = max(0, min(index, len(self._log) - 1))
+        self._pending = int(index)
+        wait_ms = FRAME_INTERVAL_MS - (time.monotonic() - self._last_update) * 1000.0
+        if wait_ms <= 0:
+            self.flush()
+        elif not self._timer.isActive():
+            self._timer.start(max(1, int(wait_ms)))
+
+    def flush(self):
+        """Draw the pending frame now (if any)."""
+        self._timer.stop()
+        if self._pending is None or self._log is None:
+            return
+        index = max(0, min(self._pending, len(self._log) - 1))
+        self._pending = None
+        self._last_update = time.monotonic()
+        self.frame_index = index
         self.cursor.setValue(float(self.trajectory.times[index]))
-        row = self._log[index]
-        if len(row) > MAX_CURVE_POINTS:       # large lattices: bin means keep the plot cheap
-            bins = np.array_split(np.arange(len(row)), MAX_CURVE_POINTS)
-            x = np.array([b.mean() for b in bins])
-            y = np.array([row[b].mean() for b in bins])
-        else:
-            x, y = np.arange(len(row)), row
-        self.curve.setData(x, y)
+        self.curve.setData(self._curve_x, self._curve_y[index])

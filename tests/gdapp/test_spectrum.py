@@ -1,0 +1,38 @@
+"""Mode-energy view: follows the player at a bounded rate and ends on the newest frame."""
+from __future__ import annotations
+
+import numpy as np
+
+from engine import api
+
+
+def _trajectory(k=30, n=2000):
+    rng = np.random.default_rng(0)
+    return api.Trajectory(kind="forward", frames=np.zeros((k, n, 3)),
+                          times=np.linspace(0, 1, k), mode_energies=rng.random((k, n)) + 0.1,
+                          eigenvalues=np.linspace(0.1, 8, n))
+
+
+def test_a_burst_of_frames_draws_once_now_and_the_newest_later(qtbot):
+    from gdapp.views.spectrum import FRAME_INTERVAL_MS, MAX_CURVE_POINTS, SpectrumView
+
+    view = SpectrumView()
+    qtbot.addWidget(view)
+    traj = _trajectory()
+    view.set_trajectory(traj)
+    assert view.frame_index == 0
+    drawn = []
+    view.curve.sigPlotChanged.connect(lambda *_: drawn.append(view.frame_index))
+    for i in range(1, 21):                      # 20 frames far faster than the interval
+        view.set_frame(i)
+    assert len(drawn) <= 1                      # not one repaint per frame
+    qtbot.waitUntil(lambda: view.frame_index == 20, timeout=5 * FRAME_INTERVAL_MS + 2000)
+    assert view.cursor.value() == traj.times[20]
+    x, y = view.curve.getData()
+    log = np.log10(traj.mode_energies[20])
+    assert len(x) == MAX_CURVE_POINTS           # 2000 modes binned into 512 points
+    # bin i covers [start, start + count) and sits at x = start + (count - 1) / 2
+    first = int(round(2 * x[0] + 1))                    # start 0
+    last = int(round(2 * x[-1] - (len(log) - 1)))       # ends at the last mode
+    assert 3 <= first <= 4 and np.isclose(y[0], log[:first].mean())
+    assert np.isclose(y[-1], log[last:].mean())
