@@ -25,7 +25,9 @@ int property ``_record_index`` is always the record number.
   consecutive frames with identical elements become one molecule with several
   conformers.
 
-Stereo is assigned from 3D for MOL2/PDB/XYZ (SDF does so itself for 3D records).
+Stereo is assigned from 3D for MOL2/PDB/XYZ records of up to 5,000 atoms (SDF does so
+itself for 3D records); larger records are read without stereo tags (RDKit's perception
+takes ~20 s at 20,000 atoms).
 Errors are :class:`InputError` (a ``ValueError``) naming the file, the record and the line,
 with RDKit's reason where it gave one. A file without any molecule raises
 ``InputError("no molecules")``; :func:`read_molecules` never returns an empty list.
