@@ -184,8 +184,11 @@ def structure_from_mol(mol, name: Optional[str] = None, seed: int = 0) -> Struct
     if not np.all(np.isfinite(pos)):
         raise InputError("molecule has NaN or infinite coordinates")
     n = mol.GetNumAtoms()
-    edges = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()],
-                     dtype=np.int64).reshape(-1, 2)
+    edges = np.zeros((mol.GetNumBonds(), 2), dtype=np.int64)
+    for atom in mol.GetAtoms():     # not mol.GetBonds(): superlinear in RDKit (5 s at 20,000 atoms)
+        for b in atom.GetBonds():
+            if b.GetBeginAtomIdx() == atom.GetIdx():
+                edges[b.GetIdx()] = (b.GetBeginAtomIdx(), b.GetEndAtomIdx())
     laplacian = _molecule_laplacian(mol, n, edges)
     from engine.graphs import connected_components
 
