@@ -27,6 +27,11 @@ __all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecu
            "default_checkpoint", "load_generation_model", "prepare_molecule"]
 
 
+# GraphBatchDiffusion's default per-graph limit: one larger molecule in a batch used to
+# raise GraphError for the whole batch, so `sample` wrote none of the other molecules.
+MAX_ATOMS = 2000
+
+
 def default_checkpoint() -> Path:
     """The pretrained molecule model that ships in ``resources/models``."""
     from engine.resources import resource_path
@@ -216,6 +221,9 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             if isinstance(mol, Exception):
                 raise mol
             pm = prepare_molecule(mol)
+            if pm.GetNumAtoms() > MAX_ATOMS:
+                raise InputError(f"molecule has {pm.GetNumAtoms()} atoms with hydrogens; the "
+                                 f"sampler handles at most {MAX_ATOMS}")
             prepared.append((pm, molecule_sample(pm, i)))
         except Exception as exc:  # report and go on with the others
             prepared.append(exc)
