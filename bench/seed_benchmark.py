@@ -87,7 +87,9 @@ class Domain:
             if self.molecule:
                 r["mse_centred"] = mse(a, b, center=True) * self.scale ** 2
             rows.append(r)
-        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        out["mse_se"] = float(np.std([r["mse"] for r in rows], ddof=1) / np.sqrt(len(rows)))
+        return out
 
     def neighbour_average(self, X):
         from engine.metrics.reconstruction import neighbour_average
@@ -204,12 +206,12 @@ def table(rows, molecule: bool) -> str:
     if molecule:
         head = ("| method | tuned | MSE centred (Å²) | MSE Kabsch (Å²) | smoothness ‖LŜ₀‖² (Å²) "
                 "| energy ½‖M^½(Ŝ₀−S₀)‖² (amu·Å²) |\n|---|---|---:|---:|---:|---:|")
-        fmt = lambda r: (f"| {r['method']} | {r['param']} | {r['mse_centred']:.4f} | {r['mse']:.4f} "  # noqa: E731
+        fmt = lambda r: (f"| {r['method']} | {r['param']} | {r['mse_centred']:.4f} | {r['mse']:.4f} ± {r['mse_se']:.4f} "  # noqa: E731
                          f"| {r['smoothness']:.2f} | {r['energy']:.2f} |")
     else:
         head = ("| method | tuned | MSE | smoothness ‖LŜ₀‖² | energy ½‖Ŝ₀−S₀‖² |\n"
                 "|---|---|---:|---:|---:|")
-        fmt = lambda r: (f"| {r['method']} | {r['param']} | {r['mse']:.4f} | {r['smoothness']:.2f} "  # noqa: E731
+        fmt = lambda r: (f"| {r['method']} | {r['param']} | {r['mse']:.4f} ± {r['mse_se']:.4f} | {r['smoothness']:.2f} "  # noqa: E731
                          f"| {r['energy']:.2f} |")
     return "\n".join([head] + [fmt(r) for r in rows])
 
@@ -381,7 +383,8 @@ from the run recorded at the end). Baselines and metrics live in
 τ (grid 0, 10⁻³..20) and w (grid 0..1 in steps of 0.025) are tuned per t on a held-out
 set by the MSE (molecules: after Kabsch alignment). **Metrics:** MSE per coordinate
 `‖Ŝ₀ − S₀‖²_F / 3N` (molecules: after centring, and after optimal proper rotation —
-Kabsch); smoothness `‖L Ŝ₀‖²_F` (lower is smoother; compare with the clean S₀ row: a
+Kabsch; ± is the standard error of the mean over the test structures, so differences
+smaller than about twice it are not resolved); smoothness `‖L Ŝ₀‖²_F` (lower is smoother; compare with the clean S₀ row: a
 reconstruction much smoother than S₀ is over-smoothed, not better); energy
 `½‖M^{1/2}(Ŝ₀ − S*)‖²_F` with S* = S₀ after the same alignment (atomic masses in amu for
 molecules, unit masses for lattices).
