@@ -54,6 +54,7 @@ cp resources/icons/gdapp.png "$stage/gdapp.png"
 cp packaging/linux/gdapp packaging/linux/gdapp.desktop packaging/linux/install-desktop-entry.sh \
    packaging/linux/README.txt "$stage/"
 chmod +x "$stage/gdapp" "$stage/install-desktop-entry.sh" "$stage/app/gdapp"
+if command -v desktop-file-validate >/dev/null; then desktop-file-validate "$stage/gdapp.desktop"; fi
 $NICE tar -C dist -czf "dist/$name.tar.gz" "$name"
 t2=$(date +%s)
 

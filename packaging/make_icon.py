@@ -1,7 +1,7 @@
 """Draw the application icon (a ball-and-stick molecule on a dark rounded square).
 
-Writes ``resources/icons/gdapp.png`` (256 px), ``gdapp-512.png`` and ``gdapp.ico`` (Windows,
-16-256 px). Only Pillow is needed. Run once; the results are committed:
+Writes ``resources/icons/gdapp.png`` (256 px), ``gdapp-512.png``, ``gdapp.ico`` (Windows,
+16-256 px) and ``gdapp.icns`` (macOS, up to 1024 px). Only Pillow is needed. Run once; the results are committed:
 
     .venv/bin/python packaging/make_icon.py
 """
@@ -64,7 +64,8 @@ def main(out_dir: Path = ROOT / "resources" / "icons") -> int:
     big.resize((256, 256), Image.LANCZOS).save(out_dir / "gdapp.png")
     big.resize((256, 256), Image.LANCZOS).save(
         out_dir / "gdapp.ico", sizes=[(16, 16), (32, 32), (48, 48), (64, 64), (128, 128), (256, 256)])
-    print(f"wrote {out_dir}/gdapp.png, gdapp-512.png, gdapp.ico")
+    big.save(out_dir / "gdapp.icns")
+    print(f"wrote {out_dir}/gdapp.png, gdapp-512.png, gdapp.ico, gdapp.icns")
     return 0
 
 

@@ -11,6 +11,12 @@ Two knobs:
   headers, Qt platform plugins other than xcb/offscreen/minimal and Wayland/EGLFS support
   (the 3D view needs X11/XWayland, see ``packaging/linux/gdapp``).
 
+* ``STRIP_GLOBS``: the large libraries whose symbol tables are stripped after the build
+  (Linux; ``strip --strip-unneeded``). Not everything: stripping libraries that
+  auditwheel/patchelf rewrote (``numpy.libs``, ``scipy.libs``: OpenBLAS) breaks them
+  ("ELF load command address/offset not page-aligned"), so PyInstaller's own ``strip``
+  option stays off.
+
 Not trimmable: torch's Python modules (``torch.optim`` imports ``torch._dynamo``, which
 imports ``torch._inductor``, ``sympy`` and ``torch.onnx``, so training in the app needs
 them) and ``libtorch_cpu.so`` itself.
@@ -18,6 +24,9 @@ them) and ``libtorch_cpu.so`` itself.
 from __future__ import annotations
 
 import fnmatch
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 # VTK families left out: file formats, parallel/AMR/VR/web rendering, infovis, tests.
@@ -104,3 +113,22 @@ def is_excluded(dest: str) -> bool:
 def filter_toc(toc):
     """Drop TOC entries ``(dest_name, src, typecode)`` whose dest matches EXCLUDED_FILES."""
     return [entry for entry in toc if not is_excluded(entry[0])]
+
+
+STRIP_GLOBS = ["torch/lib/libtorch_cpu.so", "torch/lib/libtorch_python.so",
+               "torch/lib/libc10.so", "vtkmodules/*.so"]
+
+
+def strip_bundle(internal_dir) -> int:
+    """Strip the symbol tables of the ``STRIP_GLOBS`` libraries under ``internal_dir``
+    (the bundle's ``_internal``); returns the bytes saved (0 where ``strip`` is missing or
+    not on Linux)."""
+    strip = shutil.which("strip")
+    if not sys.platform.startswith("linux") or strip is None:
+        return 0
+    root = Path(internal_dir)
+    files = sorted({p for g in STRIP_GLOBS for p in root.glob(g) if p.is_file() and not p.is_symlink()})
+    before = sum(p.stat().st_size for p in files)
+    for chunk in range(0, len(files), 100):
+        subprocess.run([strip, "--strip-unneeded", *map(str, files[chunk:chunk + 100])], check=True)
+    return before - sum(p.stat().st_size for p in files)
