@@ -106,13 +106,20 @@ def lattice_shots(win, wait, pump, shot):
     dialog.grab().save(str(OUT / "lattice_dialog.png"))
     print("wrote", OUT / "lattice_dialog.png")
     dialog.reject()
-    # 10^4-site elastic lattice (thermal + deformation), noised halfway, as points
+    # 10^4-site elastic lattice (thermal + deformation) as line-segment arrows
+    win.act_arrows.setChecked(True)
+    win._toggle_arrows(True)
+    win.build_lattice((100, 100), "elastic", seed=0)
+    wait("forward")
+    win.player.seek(0)
+    shot("lattice_elastic.png")
     win.act_arrows.setChecked(False)
     win._toggle_arrows(False)
-    win.build_lattice((22, 22, 21), "elastic", seed=0)
+    # bending, twist and shear of a bar, with edges
+    win.build_lattice((30, 8, 6), "deformation", seed=4)
     wait("forward")
-    win.player.seek(12)
-    shot("lattice_points.png")
+    win.player.seek(0)
+    shot("lattice_deformation.png")
     # skyrmions (arrows coloured by m_z)
     win.act_arrows.setChecked(True)
     win._toggle_arrows(True)
@@ -123,8 +130,12 @@ def lattice_shots(win, wait, pump, shot):
     # spin texture denoised by the bundled lattice network
     win.build_lattice((16, 16), "spin", seed=1)
     wait("forward")
-    win.state.set_params(steps=60, sampler="ddim", seed=2)
+    win.state.set_params(steps=60, sampler="ancestral", seed=2)
     win.run_reverse()
     wait("reverse")
     win.docks["spectrum"].raise_()
     shot("lattice_arrows_2d.png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

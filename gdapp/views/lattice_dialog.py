@@ -25,6 +25,7 @@ class LatticeDialog(QDialog):
         one will sample the lattice."""
         super().__init__(parent)
         self.setWindowTitle("Build lattice")
+        self.setMinimumWidth(460)
         self.models = models or {}
         self.dims = QComboBox()
         self.dims.addItems(["1D", "2D", "3D"])
@@ -48,8 +49,8 @@ class LatticeDialog(QDialog):
         form.addRow("system", self.system_box)
         self.description = QLabel()
         self.description.setWordWrap(True)
-        self.description.setMinimumWidth(320)
-        form.addRow("", self.description)
+        self.description.setStyleSheet("color: #555")
+        form.addRow(self.description)
         self.seed_box = QSpinBox()
         self.seed_box.setRange(0, 2 ** 31 - 1)
         form.addRow("seed", self.seed_box)
@@ -61,7 +62,7 @@ class LatticeDialog(QDialog):
         self.problem = QLabel()
         self.problem.setStyleSheet("color: #c0392b")
         self.problem.setWordWrap(True)
-        form.addRow("", self.problem)
+        form.addRow(self.problem)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
@@ -125,3 +126,4 @@ class LatticeDialog(QDialog):
         self.problem.setText(problem)
         self.problem.setVisible(bool(problem))
         self.buttons.button(QDialogButtonBox.Ok).setEnabled(not problem)
+        self.adjustSize()

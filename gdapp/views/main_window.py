@@ -149,6 +149,10 @@ class MainWindow(QMainWindow):
         view.addAction(self.act_dynamic)
         self.act_arrows = self._action("Lattice as arrows", self._toggle_arrows, "A", True)
         view.addAction(self.act_arrows)
+        self.act_edges = self._action("Lattice edges", self._toggle_edges, "E", True,
+                                      tip="edges between lattice sites in point mode "
+                                          "(off by default above 2000 sites)")
+        view.addAction(self.act_edges)
         view.addSeparator()
         view.addAction(self._action("Reset camera", self.viewer.reset_camera, "R"))
         view.addAction(self._action("Screenshot…", self.export_png))
@@ -388,6 +392,11 @@ class MainWindow(QMainWindow):
         self.steering.compare.blockSignals(False)
         self.steering.set_rmsd_text("—")
         self.act_arrows.setEnabled(not structure.is_molecule)
+        self.act_edges.setEnabled(not structure.is_molecule)
+        self.viewer.set_lattice_edges(None)         # by size for each new lattice
+        self.act_edges.blockSignals(True)
+        self.act_edges.setChecked(not structure.is_molecule and self.viewer.edges_visible())
+        self.act_edges.blockSignals(False)
         title = structure.name if len(structure.name) < 60 else structure.name[:57] + "…"
         self.setWindowTitle(f"gdapp — {title}")
         self._on_model(self.state.model)
@@ -497,6 +506,9 @@ class MainWindow(QMainWindow):
 
     def _toggle_dynamic(self, on):
         self.viewer.set_dynamic_bonds(on)
+
+    def _toggle_edges(self, on):
+        self.viewer.set_lattice_edges(on)
 
     def _toggle_arrows(self, on):
         self.viewer.set_lattice_mode("arrows" if on else "points")

@@ -158,6 +158,8 @@ class SteeringPanel(QWidget):
         state.fixedChanged.connect(self._on_fixed)
         state.paramsChanged.connect(self._sync)
         state.modelChanged.connect(lambda m: self.model_label.setText(m.name))
+        # the model in use depends on the structure (kind, lattice system)
+        state.structureChanged.connect(lambda _s: self.model_label.setText(state.model.name))
         self.model_label.setText(state.model.name)
 
     def _sync(self, p):

@@ -30,7 +30,8 @@ from engine import api
 from gdapp.views.elements import element_colours, vdw_radii
 
 STYLES = ("ball-and-stick", "licorice", "space-filling")
-LARGE_LATTICE = 2000      # above this many sites: flat points and line-segment arrows
+LARGE_LATTICE = 2000      # above this many sites: flat points, line-segment arrows and
+                          # no edges unless asked for (they cost ~30 % of a frame at 10^4)
 LATTICE_MODES = ("points", "arrows")
 BACKGROUND = (0.11, 0.12, 0.15)
 FIXED_COLOUR = (255, 200, 0)
@@ -138,6 +139,7 @@ class Viewer(QWidget):
         self.style = "ball-and-stick"
         self.dynamic = True
         self.lattice_mode = "points"
+        self.lattice_edges: Optional[bool] = None    # None: on up to LARGE_LATTICE sites
         self.pick_mode = False
         self.fixed: list[int] = []
         self.overlay: Optional[np.ndarray] = None
@@ -231,9 +233,13 @@ class Viewer(QWidget):
         mags = np.linalg.norm(coords, axis=1)
         self._arrow_scale = 0.9 / max(1e-9, float(np.percentile(mags, 95)))
         try:
-            self._spin_colours = api.lattice_system_info(s.system).field == "spin"
+            field = api.lattice_system_info(s.system).field
         except api.InputError:
-            self._spin_colours = False
+            field = "vector"
+        self._spin_colours = field == "spin"
+        # point mode: displacement fields move each site by its displacement (the deformed
+        # lattice, true scale); other fields nudge it along the vector (at most ~0.45)
+        self._point_scale = 1.0 if field == "displacement" else 0.5 * self._arrow_scale
         points = pv.PolyData(s.sites.copy())
         points.point_data["rgb"] = np.zeros((s.n, 3), dtype=np.uint8)
         if len(s.edges):
@@ -345,7 +351,7 @@ class Viewer(QWidget):
         mags = np.linalg.norm(coords, axis=1)
         rgb = self._lattice_colours(coords, mags)
         if self.lattice_mode == "points":
-            _set_points(self._points, self.structure.sites + coords * self._arrow_scale * 0.5)
+            _set_points(self._points, self.structure.sites + coords * self._point_scale)
             _set_array(self._points, "rgb", rgb)
             self._points.GetPointData().SetActiveScalars("rgb")
         elif self._hedgehog:
@@ -390,10 +396,23 @@ class Viewer(QWidget):
             self._apply_lattice_mode()
             self.set_coords(self.coords)
 
+    def edges_visible(self) -> bool:
+        """Whether lattice edges are drawn in point mode."""
+        if self.lattice_edges is not None:
+            return self.lattice_edges
+        return self.structure is not None and self.structure.n <= LARGE_LATTICE
+
+    def set_lattice_edges(self, on: Optional[bool]):
+        """Draw lattice edges in point mode (True/False), or decide by size (None)."""
+        self.lattice_edges = None if on is None else bool(on)
+        if self.structure is not None and not self.structure.is_molecule:
+            self._apply_lattice_mode()
+            self.render()
+
     def _apply_lattice_mode(self):
         points = self.lattice_mode == "points"
         self._point_actor.SetVisibility(points)
-        self._line_actor.SetVisibility(points)
+        self._line_actor.SetVisibility(points and self.edges_visible())
         self._arrow_actor.SetVisibility(not points)
 
     def set_fixed(self, indices):
@@ -431,9 +450,17 @@ class Viewer(QWidget):
 
     # camera, rendering, images --------------------------------------------------------------
     def reset_camera(self):
-        self.plotter.reset_camera()
-        if self.structure is not None and self.structure.is_molecule:
-            self.plotter.camera.zoom(1.15)
+        s = self.structure
+        if s is not None and not s.is_molecule and len(s.grid_shape) == 2:
+            # a 2D grid: from above, tilted so out-of-plane vectors show
+            self.plotter.renderer.view_xy(render=False)
+            self.plotter.camera.Elevation(-35)
+            self.plotter.reset_camera()
+            self.plotter.camera.zoom(1.3)
+        else:
+            self.plotter.reset_camera()
+            if s is not None and s.is_molecule:
+                self.plotter.camera.zoom(1.15)
         self.render()
 
     def render(self):

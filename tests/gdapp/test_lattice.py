@@ -107,3 +107,23 @@ def test_skyrmion_and_deformation_lattices_draw(window, qtbot):
     _build_via_dialog(window, qtbot, "deformation", (12, 6, 4))
     assert window.state.structure.n == 288
     assert foreground_fraction(window.viewer.image()) > 0.01
+
+
+def test_edges_are_drawn_for_small_lattices_and_on_request_for_large_ones(window, qtbot):
+    from gdapp.views.viewer import LARGE_LATTICE
+
+    window.build_lattice((12, 10), "random")
+    qtbot.waitUntil(lambda: window.state.structure.n == 120, timeout=60000)
+    v = window.viewer
+    assert window.act_edges.isChecked() and v._line_actor.GetVisibility()
+    with qtbot.waitSignal(window.state.trajectoryFinished, timeout=60000,
+                          check_params_cb=lambda k: k == "forward"):
+        window.build_lattice((60, 40), "spin")
+    assert window.state.structure.n > LARGE_LATTICE
+    assert not window.act_edges.isChecked() and not v._line_actor.GetVisibility()
+    without = foreground_fraction(v.image())
+    window.act_edges.trigger()                       # E
+    assert v._line_actor.GetVisibility() and foreground_fraction(v.image()) > without
+    window.act_arrows.trigger()                      # arrows: no points, no edges
+    assert not v._line_actor.GetVisibility() and v._arrow_actor.GetVisibility()
+    window.act_arrows.trigger()
