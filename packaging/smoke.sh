@@ -4,7 +4,9 @@
 # (env -i: PATH=/usr/bin:/bin, a fresh HOME, DISPLAY from xvfb-run; no .venv, no
 # PYTHONPATH, no GDAPP_RESOURCES, working directory outside the checkout). Then check
 # that the screenshot shows the molecule (packaging/check_screenshot.py, standard-library
-# Python only) and report the cold start (launch to first rendered frame).
+# Python only), run the headless `gdapp --check-bundle` (model, training, RDKit data,
+# PoseBusters, ffmpeg) the same way, and report the cold start (launch to first rendered
+# frame).
 #
 #   bash packaging/smoke.sh [ARCHIVE]      default: dist/gdapp-linux-x86_64.tar.gz
 #   GDAPP_SMOKE_KEEP=1 ...                 keep the temporary folder
@@ -47,6 +49,15 @@ if [[ $rc != 0 ]] || ! grep -q "gdapp self-test passed" "$tmp/log"; then
 fi
 grep "gdapp self-test passed" "$tmp/log"
 "$PY3" -S "$ROOT/packaging/check_screenshot.py" "$tmp/out/window.png"
+
+echo "smoke.sh: running $app/gdapp --check-bundle (env -i, no display)"
+if ! (cd "$tmp" && env -i PATH=/usr/bin:/bin HOME="$tmp/home" LANG=C.UTF-8 \
+        timeout 600 "$app/gdapp" --check-bundle) > "$tmp/check.log" 2>&1; then
+  tail -n 40 "$tmp/check.log" >&2
+  echo "smoke.sh: FAILED: gdapp --check-bundle" >&2
+  exit 1
+fi
+grep -E "^ok:|passed" "$tmp/check.log"
 
 t_launch=$(cat "$tmp/t_launch")
 t_frame=$(grep -o 'first frame rendered at unix time [0-9.]*' "$tmp/log" | awk '{print $NF}' | head -n 1)

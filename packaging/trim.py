@@ -83,7 +83,8 @@ def excluded_modules() -> list[str]:
 
 
 EXCLUDED_FILES = [
-    # torch: C++ unit tests, protoc and test binaries, test-only libraries, headers, cmake
+    # torch: C++ unit tests, protoc and test binaries (not torch_shm_manager, see
+    # KEPT_FILES), test-only libraries, headers, cmake
     "torch/test/*", "torch/bin/*", "torch/include/*", "torch/share/*",
     "torch/lib/libtorchbind_test.so", "torch/lib/libjitbackend_test.so",
     "torch/lib/libbackend_with_compiler.so", "torch/lib/libaoti_custom_ops.so",
@@ -104,9 +105,15 @@ EXCLUDED_FILES = [
 ]
 
 
+# Exceptions to EXCLUDED_FILES: `import torch` looks for torch/bin/torch_shm_manager.
+KEPT_FILES = ["torch/bin/torch_shm_manager"]
+
+
 def is_excluded(dest: str) -> bool:
-    """Whether the bundle path ``dest`` matches one of ``EXCLUDED_FILES``."""
+    """Whether the bundle path ``dest`` matches ``EXCLUDED_FILES`` (and not ``KEPT_FILES``)."""
     d = str(dest).replace("\\", "/")
+    if any(fnmatch.fnmatch(d, pat) for pat in KEPT_FILES):
+        return False
     return any(fnmatch.fnmatch(d, pat) for pat in EXCLUDED_FILES)
 
 
