@@ -7,10 +7,13 @@ system ``python3`` and no project environment:
 
 The 3D view sits in the middle of the main window (docks left, right and below). In the
 central box (``BOX`` fractions of the width and height) the most common colour must be a
-dark background (the VTK view), at least ``MIN_FOREGROUND`` of the box must differ from
-it by more than ``COLOUR_DISTANCE`` (sum of |dR|+|dG|+|dB|), and at least
-``MIN_LIT_PIXELS`` of those must be bright (max channel > 150: lit atom spheres). Exit
-code 0 when all hold, 1 otherwise (the reason is printed).
+dark background (the VTK view). The view's columns are those where at least
+``VIEW_COLUMN_FRACTION`` of the box rows have that background colour (the docks next to
+the view have none, even where the box reaches into them). Within the view's columns and
+the box rows, at least ``MIN_FOREGROUND`` of the pixels must differ from the background
+by more than ``COLOUR_DISTANCE`` (sum of |dR|+|dG|+|dB|), and at least ``MIN_LIT_PIXELS``
+of those must be bright (max channel > 150: lit atom spheres). Exit code 0 when all
+hold, 1 otherwise (the reason is printed).
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from collections import Counter
 BOX = (0.35, 0.30, 0.65, 0.70)  # x0, y0, x1, y1 as fractions of the image
 DARK_BACKGROUND = 3 * 90
 COLOUR_DISTANCE = 60
+BACKGROUND_TOLERANCE = 6  # |dR|+|dG|+|dB| still counted as background
+VIEW_COLUMN_FRACTION = 0.3
 MIN_FOREGROUND = 0.02
 MIN_LIT_PIXELS = 200
 
@@ -97,18 +102,31 @@ def read_png(path) -> tuple[int, int, int, list[bytes]]:
 
 
 def analyse(path) -> dict:
-    """Statistics of the central box: background colour, foreground fraction, lit pixels."""
+    """Statistics of the 3D view inside the central box: background colour, the view's
+    column range, foreground fraction and lit pixels."""
     width, height, ch, rows = read_png(path)
     x0, y0, x1, y1 = (int(BOX[0] * width), int(BOX[1] * height),
                       int(BOX[2] * width), int(BOX[3] * height))
-    pixels = [tuple(rows[y][x * ch:x * ch + 3]) for y in range(y0, y1) for x in range(x0, x1)]
-    if not pixels:
+    if x1 <= x0 or y1 <= y0:
         raise PNGError(f"{path}: image too small ({width}x{height})")
-    bg = Counter(pixels).most_common(1)[0][0]
-    fg = [p for p in pixels if sum(abs(a - b) for a, b in zip(p, bg)) > COLOUR_DISTANCE]
+    box = [tuple(rows[y][x * ch:x * ch + 3]) for y in range(y0, y1) for x in range(x0, x1)]
+    bg = Counter(box).most_common(1)[0][0]
+
+    def dist(p):
+        return abs(p[0] - bg[0]) + abs(p[1] - bg[1]) + abs(p[2] - bg[2])
+
+    band = [[tuple(rows[y][x * ch:x * ch + 3]) for x in range(width)] for y in range(y0, y1)]
+    n_rows = len(band)
+    view_cols = [x for x in range(width)
+                 if sum(dist(r[x]) <= BACKGROUND_TOLERANCE for r in band)
+                 >= VIEW_COLUMN_FRACTION * n_rows]
+    pixels = [r[x] for r in band for x in view_cols]
+    fg = [p for p in pixels if dist(p) > COLOUR_DISTANCE]
     lit = sum(1 for p in fg if max(p) > 150)
     return {"size": (width, height), "box": (x0, y0, x1, y1), "background": bg,
-            "foreground_fraction": len(fg) / len(pixels), "lit_pixels": lit}
+            "view_columns": (view_cols[0], view_cols[-1]) if view_cols else None,
+            "foreground_fraction": len(fg) / len(pixels) if pixels else 0.0,
+            "lit_pixels": lit}
 
 
 def check(path) -> tuple[bool, str]:
@@ -117,7 +135,8 @@ def check(path) -> tuple[bool, str]:
         s = analyse(path)
     except (OSError, PNGError, zlib.error) as err:
         return False, f"cannot read screenshot: {err}"
-    desc = (f"{s['size'][0]}x{s['size'][1]}, central box {s['box']}, background {s['background']}, "
+    desc = (f"{s['size'][0]}x{s['size'][1]}, central box {s['box']}, background "
+            f"{s['background']}, view columns {s['view_columns']}, "
             f"foreground {100 * s['foreground_fraction']:.1f}%, lit pixels {s['lit_pixels']}")
     if sum(s["background"]) > DARK_BACKGROUND:
         return False, f"the centre is not the dark 3D view ({desc})"

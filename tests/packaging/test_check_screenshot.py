@@ -88,19 +88,32 @@ def test_reader_matches_pillow_on_a_real_qt_screenshot():
     np.testing.assert_array_equal(got, ref)
 
 
-def test_real_self_test_screenshot_passes():
-    ok, message = cs.check(SELF_TEST_PNG)
+# A wider window: the central box reaches into the steering dock right of the view.
+SELF_TEST_WIDE_PNG = DATA / "self_test_window_wide.png"
+VIEW_COLUMNS = (415, 834)  # the 3D view in both screenshots (by inspection)
+
+
+@pytest.mark.parametrize("png", [SELF_TEST_PNG, SELF_TEST_WIDE_PNG])
+def test_real_self_test_screenshots_pass(png):
+    ok, message = cs.check(png)
     assert ok, message
     assert "molecule visible" in message
+    assert cs.analyse(png)["view_columns"] == VIEW_COLUMNS
 
 
-def test_empty_3d_view_fails(tmp_path):
-    """The same window with the 3D view painted over in its background colour."""
-    img = np.array(Image.open(SELF_TEST_PNG).convert("RGB"))
-    h, w, _ = img.shape
-    s = cs.analyse(SELF_TEST_PNG)
-    x0, y0, x1, y1 = s["box"]
-    img[y0 - 20:y1 + 20, x0 - 20:x1 + 20] = s["background"]
+def _blank_view(png, tmp_path):
+    """The screenshot with the 3D view painted over in its background colour."""
+    img = np.array(Image.open(png).convert("RGB"))
+    s = cs.analyse(png)
+    _x0, y0, _x1, y1 = s["box"]
+    img[y0 - 20:y1 + 20, VIEW_COLUMNS[0]:VIEW_COLUMNS[1] + 1] = s["background"]
+    return img, s
+
+
+@pytest.mark.parametrize("png", [SELF_TEST_PNG, SELF_TEST_WIDE_PNG])
+def test_empty_3d_view_fails(tmp_path, png):
+    """Also when the central box reaches into the (light, busy) dock next to the view."""
+    img, _s = _blank_view(png, tmp_path)
     path = tmp_path / "empty.png"
     Image.fromarray(img).save(path)
     ok, message = cs.check(path)
@@ -110,11 +123,9 @@ def test_empty_3d_view_fails(tmp_path):
 
 def test_dim_unlit_blob_fails(tmp_path):
     """Foreground that is not lit atoms (a dim grey patch) is not accepted."""
-    img = np.array(Image.open(SELF_TEST_PNG).convert("RGB"))
-    s = cs.analyse(SELF_TEST_PNG)
-    x0, y0, x1, y1 = s["box"]
-    img[y0:y1, x0:x1] = s["background"]
-    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    img, s = _blank_view(SELF_TEST_PNG, tmp_path)
+    _x0, y0, _x1, y1 = s["box"]
+    cx, cy = sum(VIEW_COLUMNS) // 2, (y0 + y1) // 2
     img[cy - 40:cy + 40, cx - 40:cx + 40] = (90, 90, 90)
     path = tmp_path / "dim.png"
     Image.fromarray(img).save(path)
