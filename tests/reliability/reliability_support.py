@@ -70,6 +70,15 @@ def run_engine(*args, timeout=300, **kw) -> subprocess.CompletedProcess:
 RSS_SNIPPET = """
 import json, resource, sys
 def _peak_mib():
+    # VmHWM is this process's own high-water mark; ru_maxrss would include the RSS of
+    # the parent at fork time (Linux carries it across fork + exec)
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 """
 
