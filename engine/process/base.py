@@ -118,6 +118,22 @@ class SpectralProcess:
         (score,), (B,), ctx = self._prepare([("score", score)], [("t", t)])
         return self._finish(self._combine([(score, lambda a: -modes.std(a, B))]), ctx)
 
+    def harmonic_prior_sample_like(self, X, generator: torch.Generator | None = None):
+        """A draw from the stationary harmonic prior ``N(0, A^{-1})`` in the layout of ``X``.
+
+        It is the exact marginal at t = 1 when the data follow the harmonic prior
+        themselves: ``phi(1)^2 / a + sigma(1)^2 = 1 / a`` per mode. Modes with ``a = 0``
+        (the centre of mass) get 0. A start for reverse sampling whose slow modes have
+        the data's spread even where ``B(1) a`` is small.
+        """
+        (X,), _, ctx = self._prepare([("X", X)], [])
+        z = self._centered(torch.randn(X.shape, generator=generator, dtype=self.dtype, device=self.device))
+
+        def inv_sqrt(a):
+            return torch.where(a > 0, torch.rsqrt(torch.where(a > 0, a, torch.ones_like(a))), torch.zeros_like(a))
+
+        return self._finish(self._combine([(z, inv_sqrt)]), ctx)
+
     # ---------------------------------------------------------------- reverse
     def posterior(self, St, S0, t, s, generator: torch.Generator | None = None, noise=None):
         """Gaussian posterior ``q(S_s | S_t, S_0)`` for ``s < t``: returns ``(mean, sample)``.

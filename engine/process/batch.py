@@ -134,9 +134,14 @@ class GraphBatchDiffusion(SpectralProcess):
         return X - self.graph_mean(X)[self.batch]
 
     # ---------------------------------------------------------------- extras
-    def prior_sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A draw of ``S_1`` from ``S_0 = 0`` for every graph: ``(N_total, 3)``."""
+    def prior_sample(self, generator: torch.Generator | None = None, start: str = "t1") -> torch.Tensor:
+        """A start for reverse sampling, ``(N_total, 3)``: ``start="t1"`` draws ``S_1`` from
+        ``S_0 = 0``; ``"stationary"`` draws from the harmonic prior ``N(0, A^{-1})``."""
         zeros = torch.zeros(self.n, 3, dtype=self.dtype, device=self.device)
+        if start == "stationary":
+            return self.harmonic_prior_sample_like(zeros, generator=generator)
+        if start != "t1":
+            raise InputError(f"start must be 't1' or 'stationary', got {start!r}")
         S1, _ = self.noise(zeros, 1.0, generator=generator)
         return S1
 

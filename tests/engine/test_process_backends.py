@@ -254,3 +254,19 @@ def test_chebyshev_torch_sparse_path_matches_scipy_path():
     X = torch.randn(2, 200, 3, dtype=torch.float64)
     f = lambda lam: torch.exp(-0.7 * lam)  # noqa: E731
     assert rel(b.apply(X, f), a.apply(X, f)) < 1e-12
+
+
+def test_harmonic_prior_sample_has_covariance_inverse_drift():
+    rng = np.random.default_rng(3)
+    Ls = [laplacian_from_edges(n, [(i, int(rng.integers(0, i))) for i in range(1, n)]) for n in (4, 6)]
+    batch = GraphBatchDiffusion(Ls, gamma=2.0, lam=0.0, dtype=torch.float64, center=True)
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([batch.prior_sample(generator=g, start="stationary") for _ in range(6000)])
+    X = draws[:, 4:10].permute(0, 2, 1).reshape(-1, 6).numpy()  # the 6-node graph, columns pooled
+    emp = X.T @ X / X.shape[0]
+    true = np.linalg.pinv(2.0 * Ls[1].toarray())  # A^+ on the mean-free subspace
+    d = np.diag(true)
+    se = np.sqrt((np.outer(d, d) + true**2) / X.shape[0])
+    assert (np.abs(emp - true) / se).max() < 5.0
+    with pytest.raises(InputError, match="start"):
+        batch.prior_sample(start="somewhere")
