@@ -29,6 +29,9 @@ def _require_display(request):
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("GDAPP_SETTINGS", str(tmp_path / "settings.ini"))
+    # molecules on the exact harmonic-prior predictor: timings and stereo independent of the
+    # network (test_app_entry runs the self-test with the bundled molecule model)
+    monkeypatch.setenv("GDAPP_MODELS", "lattice")
 
 
 def wait_for(qtbot, job, timeout=60000):

@@ -19,9 +19,10 @@ def _run(args, tmp_path, **env):
 
 def test_self_test_writes_window_png_and_exits_0(tmp_path):
     out = tmp_path / "st"
-    proc = _run(["--self-test", str(out)], tmp_path)
+    proc = _run(["--self-test", str(out)], tmp_path, GDAPP_MODELS="molecule,lattice")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "self-test passed" in proc.stdout
+    assert "molecule_egnn.pt" in proc.stdout  # the bundled model drove the animation
     img = np.asarray(Image.open(out / "window.png"))[..., :3]
     assert img.shape[0] > 400 and img.shape[1] > 600
     # the composited 3D view shows the dark background with atoms drawn on it
