@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--relax", type=int, default=0, help="also MMFF-polish the samples (iterations; 0 = off)")
     ap.add_argument("--json")
     ap.add_argument("--plots", help="folder for quality_vs_steps.png and speed_vs_batch.png")
     args = ap.parse_args()
@@ -118,19 +119,20 @@ def main():
     # ---- every sampler at every step count (per-molecule K: one call per K value)
     for sampler in args.samplers.split(","):
         for steps in [int(s) for s in args.steps.split(",")]:
-            if sampler == "adaptive" and rows[-1]["method"] == "adaptive":
+            if sampler == "adaptive" and rows[-1]["method"].startswith("adaptive"):
                 continue  # step count does not apply
             start = time.perf_counter()
             gens = [None] * len(refs)
             for k in sorted(set(ks)):
                 idx = [i for i, kk in enumerate(ks) if kk == k]
                 out = generate_conformers([inputs[i] for i in idx], 2 * k, model, sampler=sampler,
-                                          steps=steps, seed=2, batch_size=1024)
+                                          steps=steps, seed=2, batch_size=1024, relax=args.relax)
                 for i, g in zip(idx, out):
                     gens[i] = g
             dt = time.perf_counter() - start
             n = sum(g.GetNumConformers() for g in gens if not isinstance(g, Exception))
-            rows.append(dict(method=sampler, steps=steps if sampler != "adaptive" else "auto",
+            label = sampler + (f" + MMFF {args.relax} it." if args.relax else "")
+            rows.append(dict(method=label, steps=steps if sampler != "adaptive" else "auto",
                              seconds=dt, conformers=n, rate=n / dt,
                              **score(refs, gens, args.threshold, args.pb_molecules, args.workers)))
             print(f"  {sampler} {steps}: {n / dt:.1f} conf/s, AMR-R {rows[-1].get('amr_r', float('nan')):.3f}",
