@@ -67,8 +67,9 @@ NOTES = """\
 ## Open findings (measured, not fixed here)
 
 - **Rendering 20,000 atoms in the app on software OpenGL (Xvfb/llvmpipe)** stalls the GUI
-  thread for about 8 s while the scene is built (four renders of 20,000 sphere glyphs at
-  16x12 resolution plus bonds, ~1.8 s each); about 1.3 s at 2,000 atoms, 2.9 s at 5,000.
+  thread for 2.6-8 s (idle vs busy machine) while the scene is built (four renders of
+  20,000 sphere glyphs at 16x12 resolution plus bonds, up to ~1.8 s each); on the busy
+  machine about 1.3 s at 2,000 atoms and 2.9 s at 5,000.
   Loading itself no longer stalls (worker). The viewer needs a level of detail for large
   molecules (low-resolution glyphs or points, as lattices already use) and fewer renders in
   `reset_camera`; owner: gdapp viewer.
