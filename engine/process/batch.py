@@ -4,7 +4,8 @@ Coordinates are **concatenated** over the graphs, ``(N_total, 3)``, as the netwo
 them; times are one per graph, ``(num_graphs,)`` (or a float for all). Internally each
 graph's eigenbasis sits in a padded ``(num_graphs, n_max, n_max)`` tensor, so every
 operation is two batched matrix products. Eigendecompositions come from the shared
-cache (``backends.EIGH_CACHE``), solved in one batched ``eigh`` per size for misses.
+cache (``backends.EIGH_CACHE``); each miss is solved on its own (a batched ``eigh`` rounds
+differently by batch position, which broke exact resume across processes).
 """
 from __future__ import annotations
 
