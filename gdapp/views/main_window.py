@@ -11,7 +11,7 @@ from typing import Optional
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QLineEdit, QMainWindow,
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QLineEdit, QMainWindow, QMenu,
                                QMessageBox, QProgressBar, QPushButton, QToolBar)
 
 from engine import api
@@ -121,14 +121,22 @@ class MainWindow(QMainWindow):
         act.triggered.connect(slot)
         return act
 
+    def _menu(self, parent, title: str):
+        """A menu created from Python and then attached: ``addMenu(str)`` returns a wrapper
+        looked up by C++ address, which PySide6 can hand back as a stale object of another
+        type (seen once: 'QSurface' object has no attribute 'addAction')."""
+        menu = QMenu(title, parent)
+        parent.addMenu(menu)
+        return menu
+
     def _build_actions(self):
         m = self.menuBar()
-        file_menu = m.addMenu("&File")
+        file_menu = self._menu(m, "&File")
         self.act_open = self._action("&Open…", self.open_dialog, QKeySequence.Open)
         file_menu.addAction(self.act_open)
         file_menu.addAction(self._action("Open &demo molecule", self.open_demo))
         file_menu.addAction(self._action("Build &lattice…", self.lattice_dialog, "Ctrl+L"))
-        self.recent_menu = file_menu.addMenu("Recent files")
+        self.recent_menu = self._menu(file_menu, "Recent files")
         file_menu.addSeparator()
         file_menu.addAction(self._action("Export current conformer…", self.export_current, "Ctrl+E"))
         file_menu.addAction(self._action("Export all generated conformers…", self.export_generated))
@@ -138,7 +146,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", self.close, QKeySequence.Quit))
 
-        view = m.addMenu("&View")
+        view = self._menu(m, "&View")
         group = QActionGroup(self)
         self.style_actions = {}
         for i, style in enumerate(STYLES):
@@ -162,7 +170,7 @@ class MainWindow(QMainWindow):
         for key, dock in self.docks.items():
             view.addAction(dock.toggleViewAction())
 
-        run = m.addMenu("&Run")
+        run = self._menu(m, "&Run")
         run.addAction(self._action("Forward (noising) trajectory", self.run_forward, "F5"))
         run.addAction(self._action("Reverse sample", self.run_reverse, "F6"))
         run.addAction(self._action("Cancel running jobs", self.cancel_jobs, "Esc"))
@@ -175,7 +183,7 @@ class MainWindow(QMainWindow):
         run.addAction(self._action("Last frame", lambda: self.player.seek(self.player.count() - 1), "End"))
         run.addAction(self._action("Pick atoms", lambda: self.steering.pick_btn.toggle(), "P"))
 
-        helpm = m.addMenu("&Help")
+        helpm = self._menu(m, "&Help")
         helpm.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1"))
         helpm.addAction(self._action("About", self.show_about))
 
