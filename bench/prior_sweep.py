@@ -52,7 +52,7 @@ class Setting:
         from engine.process import make_schedule
         if self.schedule == "linear":
             return make_schedule("linear", beta_min=self.beta_min, beta_max=self.beta_max)
-        return make_schedule("cosine")   # what the trainer builds: integral_end 10
+        return make_schedule("cosine")   # the trainer's default cosine_end: B(1) = 10
 
     def B(self, t):
         return float(self.make_schedule().integral(float(t)))

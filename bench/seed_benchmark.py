@@ -101,7 +101,7 @@ class Domain:
         return (1.0 - w) * St + w * target
 
 
-def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms):
+def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms, lam=0.0):
     """(test domain with every stored conformer, tuning domain of validation molecules,
     the test GraphBatch for the network)."""
     from engine.data.batching import collate
@@ -118,7 +118,7 @@ def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms):
                 pos = torch.from_numpy(np.asarray(c - c.mean(0), dtype=np.float32))
                 samples.append(dataclasses.replace(s, pos=pos))
         batch = collate(samples)
-        proc = GraphBatchDiffusion(batch.laplacians, gamma=gamma, lam=0.0, schedule=schedule,
+        proc = GraphBatchDiffusion(batch.laplacians, gamma=gamma, lam=lam, schedule=schedule,
                                    dtype=torch.float64, center=True)
         S0 = batch.pos.double() / coord_scale
         dom = Domain(f"molecules ({split})", proc, proc._centered(S0),
@@ -270,13 +270,13 @@ def run_molecules(args, times, sections, summary):
     p = model.process_config
     corpus = resolve_corpus(args.corpus)
     ev, tu, batch = molecule_domains(corpus, float(p.get("gamma", 1.0)), model.schedule(),
-                                     model.coord_scale, args.max_atoms)
+                                     model.coord_scale, args.max_atoms, lam=model.lam)
     ev.process.phi_floor = SAMPLING_PHI_FLOOR   # the network's Ŝ₀ is guarded as in sampling
     eps_model = molecule_eps_model(model, batch, ev.process)
     n_mol = len(set(batch.smiles))
     sections.append(
         f"## Molecules\n\nModel `{Path(args.checkpoint).name}` (process γ={p.get('gamma')}, "
-        f"λ=0, {p.get('schedule', 'linear')} β {p.get('beta_min')}..{p.get('beta_max')}, "
+        f"λ={model.lam:g}, {p.get('schedule', 'linear')} β {p.get('beta_min')}..{p.get('beta_max')}, "
         f"coord_scale {model.coord_scale} Å). Test split of `{corpus.name}`: {n_mol} molecules, "
         f"{ev.ptr.shape[0] - 1} stored conformers (every one is an S₀); τ and w tuned on "
         f"{tu.ptr.shape[0] - 1} validation molecules (first conformer). Metrics are means over "
@@ -298,6 +298,7 @@ def run_molecules(args, times, sections, summary):
 
 def run_lattices(args, times, sections, summary):
     from engine.process import make_schedule
+    from engine.process.schedules import schedule_from_config
     from engine.metrics.reconstruction import GaussianModeModel
 
     shape = tuple(int(s) for s in args.lattice_shape.split(","))
@@ -313,9 +314,7 @@ def run_lattices(args, times, sections, summary):
         lat = dict((cfg.get("data") or {}).get("lattice") or {})
         pc = cfg.get("process") or {}
         process_kw = dict(gamma=float(pc.get("gamma", 1.0)), lam=float(pc.get("lam", 0.1)),
-                          schedule=(make_schedule("linear", beta_min=pc.get("beta_min", 0.1),
-                                                  beta_max=pc.get("beta_max", 20.0))
-                                    if pc.get("schedule", "linear") == "linear" else make_schedule("cosine")))
+                          schedule=schedule_from_config(pc))
         scale = float(pc.get("coord_scale", 1.0))
         trained = (str(lat.get("kind")), tuple(int(s) for s in lat.get("shape", ())), net)
         note = (f"`{ckpt.name}` found (trained on {trained[0]} fields {trained[1]}): its rows appear "

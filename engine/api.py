@@ -363,6 +363,8 @@ class ProcessParams:
     schedule: str = "linear"
     beta_min: float = 0.1
     beta_max: float = 20.0
+    cosine_s: float = 0.008
+    cosine_end: float = 10.0
 
 
 SAMPLING_PHI_FLOOR = 0.05
@@ -379,14 +381,10 @@ def make_process(structure: Structure, params: Optional[ProcessParams] = None, d
     import torch
 
     params = params or ProcessParams()
-    from engine.process.schedules import make_schedule
-
     from engine.process import GraphDiffusion
+    from engine.process.schedules import schedule_from_config
 
-    if params.schedule == "linear":
-        schedule = make_schedule("linear", beta_min=params.beta_min, beta_max=params.beta_max)
-    else:
-        schedule = make_schedule(params.schedule)
+    schedule = schedule_from_config(params)
     molecule = structure.is_molecule
     lam = params.lam if params.lam is not None else (0.0 if molecule else 0.1)
     return GraphDiffusion(structure.laplacian, gamma=params.gamma, lam=lam, schedule=schedule,
@@ -646,7 +644,9 @@ def load_model(path, device=None) -> ModelHandle:
                            lam=float(proc.get("lam", default_lam)),
                            schedule=str(proc.get("schedule", "linear")),
                            beta_min=float(proc.get("beta_min", 0.1)),
-                           beta_max=float(proc.get("beta_max", 20.0)))
+                           beta_max=float(proc.get("beta_max", 20.0)),
+                           cosine_s=float(proc.get("cosine_s", 0.008)),
+                           cosine_end=float(proc.get("cosine_end", 10.0)))
     model_cfg = config.get("model") or {}
     name = f"{model_cfg.get('name', 'model')} ({path.name})"
     scale = float(proc.get("coord_scale", 1.0))

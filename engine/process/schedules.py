@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["LinearSchedule", "CosineSchedule", "make_schedule"]
+__all__ = ["LinearSchedule", "CosineSchedule", "make_schedule", "schedule_from_config"]
 
 
 def _lib(t):
@@ -81,4 +81,27 @@ def make_schedule(name: str = "linear", **kwargs):
         return LinearSchedule(**kwargs)
     if name == "cosine":
         return CosineSchedule(**kwargs)
+    raise ValueError(f"unknown schedule {name!r}; choose 'linear' or 'cosine'")
+
+
+def schedule_from_config(process) -> "LinearSchedule | CosineSchedule":
+    """The schedule a process configuration names (a ``ProcessConfig``, a dict such as a
+    checkpoint's ``config["process"]``, or an API ``ProcessParams``).
+
+    Keys: ``schedule`` (``linear``/``cosine``), ``beta_min``/``beta_max`` (linear),
+    ``cosine_s``/``cosine_end`` (cosine: offset and ``B(1)``); missing keys take the
+    defaults of the schedule classes. The one place trainer, sampler and app read it.
+    """
+    def get(key, default):
+        if isinstance(process, dict):
+            value = process.get(key, default)
+        else:
+            value = getattr(process, key, default)
+        return default if value is None else value
+
+    name = str(get("schedule", "linear")).lower()
+    if name == "linear":
+        return LinearSchedule(beta_min=float(get("beta_min", 0.1)), beta_max=float(get("beta_max", 20.0)))
+    if name == "cosine":
+        return CosineSchedule(s=float(get("cosine_s", 0.008)), integral_end=float(get("cosine_end", 10.0)))
     raise ValueError(f"unknown schedule {name!r}; choose 'linear' or 'cosine'")

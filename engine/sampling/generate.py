@@ -56,13 +56,14 @@ class GenerationModel:
     def coord_scale(self) -> float:
         return float(self.process_config.get("coord_scale", 1.0))
 
-    def schedule(self):
-        from engine.process import make_schedule
+    @property
+    def lam(self) -> float:
+        """``λ`` of ``A = γL + λI`` the model was trained with (0: centre-of-mass-free prior)."""
+        return float(self.process_config.get("lam", 0.0))
 
-        p = self.process_config
-        if p.get("schedule", "linear") == "linear":
-            return make_schedule("linear", beta_min=p.get("beta_min", 0.1), beta_max=p.get("beta_max", 20.0))
-        return make_schedule("cosine")
+    def schedule(self):
+        from engine.process.schedules import schedule_from_config
+        return schedule_from_config(self.process_config)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -166,7 +167,7 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
 
     batch = collate(samples).to(model.device)
     p = model.process_config
-    proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=0.0,
+    proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=model.lam,
                                schedule=model.schedule(), dtype=torch.float32, device=model.device,
                                center=True, phi_floor=SAMPLING_PHI_FLOOR)
     net = model.network

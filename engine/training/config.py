@@ -66,6 +66,8 @@ class ProcessConfig:
     schedule: str = "linear"
     beta_min: float = 0.1
     beta_max: float = 20.0
+    cosine_s: float = 0.008      # cosine schedule: offset s of Nichol & Dhariwal
+    cosine_end: float = 10.0     # cosine schedule: B(1), the integrated rate at t = 1
     coord_scale: float = 1.5
 
     def validate(self, where):
@@ -76,6 +78,8 @@ class ProcessConfig:
         _range(where, "beta_max", self.beta_max, 0.0, strict=True)
         if self.beta_max < self.beta_min:
             raise ConfigError(f"{where}.beta_max ({self.beta_max}) must be >= beta_min ({self.beta_min})")
+        _range(where, "cosine_s", self.cosine_s, 0.0)
+        _range(where, "cosine_end", self.cosine_end, 0.0, strict=True)
         _range(where, "coord_scale", self.coord_scale, 0.0, strict=True)
 
 

@@ -47,11 +47,8 @@ def per_sample_draws(seed: int, tag: int, step: int, ids, sizes):
 
 
 def _schedule(cfg: TrainConfig):
-    from engine.process import make_schedule
-    p = cfg.process
-    if p.schedule == "linear":
-        return make_schedule("linear", beta_min=p.beta_min, beta_max=p.beta_max)
-    return make_schedule("cosine")
+    from engine.process.schedules import schedule_from_config
+    return schedule_from_config(cfg.process)
 
 
 class MoleculeTask:
@@ -105,7 +102,7 @@ class MoleculeTask:
         from engine.process import GraphBatchDiffusion
         p = self.cfg.process
         batch = batch.to(device)
-        proc = GraphBatchDiffusion(batch.laplacians, gamma=p.gamma, lam=0.0,
+        proc = GraphBatchDiffusion(batch.laplacians, gamma=p.gamma, lam=p.lam,
                                    schedule=self.schedule, dtype=torch.float32,
                                    device=device, center=True)
         sizes = (batch.ptr[1:] - batch.ptr[:-1]).tolist()
