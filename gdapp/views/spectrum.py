@@ -27,6 +27,7 @@ class SpectrumView(QWidget):
         super().__init__(parent)
         pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")
         self.title = QLabel("energy per Laplacian mode (log10)")
+        self.title.setWordWrap(True)
         self.map_plot = pg.PlotWidget()
         self.map_plot.setLabel("bottom", "t")
         self.map_plot.setLabel("left", "mode (smooth → rough)")
@@ -67,8 +68,15 @@ class SpectrumView(QWidget):
         if traj is None:
             self.clear()
             return
-        self.trajectory = traj
         E = np.asarray(traj.mode_energies, dtype=np.float64)
+        if E.size == 0 or not np.any(E):
+            # the engine returns zeros when it has no eigenmodes: the Chebyshev backend of
+            # large graphs never diagonalises L (say so instead of plotting a flat -12)
+            self.clear()
+            self.title.setText(f"energy per Laplacian mode: not available for {E.shape[-1]:,} "
+                               "nodes (large graphs use the Chebyshev backend, no eigenmodes)")
+            return
+        self.trajectory = traj
         ev = np.asarray(traj.eigenvalues, dtype=np.float64)
         keep = ev > 1e-9 * max(1.0, float(ev.max(initial=0.0)))   # hide the null (centre-of-mass) mode
         if keep.sum() == 0:

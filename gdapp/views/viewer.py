@@ -5,7 +5,10 @@ sphere / cylinder / arrow source), so a new frame only overwrites point coordina
 per-glyph arrays; no mesh is rebuilt. Lattices in point mode are vertices rendered as
 spheres plus a line set sharing the same points.
 
-Styles: ``ball-and-stick``, ``licorice``, ``space-filling``. ``dynamic bonds`` recomputes
+Styles: ``ball-and-stick``, ``licorice``, ``space-filling``. Molecules above
+``LARGE_MOLECULE`` atoms are drawn at a lower level of detail (point sprites and line
+bonds, as VMD's "lines" and PyMOL's large-structure defaults do) so that a 20,000-atom
+structure still renders interactively; the style then sets the sprite size. ``dynamic bonds`` recomputes
 bonds from distances for every frame (``engine.api.dynamic_bonds``), as Avogadro and VMD
 do for trajectories. Picking: with ``pick_mode`` on, a click (press and release within a
 few pixels) on an atom emits ``atomPicked(index)``.
@@ -32,6 +35,9 @@ from gdapp.views.elements import element_colours, vdw_radii
 STYLES = ("ball-and-stick", "licorice", "space-filling")
 LARGE_LATTICE = 2000      # above this many sites: flat points, line-segment arrows and
                           # no edges unless asked for (they cost ~30 % of a frame at 10^4)
+LARGE_MOLECULE = 1500     # above this many atoms: level of detail — atoms as point sprites,
+                          # bonds as coloured lines (20,000 sphere glyphs took ~1.8 s per
+                          # software-OpenGL frame; as sprites and lines ~0.1 s)
 LATTICE_MODES = ("points", "arrows")
 BACKGROUND = (0.11, 0.12, 0.15)
 FIXED_COLOUR = (255, 200, 0)
@@ -176,6 +182,7 @@ class Viewer(QWidget):
         self._actors = []
         self._overlay_actors = []
         self._atoms = self._bonds = self._halo = self._points = self._lines = None
+        self._bond_lines_key = None
 
     def set_structure(self, structure: api.Structure, coords: Optional[np.ndarray] = None):
         """Build the scene for a structure (once per structure) and reset the camera."""
@@ -202,10 +209,19 @@ class Viewer(QWidget):
     def _bond_radius(self) -> float:
         return {"ball-and-stick": 0.1, "licorice": 0.16, "space-filling": 0.0}[self.style]
 
+    @property
+    def level_of_detail(self) -> str:
+        """``full`` (glyph spheres and cylinders) or ``points`` (sprites and lines, large molecules)."""
+        s = self.structure
+        return "points" if s is not None and s.is_molecule and s.n > LARGE_MOLECULE else "full"
+
     def _build_molecule(self):
         s = self.structure
         n = s.n
         self._colours = element_colours(s.atomic_numbers)
+        if self.level_of_detail == "points":
+            self._build_large_molecule()
+            return
         atoms = pv.PolyData(np.zeros((n, 3)))
         atoms.point_data["radius"] = self._atom_radii()
         atoms.point_data["rgb"] = self._colours
@@ -227,6 +243,36 @@ class Viewer(QWidget):
         actor.GetProperty().SetOpacity(0.45)
         self._add(actor)
         self._apply_style_visibility()
+
+    def _build_large_molecule(self):
+        """Level of detail for big molecules: one point set (atoms as sprites) whose lines
+        are the bonds, coloured per atom; updating a frame rewrites points and lines only."""
+        s = self.structure
+        atoms = pv.PolyData(np.zeros((s.n, 3)))
+        atoms.point_data["rgb"] = self._colours
+        self._atoms = atoms
+        self._point_actor = self.plotter.add_mesh(
+            atoms, scalars="rgb", rgb=True, style="points", point_size=self._sprite_size(),
+            render_points_as_spheres=True, show_scalar_bar=False, reset_camera=False, render=False)
+        bonds = pv.PolyData(np.zeros((s.n, 3)))
+        bonds.point_data["rgb"] = self._colours
+        self._bonds = bonds
+        self._bond_actor = self.plotter.add_mesh(
+            bonds, scalars="rgb", rgb=True, line_width=2, show_scalar_bar=False,
+            reset_camera=False, render=False)
+        halo = pv.PolyData()
+        _set_points(halo, np.zeros((0, 3)))
+        _set_array(halo, "radius", np.zeros(0))
+        _set_array(halo, "rgb", np.zeros((0, 3), dtype=np.uint8))
+        self._halo = halo
+        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), halo, "radius", False)
+        actor.GetProperty().SetOpacity(0.45)
+        self._add(actor)
+        self._actors += [self._point_actor, self._bond_actor]
+        self._apply_style_visibility()
+
+    def _sprite_size(self) -> float:
+        return {"ball-and-stick": 5.0, "licorice": 3.0, "space-filling": 9.0}[self.style]
 
     def _build_lattice(self, coords):
         s = self.structure
@@ -300,6 +346,11 @@ class Viewer(QWidget):
 
     def _update_molecule(self, coords):
         _set_points(self._atoms, coords)
+        if self.level_of_detail == "points":
+            self._set_bond_lines(self._current_bonds(coords) if self._bond_radius() > 0
+                                 else np.zeros((0, 2), dtype=np.int64), coords)
+            self._update_halo(coords)
+            return
         if self._bond_radius() > 0:
             bonds = self._current_bonds(coords)
             self._set_bond_arrays(bonds, coords)
@@ -330,6 +381,18 @@ class Viewer(QWidget):
         _set_array(poly, "orient", vec.reshape(-1, 3))
         _set_array(poly, "scale", scale.reshape(-1, 3))
         _set_array(poly, "rgb", rgb.reshape(-1, 3).astype(np.uint8))
+        poly.Modified()
+
+    def _set_bond_lines(self, bonds: np.ndarray, coords: np.ndarray):
+        """Large molecules: bonds as line cells over the atom points (colours per atom)."""
+        poly = self._bonds
+        _set_points(poly, coords)
+        bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+        key = (bonds.shape, hash(bonds.tobytes()))
+        if getattr(self, "_bond_lines_key", None) != key:
+            poly.lines = (np.hstack([np.full((len(bonds), 1), 2), bonds]).ravel()
+                          if len(bonds) else np.zeros(0, dtype=np.int64))
+            self._bond_lines_key = key
         poly.Modified()
 
     def _update_halo(self, coords):
@@ -374,8 +437,11 @@ class Viewer(QWidget):
             raise ValueError(f"unknown style {style!r}; choose one of {STYLES}")
         self.style = style
         if self.structure is not None and self.structure.is_molecule:
-            self._atoms.point_data["radius"] = self._atom_radii()
-            self._atoms.Modified()
+            if self.level_of_detail == "points":
+                self._point_actor.GetProperty().SetPointSize(self._sprite_size())
+            else:
+                self._atoms.point_data["radius"] = self._atom_radii()
+                self._atoms.Modified()
             self._apply_style_visibility()
             self.set_coords(self.coords)
             self._refresh_overlay()

@@ -130,3 +130,54 @@ def test_screenshot_png_holds_the_view(window, tmp_path):
     out = window.export_png(str(tmp_path / "view.png"))
     img = np.asarray(Image.open(out))
     assert img.shape[0] > 100 and foreground_fraction(img) > 0.02
+
+
+def _chain_sdf(path, carbons):
+    """H-(CH2)n-H with zigzag coordinates in one SDF record (3n + 2 atoms)."""
+    from rdkit import Chem
+    from rdkit.Geometry import Point3D
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C" * carbons))
+    conf = Chem.Conformer(mol.GetNumAtoms())
+    for atom in mol.GetAtoms():
+        i = atom.GetIdx()
+        if atom.GetAtomicNum() == 6:
+            conf.SetAtomPosition(i, Point3D(1.25 * i, 0.45 * (i % 2), 0.0))
+    for atom in mol.GetAtoms():
+        if atom.GetAtomicNum() == 1:
+            c = atom.GetNeighbors()[0].GetIdx()
+            k = sum(1 for n in mol.GetAtomWithIdx(c).GetNeighbors()
+                    if n.GetAtomicNum() == 1 and n.GetIdx() < atom.GetIdx())
+            p = conf.GetAtomPosition(c)
+            conf.SetAtomPosition(atom.GetIdx(), Point3D(p.x, p.y - 0.6 if k else p.y + 0.6,
+                                                        0.9 if k % 2 == 0 else -0.9))
+    mol.AddConformer(conf, assignId=True)
+    Chem.MolToMolFile(mol, str(path))
+
+
+def test_a_large_molecule_is_drawn_at_a_lower_level_of_detail(window, qtbot, tmp_path):
+    """Above LARGE_MOLECULE atoms the viewer draws point sprites and line bonds: the atoms
+    show in the pixels, frames update in place and styles still apply."""
+    from gdapp.views.viewer import LARGE_MOLECULE
+
+    path = tmp_path / "chain.sdf"
+    carbons = LARGE_MOLECULE // 3 + 20
+    _chain_sdf(path, carbons)
+    with qtbot.waitSignal(window.structureLoaded, timeout=60000):
+        window.open_path(str(path))
+    viewer = window.viewer
+    assert window.state.structure.n == 3 * carbons + 2 > LARGE_MOLECULE
+    assert viewer.level_of_detail == "points"
+    img = viewer.image()
+    assert foreground_fraction(img) > 0.003             # a thin 600 Å chain across the view
+    assert viewer._bonds.n_lines > 3 * carbons          # C-C and C-H bonds as line cells
+    moved = viewer.coords + np.array([3.0, 0.0, 0.0])
+    viewer.set_coords(moved)
+    assert np.allclose(viewer._atoms.points, moved)
+    viewer.set_style("space-filling")
+    assert viewer._bonds.n_lines == 0 or not viewer._bond_actor.GetVisibility()
+    assert viewer._point_actor.GetProperty().GetPointSize() > 5
+    # a small molecule goes back to full detail
+    with qtbot.waitSignal(window.structureLoaded, timeout=30000):
+        window.open_path(str(resource_path("molecules", "aspirin.sdf")))
+    assert viewer.level_of_detail == "full"

@@ -36,3 +36,20 @@ def test_a_burst_of_frames_draws_once_now_and_the_newest_later(qtbot):
     last = int(round(2 * x[-1] - (len(log) - 1)))       # ends at the last mode
     assert 3 <= first <= 4 and np.isclose(y[0], log[:first].mean())
     assert np.isclose(y[-1], log[last:].mean())
+
+
+def test_a_trajectory_without_eigenmodes_is_named_not_plotted(qtbot):
+    """Chebyshev-backend trajectories carry zero mode energies: the view says why it is
+    empty instead of drawing a flat line at the 1e-12 floor."""
+    from gdapp.views.spectrum import SpectrumView
+
+    view = SpectrumView()
+    qtbot.addWidget(view)
+    view.set_trajectory(_trajectory())
+    assert view.trajectory is not None
+    traj = api.Trajectory(kind="forward", frames=np.zeros((5, 3000, 3)), times=np.linspace(0, 1, 5),
+                          mode_energies=np.zeros((5, 3000)), eigenvalues=np.zeros(3000))
+    view.set_trajectory(traj)
+    assert view.trajectory is None and "not available for 3,000 nodes" in view.title.text()
+    x, _ = view.curve.getData()
+    assert x is None or len(x) == 0
