@@ -221,6 +221,11 @@ def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
     smiles = (smiles or "").strip()
     if not smiles:
         raise InputError("empty SMILES")
+    from engine.io_readers import smiles_size_error
+
+    too_big = smiles_size_error(smiles)
+    if too_big:
+        raise InputError(too_big)
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise InputError(f"RDKit cannot parse SMILES {smiles!r}")

@@ -29,6 +29,27 @@ XYZ_MAX_NEIGHBOURS = 8
 # RDKit's stereo perception from 3D grows superlinearly (0.6 s at 5,000 atoms, 20 s at
 # 20,000, holding the GIL); larger MOL2/PDB/XYZ records are read without stereo tags.
 STEREO_FROM_3D_MAX_ATOMS = 5_000
+# RDKit's ring perception on a SMILES grows about quadratically (a 5,001-membered ring:
+# 1.6 s and ~740 MB); SMILES records with more atoms than this are refused before parsing.
+SMILES_MAX_ATOMS = 2_000
+
+# atoms of a SMILES string: bracket atoms, then the organic subset (two-letter first)
+_SMILES_ATOM = re.compile(r"\[[^\]]*\]|Br|Cl|[BCNOPSFI]|[bcnops]|\*")
+
+
+def smiles_atom_count(smiles: str) -> int:
+    """Number of atoms written in a SMILES string (without implicit hydrogens), counted
+    without parsing it (linear time, no RDKit)."""
+    return len(_SMILES_ATOM.findall(smiles))
+
+
+def smiles_size_error(smiles: str) -> Optional[str]:
+    """A message when ``smiles`` has more than ``SMILES_MAX_ATOMS`` atoms, else ``None``."""
+    n = smiles_atom_count(smiles)
+    if n > SMILES_MAX_ATOMS:
+        return (f"SMILES has {n:,} atoms; at most {SMILES_MAX_ATOMS:,} per SMILES record "
+                f"(read larger structures from an SDF, MOL2 or PDB file)")
+    return None
 
 _PT = Chem.GetPeriodicTable()
 _SYMBOL_TO_Z = {_PT.GetElementSymbol(z).lower(): z for z in range(1, 119)}
@@ -109,6 +130,11 @@ def records_smi(text: str, path, **_) -> Iterator[Record]:
                 continue
         smi = parts[0]
         name = parts[1].strip() if len(parts) > 1 else ""
+        too_big = smiles_size_error(smi)
+        if too_big:
+            yield _err(too_big, path, index, lineno)
+            index += 1
+            continue
         mol, reason = _rd_call(Chem.MolFromSmiles, smi)
         if mol is None:
             yield _err(f"invalid SMILES {smi[:80]!r}: {reason}", path, index, lineno)

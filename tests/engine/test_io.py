@@ -530,3 +530,35 @@ def test_sdf_bad_record_names_record_and_file_line(tmp_path):
     assert f"Cannot process coordinates on line {bad_line} of the file" in msg
     good = read_molecules(path, skip_invalid=True)
     assert [m.GetProp("_Name") for m in good] == [E_CROTONIC[0], PYRIDINOL[0]]
+
+
+def test_smiles_atom_count_matches_rdkit_on_real_smiles():
+    """The size guard counts atoms without parsing; it must agree with RDKit's heavy-atom
+    count (bracket atoms, two-letter halogens, aromatic atoms, charges, isotopes)."""
+    from engine.data.sources import SOURCES, read_source
+    from engine.io_readers import smiles_atom_count
+
+    checked = 0
+    for source in SOURCES:
+        for _, smi in read_source(source)[:400]:
+            mol = Chem.MolFromSmiles(smi)
+            if mol is None:
+                continue
+            assert smiles_atom_count(smi) == mol.GetNumAtoms(), smi
+            checked += 1
+    assert checked > 1000
+
+
+def test_oversized_smiles_is_refused_before_parsing_and_others_kept(tmp_path):
+    from engine.io_readers import SMILES_MAX_ATOMS
+
+    big = "C1" + "C" * SMILES_MAX_ATOMS + "C1"
+    path = tmp_path / "big.smi"
+    path.write_text(f"CCO ethanol\n{big} huge\nc1ccccc1 benzene\n")
+    mols = read_molecules(path, skip_invalid=True)
+    assert [m.GetProp("_Name") for m in mols] == ["ethanol", "benzene"]
+    with pytest.raises(InputError, match=r"line 2: SMILES has 2,002 atoms; at most 2,000 "):
+        read_molecules(path)
+    from engine import api
+    with pytest.raises(InputError, match="at most 2,000 per SMILES"):
+        api.structure_from_smiles(big)
