@@ -38,10 +38,39 @@ MAGIC = b"GDAPP-CKPT\n"
 _HEADER = len(MAGIC) + 8 + 32
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True     # exists (another user's) or cannot tell: keep its file
+    return True
+
+
+def remove_stale_temporaries(path) -> list:
+    """Delete ``.<name>.tmp-<pid>`` files beside ``path`` left by writers that were killed
+    mid-write (their process no longer exists); returns the removed paths."""
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
+            continue
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
 def save_checkpoint(path, state: dict) -> Path:
-    """Write ``state`` (plus format tag and version) atomically to ``path``."""
+    """Write ``state`` (plus format tag and version) atomically to ``path``; temporaries
+    of earlier writers that were killed mid-write are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     payload = dict(state)
     payload["format"] = FORMAT
     payload["version"] = VERSION

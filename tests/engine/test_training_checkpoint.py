@@ -34,6 +34,28 @@ def test_overwrite_is_atomic_replacement(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
 
 
+def test_temporaries_of_killed_writers_are_removed_and_live_ones_kept(tmp_path):
+    """A writer killed mid-write leaves ``.ckpt.pt.tmp-<pid>``; the next save removes it
+    when that process is gone, and leaves a live writer's file alone."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(dead.stdout)                      # exited: its pid is free
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / f".ckpt.pt.tmp-{dead_pid}").write_bytes(b"half a checkpoint")
+        (tmp_path / f".ckpt.pt.tmp-{live.pid}").write_bytes(b"being written")
+        (tmp_path / ".other.pt.tmp-1").write_bytes(b"not ours")
+        save_checkpoint(tmp_path / "ckpt.pt", {"step": 3})
+        names = sorted(p.name for p in tmp_path.iterdir())
+        assert names == sorted(["ckpt.pt", f".ckpt.pt.tmp-{live.pid}", ".other.pt.tmp-1"])
+    finally:
+        live.kill()
+        live.wait()
+
+
 def test_truncated_file_is_refused(tmp_path):
     path = save_checkpoint(tmp_path / "ckpt.pt", _state())
     data = path.read_bytes()
