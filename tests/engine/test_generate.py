@@ -77,6 +77,9 @@ def test_sample_command_refuses_bad_arguments(checkpoint, tmp_path, capsys):
     assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
                      "--checkpoint", str(checkpoint), "--sampler", "nope"]) == 2
     assert "unknown sampler" in capsys.readouterr().err
+    assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
+                     "--checkpoint", str(checkpoint), "--threads", "-1"]) == 2
+    assert "--threads must be >= 0" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(checkpoint.read_bytes()[:1000])
     assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
