@@ -46,6 +46,15 @@ RELATED = {   # fault tests that already existed; run and listed, not duplicated
         "A job raising RuntimeError in a worker thread: dialog, then sampling still works.",
     "tests/gdapp/test_training_panel.py::test_closing_the_window_stops_training_cleanly":
         "Close the window while the training panel trains: worker returns, checkpoint kept.",
+    "tests/gdapp/test_open_and_view.py::test_a_large_molecule_is_drawn_at_a_lower_level_of_detail":
+        "A 1,562-atom chain opened in the app: drawn as point sprites and line bonds (level "
+        "of detail), frames and styles still apply, a small molecule returns to full detail.",
+    "tests/engine/test_io.py::test_oversized_smiles_is_refused_before_parsing_and_others_kept":
+        "A 2,002-atom ring SMILES between two good lines: refused by size before RDKit "
+        "parses it, the other molecules read; the app's SMILES box refuses it too.",
+    "tests/engine/test_training_checkpoint.py::test_temporaries_of_killed_writers_are_removed_and_live_ones_kept":
+        "Temporaries of a killed checkpoint writer are removed by the next save; a live "
+        "writer's temporary and other files are kept.",
 }
 SECTIONS = {
     "test_loader_fuzz.py": "Loader fuzzing",
@@ -63,28 +72,16 @@ NOTES = """\
 | SIGKILL + `--resume` | A run resumed in a fresh process drifted from the uninterrupted one from step 16 on (~1e-7 relative): a batched `torch.linalg.eigh` gives last-bit different eigenvectors depending on a matrix's position in the batch (memory alignment), and the eigendecomposition cache kept whichever came first. The in-process resume test could not see it (the cache survived). | `engine.process.backends.laplacian_eigh_many` solves each Laplacian on its own fresh (aligned) tensor. |
 | 20,000-atom PDB | `read_molecules` took 20 s: RDKit's stereo perception from 3D is superlinear (18 s at 20,000 atoms, holding the GIL the whole time, so the app's event loop froze) and `mol.GetBonds()` is served by per-index lookup (7 s for 20,000 bonds). | Stereo from 3D only up to 5,000 atoms (documented in `engine.io`); bonds walked through the atoms' bond lists in `engine.io_readers`, `engine.chem.graph` and `engine.api` (load of the 20,003-atom chain: 38 s to 1.2-3 s). |
 | oversized molecule in `engine sample` | One molecule above the batched sampler's 2,000 atoms made `GraphBatchDiffusion` raise for its whole batch; `sample` exited 2 and wrote none of the valid molecules. | `generate_conformers` refuses such a molecule on its own (`molecule <i>: molecule has N atoms ...`), the others are written (exit 3). |
+| app: 20,000-atom molecule | Building the 3D scene stalled the GUI thread 2.6-8 s on software OpenGL (20,000 sphere glyphs at 16x12 plus bond cylinders, up to ~1.8 s per render). | The viewer draws molecules above 1,500 atoms at a lower level of detail (point sprites and line bonds, `gdapp.views.viewer.LARGE_MOLECULE`): longest stall 0.16 s, now asserted (`max_stall_scene_build_ms` above). |
+| large rings in SMILES | A 5,001-membered ring (`C1CCC...C1`) took 1.6 s and ~740 MB in RDKit's ring perception, growing about quadratically (the fuzz process peaked at 2.7 GB). | SMILES records with more than 2,000 atoms are refused before parsing (`engine.io_readers.SMILES_MAX_ATOMS`, counted without RDKit), in files and in the app's SMILES box. |
+| thread oversubscription in `engine sample` | With torch's default two intra-op threads on a busy 2-core machine the 1,000-molecule run took 103 s instead of 19 s with one thread (many tiny `eigh`/matmul calls). | `sample --threads N`, default 1 on the CPU (0 keeps torch's default). |
+| checkpoint temporaries | A SIGKILL during a checkpoint write left `.checkpoint.pt.tmp-<pid>` beside the (intact) checkpoint, never cleaned up. | `save_checkpoint` removes temporaries whose writer process no longer exists. |
 
 ## Open findings (measured, not fixed here)
 
-- **Rendering 20,000 atoms in the app on software OpenGL (Xvfb/llvmpipe)** stalls the GUI
-  thread for 2.6-8 s (idle vs busy machine) while the scene is built (four renders of
-  20,000 sphere glyphs at 16x12 resolution plus bonds, up to ~1.8 s each); on the busy
-  machine about 1.3 s at 2,000 atoms and 2.9 s at 5,000.
-  Loading itself no longer stalls (worker). The viewer needs a level of detail for large
-  molecules (low-resolution glyphs or points, as lattices already use) and fewer renders in
-  `reset_camera`; owner: gdapp viewer.
-- **Large rings in SMILES**: a 5,001-membered ring (`C1CCC...C1`) takes 1.6 s and ~740 MB in
-  RDKit's ring perception, growing roughly quadratically; the fuzz run's process peaked at
-  2.7 GB. A cap on atoms per SMILES record in `engine.io` would bound it.
 - **Dense limit**: `GraphDiffusion(..., backend="dense")` accepts up to 20,000 nodes, which
   needs ~3 GB per N x N matrix and a long `eigh`; a forced dense path at 20,000 nodes is
   not refused. The automatic choice is fine (dense only up to 3,000 nodes).
-- **Thread oversubscription in `engine sample`**: with the default two intra-op threads on a
-  busy 2-core machine the 1,000-molecule run took 103 s instead of 19 s with
-  `OMP_NUM_THREADS=1` (tiny `eigh`/matmul calls); `sample` could default to one thread on CPU.
-- **Checkpoint temp files**: a SIGKILL during a checkpoint write leaves
-  `.checkpoint.pt.tmp-<pid>` next to the checkpoint (never the checkpoint itself torn); they
-  are not cleaned up on the next save (`kills_that_hit_a_write` above counts them).
 """
 KNOBS = ["FUZZ_EXAMPLES", "FUZZ_READ_LIMIT_S", "TRAIN_KILLS", "CKPT_WRITE_KILLS", "SAMPLE_LINES"]
 

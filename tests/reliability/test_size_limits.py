@@ -144,8 +144,18 @@ def test_million_site_lattice_uses_dct_and_fits_in_memory():
 def test_sample_reports_a_20000_atom_molecule_and_writes_the_others(tmp_path):
     """Regression: one 20,003-atom molecule in ``engine sample`` input used to abort the
     whole run (GraphError for its batch, exit 2, nothing written)."""
-    smi = tmp_path / "in.smi"
-    smi.write_text("C" * 6667 + " polyethylene\nCCO ethanol\n")
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    from engine.io import read_molecules, write_molecules
+
+    polyethylene_pdb(tmp_path / "pe.pdb", 6667)
+    big = read_molecules(tmp_path / "pe.pdb")[0]
+    ethanol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(ethanol, randomSeed=1)
+    ethanol.SetProp("_Name", "ethanol")
+    smi = tmp_path / "in.sdf"          # SMILES that large are refused by size when read
+    write_molecules(smi, [big, ethanol])
     sdf = tmp_path / "out.sdf"
     out = run_snippet(f"""
         import contextlib, io
@@ -155,7 +165,6 @@ def test_sample_reports_a_20000_atom_molecule_and_writes_the_others(tmp_path):
             rc = main(["sample", {str(smi)!r}, "--out", {str(sdf)!r}, "--num-confs", "1", "--steps", "2"])
         print(json.dumps(dict(rc=rc, stderr=err.getvalue(), peak_mib=_peak_mib())))
     """)
-    from rdkit import Chem
     written = [m for m in Chem.SDMolSupplier(str(sdf), removeHs=False) if m is not None]
     record(exit_code=out["rc"], peak_rss_mib=round(out["peak_mib"]),
            report=[line for line in out["stderr"].splitlines() if line.startswith("molecule ")])
