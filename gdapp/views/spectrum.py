@@ -61,6 +61,8 @@ class SpectrumView(QWidget):
         self._timer.stop()
         self.image.clear()
         self.curve.setData([], [])
+        self.map_plot.setXRange(0.0, 1.0, padding=0)
+        self.map_plot.setYRange(0.0, 1.0, padding=0)
         self.title.setText("energy per Laplacian mode (log10)")
 
     def set_trajectory(self, traj: api.Trajectory | None):
