@@ -95,6 +95,24 @@ def molecule_shots(win, wait, pump, shot):
     win.set_style("space-filling")
     shot("space_filling.png")
     win.set_style("ball-and-stick")
+    large_molecule_shot(win, wait, pump, shot)
+
+
+def large_molecule_shot(win, wait, pump, shot):
+    """A 20,003-atom chain: the viewer's lower level of detail (sprites, line bonds)."""
+    import tempfile
+
+    sys.path.insert(0, str(OUT.parents[1] / "tests" / "reliability"))
+    from reliability_support import polyethylene_pdb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "polyethylene.pdb"
+        polyethylene_pdb(path, 6667)
+        win.open_path(str(path))
+        wait("forward")
+        win.player.select("forward")
+        win.player.seek(0)
+        shot("large_molecule_lod.png")
 
 
 def lattice_shots(win, wait, pump, shot):
