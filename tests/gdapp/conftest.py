@@ -43,17 +43,6 @@ def wait_for(qtbot, job, timeout=60000):
 @pytest.fixture
 def window(qtbot):
     """The main window with the demo molecule loaded and its forward trajectory done."""
-    from gdapp.app import _configure_torch
-    from gdapp.views.main_window import MainWindow
+    from gui_helpers import open_main_window
 
-    _configure_torch()
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    with qtbot.waitSignal(win.state.trajectoryFinished, timeout=60000,
-                          check_params_cb=lambda kind: kind == "forward"):
-        win.open_demo()
-    yield win
-    win.close()
+    yield from open_main_window(qtbot, (1200, 800))

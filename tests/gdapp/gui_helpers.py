@@ -11,3 +11,23 @@ def foreground_fraction(image: np.ndarray) -> float:
     bg = np.array(BACKGROUND) * 255
     diff = np.abs(image[..., :3].astype(float) - bg).sum(-1)
     return float((diff > 40).mean())
+
+
+def open_main_window(qtbot, size=(1200, 800)):
+    """Generator behind the ``window`` fixtures (tests/gdapp, tests/reliability): the main
+    window shown at ``size`` with the demo molecule loaded and its forward trajectory done;
+    closed afterwards."""
+    from gdapp.app import _configure_torch
+    from gdapp.views.main_window import MainWindow
+
+    _configure_torch()
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(*size)
+    win.show()
+    qtbot.waitExposed(win)
+    with qtbot.waitSignal(win.state.trajectoryFinished, timeout=60000,
+                          check_params_cb=lambda kind: kind == "forward"):
+        win.open_demo()
+    yield win
+    win.close()

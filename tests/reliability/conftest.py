@@ -4,8 +4,13 @@ robustness. Big variants are behind environment variables (see docs/reliability.
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import torch
+
+# the app tests share tests/gdapp's window helper
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gdapp"))
 
 import reliability_support
 

@@ -39,24 +39,16 @@ def _needs_display_and_settings(tmp_path, monkeypatch):
         pytest.fail("the app tests need an X display; run under Xvfb: xvfb-run -a -s "
                     "\"-screen 0 1280x1024x24\" .venv/bin/pytest tests/reliability", pytrace=False)
     monkeypatch.setenv("GDAPP_SETTINGS", str(tmp_path / "settings.ini"))
+    # molecules on the exact harmonic-prior predictor, as in tests/gdapp: the failures
+    # injected here do not depend on the network, and timings stay independent of it
+    monkeypatch.setenv("GDAPP_MODELS", "lattice")
 
 
 @pytest.fixture
 def window(qtbot):
-    from gdapp.app import _configure_torch
-    from gdapp.views.main_window import MainWindow
+    from gui_helpers import open_main_window      # tests/gdapp (see conftest.py)
 
-    _configure_torch()
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1100, 760)
-    win.show()
-    qtbot.waitExposed(win)
-    with qtbot.waitSignal(win.state.trajectoryFinished, timeout=60000,
-                          check_params_cb=lambda kind: kind == "forward"):
-        win.open_demo()
-    yield win
-    win.close()
+    yield from open_main_window(qtbot, (1100, 760))
 
 
 class Heartbeat:
