@@ -20,6 +20,7 @@ import scipy.sparse as sp
 
 from engine.errors import EngineError, GraphError, InputError
 from engine.resources import resource_path
+from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
@@ -756,7 +757,7 @@ def sampler_names() -> list[str]:
 
 
 def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None, *,
-                       steps: int = 50, sampler: str = "ddim", seed: int = 0,
+                       steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
                        guidance: Optional[Guidance] = None,
                        fixed: Optional[Sequence[int]] = None,
                        params: Optional[ProcessParams] = None,

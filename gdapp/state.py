@@ -22,8 +22,8 @@ class SamplingParams:
     lambda_G: float = 0.0
     lambda_A: float = 0.0
     guidance_scale: float = 1.0
-    steps: int = 50
-    sampler: str = "ddim"
+    steps: int = api.DEFAULT_STEPS
+    sampler: str = api.DEFAULT_SAMPLER
     seed: int = 0
 
     def guidance(self) -> api.Guidance:

@@ -6,14 +6,16 @@ import sys
 
 from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
                                      check_common_arguments, input_name)
+from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "generated")
-    parser.add_argument("--steps", type=int, default=20, metavar="N", help="reverse steps (default %(default)s)")
-    parser.add_argument("--sampler", default="ddim",
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, metavar="N",
+                        help="reverse steps (default %(default)s)")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER,
                         help="ddim | ancestral | pc | heun | adaptive (default %(default)s)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model checkpoint (default: the pretrained model shipped with the package)")

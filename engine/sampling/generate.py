@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError, InputError
+from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
 
 
 def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, *,
-                        sampler: str = "ddim", steps: int = 20, seed: int = 0,
+                        sampler: str = DEFAULT_SAMPLER, steps: int = DEFAULT_STEPS, seed: int = 0,
                         batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
                         relax: int = 0,
                         progress: Optional[Callable[[int, int], None]] = None,

@@ -40,7 +40,11 @@ def test_all_generated_conformers_export_as_sdf(window, qtbot, tmp_path):
     assert len(mols) == 2 and all(m is not None for m in mols)
     for m, coords in zip(mols, window.state.generated):
         assert np.allclose(m.GetConformer().GetPositions(), coords, atol=1e-3)
-        assert Chem.MolToSmiles(Chem.RemoveHs(m)) == Chem.MolToSmiles(Chem.RemoveHs(window.state.structure.mol))
+        # same molecule (constitution): RDKit's reader perceives stereo from the 3D
+        # coordinates, and on these harmonic-prior samples (GDAPP_MODELS=lattice) it can
+        # read a distorted sulfonyl S as octahedral ([S@OH19]); stereo is not the point here
+        assert (Chem.MolToSmiles(Chem.RemoveHs(m), isomericSmiles=False)
+                == Chem.MolToSmiles(Chem.RemoveHs(window.state.structure.mol), isomericSmiles=False))
 
 
 @pytest.mark.parametrize("suffix", [".xyz", ".pdb"])
