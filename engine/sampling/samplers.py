@@ -66,14 +66,22 @@ def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, t_min: floa
 
 
 def _clean_estimate(eps_model, process, x, t: float, transform_s0):
-    """``(eps_hat, S0_hat)`` at ``(x, t)``, with the hook applied and eps kept consistent."""
+    """``(eps_hat, S0_hat)`` at ``(x, t)``, with the hook applied and the pair consistent:
+    ``Phi(t) S0_hat + Sigma(t)^{1/2} eps_hat == x`` always.
+
+    Consistency matters because ``S0_hat`` is guarded (``phi_floor``): in modes whose
+    ``phi(t)`` is below the floor, ``S0_hat`` is shrunk, and the network's own eps would
+    then no longer reproduce ``x``: every DDIM/Heun step would contract those modes a
+    little more (samples shrank as the step count grew) and the adaptive solver could not
+    shrink its error with the step. eps is therefore re-derived from the guarded S0_hat.
+    """
     eps = eps_model(x, t)
     if not bool(torch.isfinite(eps).all()):
         raise EngineError(f"the model returned NaN or infinite eps at t={t:.4g}")
     x0 = process.s0_from_eps(x, t, eps)
     if transform_s0 is not None:
         x0 = transform_s0(x0, x, t)
-        eps = process.eps_from_s0(x, t, x0)
+    eps = process.eps_from_s0(x, t, x0)
     return eps, x0
 
 
@@ -167,6 +175,7 @@ def _heun_step(eps_model, process, x, t, s, transform_s0):
     eps_s, _ = _clean_estimate(eps_model, process, x_euler, s, transform_s0)
     eps_avg = 0.5 * (eps_t + eps_s)
     x0_avg = process.s0_from_eps(x, t, eps_avg)
+    eps_avg = process.eps_from_s0(x, t, x0_avg)      # consistent pair (see _clean_estimate)
     return _to_time(process, x0_avg, eps_avg, s), x0_t, x_euler, 2
 
 
