@@ -85,3 +85,27 @@ def test_sample_command_refuses_bad_arguments(checkpoint, tmp_path, capsys):
     assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
                      "--checkpoint", str(corrupt)]) == 2
     assert "corrupt.pt" in capsys.readouterr().err
+
+
+def test_chunks_respect_structure_and_atom_budgets():
+    from engine.sampling.generate import _chunks
+
+    items = list(range(7))
+    atoms = [10, 10, 10, 50, 10, 10, 200]
+    assert list(_chunks(items, atoms, 3, None)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(_chunks(items, atoms, 10, 60)) == [[0, 1, 2], [3, 4], [5], [6]]
+    assert [x for c in _chunks(items, atoms, 2, 25) for x in c] == items   # nothing lost
+
+
+def test_cpu_batches_are_cut_by_atoms(checkpoint, monkeypatch):
+    import engine.sampling.generate as G
+
+    model = load_generation_model(checkpoint, "cpu")
+    mols = [Chem.MolFromSmiles("CCCCO")] * 6                # 15 atoms with hydrogens
+    report = GenerationReport()
+    generate_conformers(mols, 2, model, steps=2, seed=0, stereo="ignore", report=report)
+    assert report.batches == 1                              # 12 structures, 180 atoms
+    monkeypatch.setattr(G, "CPU_CHUNK_ATOMS", 50)
+    report = GenerationReport()
+    out = generate_conformers(mols, 2, model, steps=2, seed=0, stereo="ignore", report=report)
+    assert report.batches == 4 and all(m.GetNumConformers() == 2 for m in out)   # 3 structures each
