@@ -36,6 +36,8 @@ RECIPES = {
     "B": ("cosine B(1) = 10, λ = 0", dict(schedule="cosine", lam=0.0)),
     "C": ("linear β 0.1..20, λ = 0.5", dict(schedule="linear", lam=0.5, beta_max=20.0)),
     "D": ("linear β 0.1..40, λ = 0", dict(schedule="linear", lam=0.0, beta_max=40.0)),
+    "E": ("cosine B(1) = 10, λ = 0.5", dict(schedule="cosine", lam=0.5)),
+    "F": ("cosine B(1) = 10, λ = 1", dict(schedule="cosine", lam=1.0)),
 }
 
 
@@ -105,6 +107,7 @@ def main(argv=None) -> int:
     import torch
 
     from conformers import load_references, score
+    from engine.errors import EngineError
     from engine.sampling.generate import generate_conformers, load_generation_model
 
     torch.set_num_threads(args.threads)
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
             train(name, overrides, corpus, args.steps, work)
         runs.append((f"{name}: {label}", work / name))
     for item in args.extra:
-        label, path = item.split("=", 1)
+        label, path = item.rsplit("=", 1)
         runs.append((label, Path(path)))
 
     refs = load_references(corpus, "test", args.molecules, 80)
@@ -130,12 +133,18 @@ def main(argv=None) -> int:
             sampler, steps = spec.split(":")
             start = time.perf_counter()
             gens = [None] * len(refs)
-            for k in sorted(set(ks)):
-                idx = [i for i, kk in enumerate(ks) if kk == k]
-                out = generate_conformers([inputs[i] for i in idx], 2 * k, model, sampler=sampler,
-                                          steps=int(steps), seed=2)
-                for i, g in zip(idx, out):
-                    gens[i] = g
+            try:
+                for k in sorted(set(ks)):
+                    idx = [i for i, kk in enumerate(ks) if kk == k]
+                    out = generate_conformers([inputs[i] for i in idx], 2 * k, model, sampler=sampler,
+                                              steps=int(steps), seed=2)
+                    for i, g in zip(idx, out):
+                        gens[i] = g
+            except EngineError as exc:          # e.g. the network diverged on a sample
+                rows.append(dict(run=label, sampler=f"{sampler} {steps}", val=last_val(run),
+                                 error=str(exc)))
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+                continue
             seconds = time.perf_counter() - start
             q = score(refs, gens, 0.75, args.pb_molecules, 1)
             rg, bonds = shape_metrics(refs, gens)
@@ -148,6 +157,9 @@ def main(argv=None) -> int:
              "| recipe | sampler | val ε-MSE | COV-R | AMR-R (Å) | PoseBusters | Rg gen/ref | bonds within 10 % |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        if r.get("error"):
+            lines.append(f"| {r['run']} | {r['sampler']} | {r['val']:.4f} | failed: {r['error']} | | | | |")
+            continue
         lines.append(f"| {r['run']} | {r['sampler']} | {r['val']:.4f} | {r['cov_r']:.3f} | "
                      f"{r['amr_r']:.3f} | {r['pb']:.2f} | {r['rg']:.3f} | {r['bonds']:.2f} |")
     table = "\n".join(lines)

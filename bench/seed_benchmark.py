@@ -101,7 +101,7 @@ class Domain:
         return (1.0 - w) * St + w * target
 
 
-def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms, lam=0.0):
+def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms, lam=0.0, limit=None):
     """(test domain with every stored conformer, tuning domain of validation molecules,
     the test GraphBatch for the network)."""
     from engine.data.batching import collate
@@ -111,7 +111,7 @@ def molecule_domains(corpus: Path, gamma, schedule, coord_scale, max_atoms, lam=
     def build(split, all_conformers):
         ds = ConformerDataset(corpus, split, max_atoms=max_atoms, conformer="first", center=True)
         samples = []
-        for i in range(len(ds)):
+        for i in range(len(ds) if limit is None else min(len(ds), limit)):
             s = ds[i]
             confs = ds.conformers(i) if all_conformers else ds.conformers(i)[:1]
             for c in confs:
@@ -244,6 +244,8 @@ def parse_args(argv=None):
     p.add_argument("--sampler", default="ddim")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--max-atoms", type=int, default=None)
+    p.add_argument("--molecules", type=int, default=None,
+                   help="first N molecules of the test and validation splits (default: all)")
     p.add_argument("--lattice-shape", default="16,16")
     p.add_argument("--lattice-fields", type=int, default=64, help="test (and tuning) fields per system")
     p.add_argument("--fit-fields", type=int, default=512, help="fields for the Gaussian fit")
@@ -270,7 +272,8 @@ def run_molecules(args, times, sections, summary):
     p = model.process_config
     corpus = resolve_corpus(args.corpus)
     ev, tu, batch = molecule_domains(corpus, float(p.get("gamma", 1.0)), model.schedule(),
-                                     model.coord_scale, args.max_atoms, lam=model.lam)
+                                     model.coord_scale, args.max_atoms, lam=model.lam,
+                                     limit=args.molecules)
     ev.process.phi_floor = SAMPLING_PHI_FLOOR   # the network's Ŝ₀ is guarded as in sampling
     eps_model = molecule_eps_model(model, batch, ev.process)
     n_mol = len(set(batch.smiles))
