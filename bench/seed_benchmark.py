@@ -277,9 +277,11 @@ def run_molecules(args, times, sections, summary):
     ev.process.phi_floor = SAMPLING_PHI_FLOOR   # the network's Ŝ₀ is guarded as in sampling
     eps_model = molecule_eps_model(model, batch, ev.process)
     n_mol = len(set(batch.smiles))
+    schedule = (f"cosine schedule B(1)={p.get('cosine_end', 10.0):g}" if p.get("schedule") == "cosine"
+                else f"linear β {p.get('beta_min')}..{p.get('beta_max')}")
     sections.append(
         f"## Molecules\n\nModel `{Path(args.checkpoint).name}` (process γ={p.get('gamma')}, "
-        f"λ={model.lam:g}, {p.get('schedule', 'linear')} β {p.get('beta_min')}..{p.get('beta_max')}, "
+        f"λ={model.lam:g}, {schedule}, "
         f"coord_scale {model.coord_scale} Å). Test split of `{corpus.name}`: {n_mol} molecules, "
         f"{ev.ptr.shape[0] - 1} stored conformers (every one is an S₀); τ and w tuned on "
         f"{tu.ptr.shape[0] - 1} validation molecules (first conformer). Metrics are means over "

@@ -81,6 +81,7 @@ class SpectrumView(QWidget):
         self.trajectory = traj
         ev = np.asarray(traj.eigenvalues, dtype=np.float64)
         keep = ev > 1e-9 * max(1.0, float(ev.max(initial=0.0)))   # hide the null (centre-of-mass) mode
+        keep &= np.any(E > 0.0, axis=0)     # and modes centring removes (λ > 0: not null)
         if keep.sum() == 0:
             keep[:] = True
         E = E[:, keep]

@@ -53,3 +53,21 @@ def test_a_trajectory_without_eigenmodes_is_named_not_plotted(qtbot):
     assert view.trajectory is None and "not available for 3,000 nodes" in view.title.text()
     x, _ = view.curve.getData()
     assert x is None or len(x) == 0
+
+
+def test_modes_without_energy_in_any_frame_are_hidden(qtbot):
+    """With λ > 0 the centre-of-mass mode of a molecule has eigenvalue λ (not null) but
+    centring zeroes it in every frame: it must not show as a -12 spike."""
+    from gdapp.views.spectrum import SpectrumView
+
+    view = SpectrumView()
+    qtbot.addWidget(view)
+    rng = np.random.default_rng(1)
+    E = rng.random((6, 40)) + 0.1
+    E[:, 0] = 0.0                                   # the centred mode
+    traj = api.Trajectory(kind="reverse", frames=np.zeros((6, 40, 3)), times=np.linspace(1, 0, 6),
+                          mode_energies=E, eigenvalues=np.linspace(0.5, 8, 40))
+    view.set_trajectory(traj)
+    view.flush()
+    _, y = view.curve.getData()
+    assert len(y) == 39 and np.all(y > -2)
