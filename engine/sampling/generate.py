@@ -194,10 +194,11 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]
 
 
-# On the CPU the network's edge tensors of more than a few thousand atoms fall out of the
-# caches: 256 molecules in one batch ran at 17 conformers/s against 36-37 for 16-64
-# (bench/conformers.py, 1 thread). Batches are therefore also cut at this many atoms.
-CPU_CHUNK_ATOMS = 3072
+# On the CPU the network's edge tensors of more than ~1,000 atoms fall out of the caches:
+# 256 drug-like molecules, DDIM 10 steps, 2 threads ran at 27-31 conformers/s in one batch,
+# 40-53 cut at 3,072 atoms, 58-61 cut at 1,024 and 52-56 at 512 (two runs each, idle
+# 2-core machine). Batches are therefore also cut at this many atoms on the CPU.
+CPU_CHUNK_ATOMS = 1024
 
 
 def _chunks(items: list, atoms: list, max_items: int, max_atoms: Optional[int]):
