@@ -174,6 +174,10 @@ def test_a_large_molecule_is_drawn_at_a_lower_level_of_detail(window, qtbot, tmp
     moved = viewer.coords + np.array([3.0, 0.0, 0.0])
     viewer.set_coords(moved)
     assert np.allclose(viewer._atoms.points, moved)
+    # a scrambled frame: large molecules keep their bond graph (no per-frame perception)
+    viewer.set_dynamic_bonds(True)
+    viewer.set_coords(np.random.default_rng(0).normal(scale=30.0, size=moved.shape))
+    assert viewer._bonds.n_lines == len(window.state.structure.edges)
     viewer.set_style("space-filling")
     assert viewer._bonds.n_lines == 0 or not viewer._bond_actor.GetVisibility()
     assert viewer._point_actor.GetProperty().GetPointSize() > 5
