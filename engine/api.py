@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from engine.errors import EngineError, GraphError, InputError
 from engine.resources import resource_path
-from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
@@ -224,7 +224,7 @@ def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
         raise InputError("empty SMILES")
     from engine.io_readers import smiles_size_error
 
-    too_big = smiles_size_error(smiles)
+    too_big = smiles_size_error(smiles.split(None, 1)[0])   # not a name after the SMILES
     if too_big:
         raise InputError(too_big)
     mol = Chem.MolFromSmiles(smiles)

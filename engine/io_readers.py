@@ -47,8 +47,9 @@ def smiles_size_error(smiles: str) -> Optional[str]:
     """A message when ``smiles`` has more than ``SMILES_MAX_ATOMS`` atoms, else ``None``."""
     n = smiles_atom_count(smiles)
     if n > SMILES_MAX_ATOMS:
-        return (f"SMILES has {n:,} atoms; at most {SMILES_MAX_ATOMS:,} per SMILES record "
-                f"(read larger structures from an SDF, MOL2 or PDB file)")
+        return (f"SMILES has {n:,} atoms (hydrogens written in brackets included); at most "
+                f"{SMILES_MAX_ATOMS:,} per SMILES record (read larger structures from an SDF, "
+                f"MOL2 or PDB file)")
     return None
 
 _PT = Chem.GetPeriodicTable()

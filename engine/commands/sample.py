@@ -6,7 +6,7 @@ import sys
 
 from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
                                      check_common_arguments, input_name)
-from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 

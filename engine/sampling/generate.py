@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError, InputError
-from engine.sampling.samplers import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 log = logging.getLogger(__name__)
 

@@ -252,12 +252,8 @@ SAMPLERS: dict[str, Callable] = {
     "adaptive": sample_adaptive,
 }
 
-# The default of `engine sample`, generate_conformers, the API and the app: with the
-# trained molecule models the stochastic sampler beat the deterministic ones on every
-# recipe (AMR-R, PoseBusters validity, bond lengths; docs/recipe_sweep.md), and unlike
-# DDIM it improves with more steps; 50 steps keep 88-93 % of bonds within 10 %.
-DEFAULT_SAMPLER = "ancestral"
-DEFAULT_STEPS = 50
+# The default of `engine sample`, generate_conformers, the API and the app (engine.defaults).
+from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS  # noqa: E402
 
 
 def get_sampler(name: str) -> Callable:

@@ -17,6 +17,7 @@ Writes go to a temporary file in the same folder, are flushed and fsync'ed, then
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import os
@@ -53,7 +54,9 @@ def remove_stale_temporaries(path) -> list:
     mid-write (their process no longer exists); returns the removed paths."""
     path = Path(path)
     removed = []
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
+    if os.name == "nt":      # os.kill(pid, 0) is no existence check there (signal 0 = CTRL_C)
+        return removed
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         pid = tmp.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or int(pid) == os.getpid() or _pid_alive(int(pid)):
             continue

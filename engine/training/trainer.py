@@ -20,6 +20,8 @@ history), plus the global torch/numpy/python RNG states for anything else.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import math
 import os
@@ -184,6 +186,13 @@ class Trainer:
                 keys = ("batch_size", "max_atoms", "kind")
                 a = {k: saved.get("data", {}).get(k) for k in keys}
                 b = {k: mine["data"][k] for k in keys}
+            elif section == "process":
+                # checkpoints written before a key existed (cosine_s, cosine_end) resume
+                # with that key's default, which is what they were trained with
+                from engine.training.config import ProcessConfig
+
+                a = {**dataclasses.asdict(ProcessConfig()), **(saved.get("process") or {})}
+                b = mine["process"]
             else:
                 a, b = saved.get(section), mine[section]
             if a != b:

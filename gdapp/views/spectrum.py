@@ -81,7 +81,9 @@ class SpectrumView(QWidget):
         self.trajectory = traj
         ev = np.asarray(traj.eigenvalues, dtype=np.float64)
         keep = ev > 1e-9 * max(1.0, float(ev.max(initial=0.0)))   # hide the null (centre-of-mass) mode
-        keep &= np.any(E > 0.0, axis=0)     # and modes centring removes (λ > 0: not null)
+        # and modes centring removes (with λ > 0 the centre-of-mass mode is not null, but its
+        # energy is rounding noise, ~1e-30 of the others)
+        keep &= E.max(axis=0) > 1e-12 * max(float(E.max(initial=0.0)), 1e-300)
         if keep.sum() == 0:
             keep[:] = True
         E = E[:, keep]

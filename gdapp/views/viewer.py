@@ -503,6 +503,21 @@ class Viewer(QWidget):
         if self.overlay is None or self.structure is None or not self.structure.is_molecule:
             return
         s = self.structure
+        if self.level_of_detail == "points":
+            # large molecules: the ghost as sprites and plain lines, like the structure itself
+            ghost = pv.PolyData(np.asarray(self.overlay, dtype=np.float64))
+            if len(s.edges):
+                ghost.lines = np.hstack([np.full((len(s.edges), 1), 2), s.edges]).ravel()
+            actor = self.plotter.add_mesh(ghost, color=(0.3, 0.8, 1.0), style="points",
+                                          point_size=self._sprite_size(), opacity=0.5,
+                                          render_points_as_spheres=True, reset_camera=False,
+                                          render=False)
+            self._overlay_actors.append(actor)
+            if len(s.edges):
+                actor = self.plotter.add_mesh(ghost, color=(0.3, 0.8, 1.0), line_width=1,
+                                              opacity=0.5, reset_camera=False, render=False)
+                self._overlay_actors.append(actor)
+            return
         ghost = pv.PolyData(self.overlay)
         ghost.point_data["radius"] = self._atom_radii() * 0.9
         ghost.point_data["rgb"] = np.tile(np.array([80, 200, 255], dtype=np.uint8), (s.n, 1))

@@ -160,3 +160,19 @@ def test_regularisers_enter_the_training_loss(corpus, tmp_path):
     a, = [float(r["loss"]) for r in read_log(tmp_path / "plain" / "log.csv") if r["kind"] == "train"]
     b, = [float(r["loss"]) for r in read_log(tmp_path / "reg" / "log.csv") if r["kind"] == "train"]
     assert math.isfinite(b) and b > a          # same batch and noise, plus non-negative terms
+
+
+def test_checkpoint_without_newer_process_keys_still_resumes(corpus, tmp_path):
+    """A checkpoint written before ``cosine_s``/``cosine_end`` existed resumes (the keys
+    take their defaults); a real process change is still refused."""
+    from engine.training.checkpoint import save_checkpoint
+
+    Trainer(small_config(corpus, **{"optim.total_steps": 3}), tmp_path).run()
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    for key in ("cosine_s", "cosine_end"):
+        state["config"]["process"].pop(key)
+    save_checkpoint(tmp_path / "checkpoint.pt", state)
+    result = Trainer(small_config(corpus, **{"optim.total_steps": 5}), tmp_path, resume=True).run()
+    assert result["status"] == "finished" and result["step"] == 5
+    with pytest.raises(CheckpointError, match="process"):
+        Trainer(small_config(corpus, **{"optim.total_steps": 7, "process.lam": 0.3}), tmp_path, resume=True)

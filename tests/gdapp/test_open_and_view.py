@@ -178,9 +178,15 @@ def test_a_large_molecule_is_drawn_at_a_lower_level_of_detail(window, qtbot, tmp
     viewer.set_dynamic_bonds(True)
     viewer.set_coords(np.random.default_rng(0).normal(scale=30.0, size=moved.shape))
     assert viewer._bonds.n_lines == len(window.state.structure.edges)
+    small = viewer._point_actor.GetProperty().GetPointSize()
     viewer.set_style("space-filling")
     assert viewer._bonds.n_lines == 0 or not viewer._bond_actor.GetVisibility()
-    assert viewer._point_actor.GetProperty().GetPointSize() > 5
+    assert viewer._point_actor.GetProperty().GetPointSize() > small      # bigger sprites
+    viewer.set_overlay(viewer.coords + 1.0)                 # the ETKDG ghost, also as sprites
+    assert len(viewer._overlay_actors) == 2
+    assert all(a.GetMapper().GetInput().n_points == viewer.structure.n for a in viewer._overlay_actors)
+    viewer.set_overlay(None)
+    assert not viewer._overlay_actors
     # a small molecule goes back to full detail
     with qtbot.waitSignal(window.structureLoaded, timeout=30000):
         window.open_path(str(resource_path("molecules", "aspirin.sdf")))
