@@ -235,14 +235,7 @@ class Viewer(QWidget):
         actor, _ = _glyph_actor(self._cylinder.GetOutputPort(), bonds, "scale", True, "orient")
         self._bond_actor = actor
         self._add(actor)
-        halo = pv.PolyData()
-        _set_points(halo, np.zeros((0, 3)))
-        _set_array(halo, "radius", np.zeros(0))
-        _set_array(halo, "rgb", np.zeros((0, 3), dtype=np.uint8))
-        self._halo = halo
-        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), halo, "radius", False)
-        actor.GetProperty().SetOpacity(0.45)
-        self._add(actor)
+        self._build_halo()
         self._apply_style_visibility()
 
     def _build_large_molecule(self):
@@ -261,6 +254,12 @@ class Viewer(QWidget):
         self._bond_actor = self.plotter.add_mesh(
             bonds, scalars="rgb", rgb=True, line_width=2, show_scalar_bar=False,
             reset_camera=False, render=False)
+        self._build_halo()
+        self._actors += [self._point_actor, self._bond_actor]
+        self._apply_style_visibility()
+
+    def _build_halo(self):
+        """Translucent spheres around the fixed atoms (empty until atoms are fixed)."""
         halo = pv.PolyData()
         _set_points(halo, np.zeros((0, 3)))
         _set_array(halo, "radius", np.zeros(0))
@@ -269,8 +268,6 @@ class Viewer(QWidget):
         actor, _ = _glyph_actor(self._sphere.GetOutputPort(), halo, "radius", False)
         actor.GetProperty().SetOpacity(0.45)
         self._add(actor)
-        self._actors += [self._point_actor, self._bond_actor]
-        self._apply_style_visibility()
 
     def _sprite_size(self) -> float:
         return {"ball-and-stick": 5.0, "licorice": 3.0, "space-filling": 9.0}[self.style]
