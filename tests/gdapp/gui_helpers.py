@@ -31,3 +31,29 @@ def open_main_window(qtbot, size=(1200, 800)):
         win.open_demo()
     yield win
     win.close()
+
+
+class Heartbeat:
+    """Timestamps of a 10 ms QTimer while the block runs: the longest gap between two is
+    the longest event-loop stall (tests/gdapp, tests/reliability)."""
+
+    def __init__(self, interval_ms: int = 10):
+        import time
+
+        from PySide6.QtCore import QTimer
+
+        self.stamps = []
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(lambda: self.stamps.append(time.perf_counter()))
+
+    def __enter__(self):
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+
+    def max_gap(self) -> float:
+        gaps = np.diff(self.stamps)
+        return float(gaps.max()) if len(gaps) else float("inf")

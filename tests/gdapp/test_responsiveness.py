@@ -1,32 +1,10 @@
 """The event loop never stalls > 100 ms while sampling or training runs (QTimer heartbeat)."""
 from __future__ import annotations
 
-import time
-
-from PySide6.QtCore import QTimer
-
+from gui_helpers import Heartbeat
 from test_training_panel import _setup, tiny_corpus  # noqa: F401  (fixture)
 
 MAX_GAP_S = 0.100
-
-
-class Heartbeat:
-    def __init__(self, interval_ms=10):
-        self.stamps = []
-        self.timer = QTimer()
-        self.timer.setInterval(interval_ms)
-        self.timer.timeout.connect(lambda: self.stamps.append(time.perf_counter()))
-
-    def __enter__(self):
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.stop()
-
-    def max_gap(self) -> float:
-        gaps = [b - a for a, b in zip(self.stamps, self.stamps[1:])]
-        return max(gaps) if gaps else float("inf")
 
 
 def test_event_loop_keeps_beating_while_sampling(window, qtbot):

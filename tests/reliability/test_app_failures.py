@@ -22,6 +22,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
+from gui_helpers import Heartbeat  # noqa: E402  (tests/gdapp, see conftest.py)
 from reliability_support import (polyethylene_pdb, record, training_helpers,  # noqa: E402
                                  water_box_pdb)
 
@@ -49,28 +50,6 @@ def window(qtbot):
     from gui_helpers import open_main_window      # tests/gdapp (see conftest.py)
 
     yield from open_main_window(qtbot, (1100, 760))
-
-
-class Heartbeat:
-    """Timestamps of a 10 ms QTimer: the longest gap is the longest event-loop stall."""
-
-    def __init__(self):
-        from PySide6.QtCore import QTimer
-        self.stamps = []
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(lambda: self.stamps.append(time.perf_counter()))
-
-    def __enter__(self):
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.stop()
-
-    def max_gap(self) -> float:
-        gaps = np.diff(self.stamps)
-        return float(gaps.max()) if len(gaps) else float("inf")
 
 
 def _dismiss(window):
