@@ -39,3 +39,8 @@ class CheckpointError(EngineError, ValueError):
 
 class ConfigError(EngineError, ValueError):
     """A configuration file or value that fails validation."""
+
+
+class Interrupted(EngineError):
+    """A long engine call (corpus build, training set-up) stopped early because its
+    ``should_stop()`` predicate returned True; what was finished is kept on disk."""

@@ -18,7 +18,8 @@ __all__ = ["CorpusConfig", "load_corpus_config", "corpus_config_from_dict"]
 class CorpusConfig:
     """What goes into the conformer corpus and how its targets are made.
 
-    sources: names from ``engine.data.sources.SOURCES``.
+    sources: names from ``engine.data.sources.SOURCES``, or paths of ``.smi`` files (one
+        SMILES per line; in a YAML file relative to that file).
     max_molecules: keep this many accepted molecules (a hash-ordered, source-mixed
         subset); ``None`` keeps all.
     min_heavy_atoms, max_heavy_atoms: size filter (inclusive).
@@ -94,9 +95,11 @@ def _float(where, key, v, lo=None):
     return v
 
 
-def corpus_config_from_dict(data: dict | None, where: str = "corpus config") -> CorpusConfig:
-    """Validate a mapping (e.g. parsed YAML) into a ``CorpusConfig``."""
-    from engine.data.sources import SOURCES
+def corpus_config_from_dict(data: dict | None, where: str = "corpus config",
+                            base_dir=None) -> CorpusConfig:
+    """Validate a mapping (e.g. parsed YAML) into a ``CorpusConfig``; relative ``.smi``
+    source paths are taken from ``base_dir`` (default: the current directory)."""
+    from engine.data.sources import SOURCES, is_smiles_file
 
     if data is None:
         data = {}
@@ -114,9 +117,20 @@ def corpus_config_from_dict(data: dict | None, where: str = "corpus config") -> 
                 v = [v]
             if not isinstance(v, (list, tuple)) or not v:
                 _fail(where, key, "must be a non-empty list of source names")
+            resolved = []
             for s in v:
-                if s not in SOURCES:
-                    _fail(where, key, f"has unknown source {s!r}; known: {', '.join(SOURCES)}")
+                if isinstance(s, str) and is_smiles_file(s):
+                    p = Path(s)
+                    if not p.is_absolute() and base_dir is not None:
+                        p = Path(base_dir) / p
+                    if not p.is_file():
+                        _fail(where, key, f"names the SMILES file {s!r}, which does not exist")
+                    s = str(p.resolve())
+                elif s not in SOURCES:
+                    _fail(where, key, f"has unknown source {s!r}; known: {', '.join(SOURCES)} "
+                                      "or a path ending in .smi")
+                resolved.append(s)
+            v = resolved
             if len(set(v)) != len(v):
                 _fail(where, key, "lists a source twice")
             out[key] = tuple(v)
@@ -180,4 +194,4 @@ def load_corpus_config(path) -> CorpusConfig:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    return corpus_config_from_dict(data, where=str(path))
+    return corpus_config_from_dict(data, where=str(path), base_dir=path.parent)

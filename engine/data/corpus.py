@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -29,28 +30,91 @@ from engine.errors import ConfigError, InputError
 
 __all__ = [
     "FORMAT_VERSION", "select_molecules", "corpus_key", "build_corpus", "corpus_info",
+    "corpus_status", "seconds_per_molecule",
     "default_corpus_dir", "ConformerDataset", "make_loader",
 ]
 
 FORMAT_VERSION = 1
 
 
-@functools.lru_cache(maxsize=4)
-def _checked(sources: tuple[str, ...]):
-    """``(canonical, heavy_atoms, reason)`` for every source entry (cached per process)."""
+class _Progress:
+    """Progress dicts (``event`` "corpus") of one build, at most every ``every_s`` per
+    phase, and the ``should_stop`` check (raises ``engine.errors.Interrupted``)."""
+
+    def __init__(self, on_progress=None, should_stop=None, every_s: float = 0.2, **fields):
+        self.on_progress = on_progress
+        self.should_stop = should_stop
+        self.every_s = every_s
+        self.fields = fields
+        self.phase = None
+        self._t0 = self._last = 0.0
+        self._done0 = 0
+
+    def check(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            from engine.errors import Interrupted
+
+            raise Interrupted(f"corpus build stopped during the {self.phase or 'set-up'} "
+                              "phase; finished shards are kept and a new build resumes")
+
+    def report(self, phase: str, done: int, total: int, *, force: bool = False, **extra):
+        now = time.monotonic()
+        if phase != self.phase:
+            self.phase, self._t0, self._done0, force = phase, now, done, True
+        if self.on_progress is None or (not force and now - self._last < self.every_s):
+            return
+        self._last = now
+        elapsed = now - self._t0
+        new = done - self._done0
+        rate = new / elapsed if new > 0 and elapsed > 0 else None
+        eta = (total - done) / rate if rate else None
+        self.on_progress({"event": "corpus", "phase": phase, "done": int(done),
+                          "total": int(total), "rate": rate, "eta_s": eta,
+                          "elapsed_s": elapsed, **self.fields, **extra})
+
+
+_CHECKED: dict[tuple, tuple] = {}
+
+
+def _source_key(source: str):
+    from engine.data.sources import is_smiles_file
+
+    if is_smiles_file(source) and os.path.isfile(source):
+        st = os.stat(source)
+        return (source, st.st_mtime_ns, st.st_size)
+    return source
+
+
+def _checked(sources: tuple[str, ...], progress: _Progress | None = None):
+    """``(canonical, heavy_atoms, reason)`` for every source entry (cached per process;
+    a ``.smi`` file is read again when it changed)."""
     from engine.data.filters import check_structure
     from engine.data.sources import read_source
 
-    return tuple(check_structure(smiles) for source in sources
-                 for _name, smiles in read_source(source))
+    key = tuple(_source_key(s) for s in sources)
+    hit = _CHECKED.get(key)
+    if hit is not None:
+        return hit
+    entries = [smiles for source in sources for _name, smiles in read_source(source)]
+    out = []
+    for i, smiles in enumerate(entries):
+        if progress is not None and i % 200 == 0:
+            progress.check()
+            progress.report("filter", i, len(entries), unit="SMILES")
+        out.append(check_structure(smiles))
+    result = tuple(out)
+    if len(_CHECKED) >= 4:
+        _CHECKED.pop(next(iter(_CHECKED)))
+    _CHECKED[key] = result
+    return result
 
 
-def _accepted(sources: tuple[str, ...], lo: int, hi: int):
+def _accepted(sources: tuple[str, ...], lo: int, hi: int, progress: _Progress | None = None):
     from engine.data.filters import size_reason
 
     accepted: dict[str, None] = {}
     rejected: Counter = Counter()
-    for canonical, heavy, reason in _checked(sources):
+    for canonical, heavy, reason in _checked(sources, progress):
         if canonical is not None:
             reason = size_reason(heavy, lo, hi)
         if reason is not None:
@@ -63,12 +127,20 @@ def _accepted(sources: tuple[str, ...], lo: int, hi: int):
     return tuple(accepted), tuple(sorted(rejected.items()))
 
 
-def select_molecules(config: CorpusConfig) -> tuple[list[str], dict[str, int]]:
+def select_molecules(config: CorpusConfig, *, on_progress=None,
+                     should_stop=None) -> tuple[list[str], dict[str, int]]:
     """Filtered, deduplicated canonical SMILES in corpus order (sorted by a hash of the
     SMILES, which mixes the sources), truncated to ``max_molecules``; and the rejection
-    counts by reason."""
+    counts by reason. ``on_progress``/``should_stop`` as in :func:`build_corpus` (phase
+    "filter"; checking the bundled sources' ~23,000 SMILES takes a few seconds once per
+    process)."""
+    progress = _Progress(on_progress, should_stop)
+    return _select(config, progress)
+
+
+def _select(config: CorpusConfig, progress: _Progress):
     accepted, rejected = _accepted(tuple(config.sources), config.min_heavy_atoms,
-                                   config.max_heavy_atoms)
+                                   config.max_heavy_atoms, progress)
     order = sorted(accepted, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
     if config.max_molecules is not None:
         order = order[:config.max_molecules]
@@ -105,26 +177,42 @@ def _shard_path(out: Path, k: int) -> Path:
 def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = None,
                  smiles: list[str] | None = None, overwrite: bool = False,
                  progress: bool = True,
-                 on_shard_written: Callable[[int], None] | None = None) -> Path:
+                 on_shard_written: Callable[[int], None] | None = None,
+                 on_progress: Callable[[dict], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> Path:
     """Build (or resume, or reuse) the corpus; returns its directory.
 
     ``out_dir`` defaults to ``cache_dir/<key[:16]>``. ``smiles`` replaces the configured
     sources with an explicit list (still filtered and deduplicated, in the given order).
     A directory holding a different corpus raises ``ConfigError`` unless ``overwrite``.
     ``on_shard_written(k)`` is called after shard k is on disk (tests use it to
-    interrupt a build).
+    interrupt a build). ``progress`` draws a tqdm bar on stderr.
+
+    ``on_progress(info)`` receives dicts ``{"event": "corpus", "phase", "done", "total",
+    "unit", "rate" (per second, or None), "eta_s" (or None), "elapsed_s", "corpus"}``,
+    at most five a second per phase: phase "filter" (SMILES checked), "conformers"
+    (molecules embedded and optimised; also ``resumed`` — molecules already in kept shards
+    — ``shards_done``, ``shards_total`` and ``workers``), "split" (shards read back).
+    ``should_stop()`` is polled at least every 0.1 s: when it turns True the worker
+    processes are terminated, the shards already written stay, and
+    ``engine.errors.Interrupted`` is raised; building again resumes from those shards.
+    With ``should_stop`` the conformers are always made in worker processes (so a stop
+    never waits for a molecule).
     """
-    from engine.data.shards import read_shard, write_json_atomic, write_shard
+    from engine.data.shards import read_shard, write_json_atomic
     from engine.data.split import scaffold_split
 
+    report = _Progress(on_progress, should_stop)
     if smiles is None:
-        mols, rejected = select_molecules(config)
+        mols, rejected = _select(config, report)
     else:
         mols, rejected = _filter_explicit(smiles, config)
     if not mols:
         raise ConfigError("no molecule passes the filters; nothing to build")
     key = corpus_key(config, mols)
     out = Path(out_dir) if out_dir is not None else default_corpus_dir(config, key)
+    report.fields["corpus"] = str(out)
+    report.check()
     _claim(out, key, config, overwrite)
 
     manifest_path = out / "corpus.json"
@@ -133,13 +221,15 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
     n_shards = (len(mols) + config.shard_size - 1) // config.shard_size
     todo = [k for k in range(n_shards) if not _shard_path(out, k).is_file()]
     if todo:
-        _run_shards(config, out, mols, todo, workers, progress, on_shard_written)
+        _run_shards(config, out, mols, todo, workers, progress, on_shard_written, report)
 
     # gather, split, manifest
-    ok_items, failures, counts = [], Counter(), Counter()
+    ok_items, failures = [], Counter()
     n_confs = n_atoms = 0
     ff = Counter()
     for k in range(n_shards):
+        report.check()
+        report.report("split", k, n_shards, unit="shards")
         meta, arrays = read_shard(_shard_path(out, k))
         for r in meta["records"]:
             if r["status"] == "ok":
@@ -149,7 +239,9 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
                 ff[r["force_field"]] += 1
             else:
                 failures[r["reason"]] += 1
+    report.report("split", n_shards, n_shards, force=True, unit="shards")
     splits = scaffold_split(ok_items, config.split, config.seed)
+    report.check()
     write_json_atomic(out / "splits.json", splits)
     write_json_atomic(manifest_path, {
         "key": key,
@@ -167,6 +259,88 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
         "split_sizes": {k: len(v) for k, v in splits.items()},
     })
     return out
+
+
+def corpus_status(config: CorpusConfig, out_dir=None, *, workers: int | None = None,
+                  on_progress: Callable[[dict], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> dict:
+    """What :func:`build_corpus` would do, without doing it: ``{"dir", "key",
+    "molecules", "built", "shards_total", "shards_done", "molecules_done", "workers"}``
+    (``shards_done``/``molecules_done``: what a build would resume from). Filters the
+    sources (phase "filter" of ``on_progress``), so the first call takes a few seconds."""
+    mols, _ = _select(config, _Progress(on_progress, should_stop))
+    key = corpus_key(config, mols) if mols else ""
+    out = Path(out_dir) if out_dir is not None else default_corpus_dir(config, key)
+    n_shards = (len(mols) + config.shard_size - 1) // config.shard_size
+    mine = False
+    try:
+        mine = json.loads((out / "build.json").read_text(encoding="utf-8")).get("key") == key
+    except (OSError, ValueError):
+        pass
+    done = [k for k in range(n_shards) if mine and _shard_path(out, k).is_file()]
+    size = config.shard_size
+    return {
+        "dir": str(out), "key": key, "molecules": len(mols),
+        "built": bool(mine and (out / "corpus.json").is_file()),
+        "shards_total": n_shards, "shards_done": len(done),
+        "molecules_done": sum(min(size, len(mols) - k * size) for k in done),
+        "workers": _num_workers(config, workers, max(1, len(mols))),
+    }
+
+
+def seconds_per_molecule(config: CorpusConfig, smiles: list[str], *, budget_s: float = 1.5,
+                         max_molecules: int = 8,
+                         should_stop: Callable[[], bool] | None = None) -> float | None:
+    """Measured seconds one core spends on a molecule of ``smiles`` (conformers as the
+    config makes them), from up to ``max_molecules`` spread over the list, until
+    ``budget_s`` has passed; ``None`` for an empty list or when stopped first. A rough
+    figure for "how long will the build take": molecules differ a lot. The molecules are
+    made in one worker process, so ``should_stop`` (polled every 0.1 s) never waits for
+    one."""
+    import multiprocessing as mp
+
+    if not smiles:
+        return None
+    n = min(max_molecules, len(smiles))
+    picks = [(i, smiles[int(i * len(smiles) / n)]) for i in range(n)]
+    work = functools.partial(_timed_conformers, **_conformer_kwargs(config))
+    times: list[float] = []
+    t0 = time.monotonic()
+    pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(1)
+    try:
+        results = pool.imap(work, picks, chunksize=1)
+        # at least one molecule (up to four budgets), then as many as the budget allows
+        while len(times) < n and time.monotonic() - t0 < (budget_s if times else 4 * budget_s):
+            if should_stop is not None and should_stop():
+                break
+            try:
+                times.append(results.next(timeout=0.1))
+            except mp.TimeoutError:
+                continue
+    finally:
+        pool.terminate()
+        pool.join()
+    return sum(times) / len(times) if times else None
+
+
+def _timed_conformers(item, **kwargs) -> float:
+    from engine.data.conformers import make_conformers
+
+    t = time.perf_counter()
+    make_conformers(item, **kwargs)
+    return time.perf_counter() - t
+
+
+def _conformer_kwargs(config: CorpusConfig) -> dict:
+    return dict(num_confs=config.num_confs, prune_rms=config.prune_rms,
+                force_field=config.force_field, max_ff_iters=config.max_ff_iters,
+                seed=config.seed, embed_attempts=config.embed_attempts,
+                max_isomers=config.max_isomers)
+
+
+def _num_workers(config: CorpusConfig, workers: int | None, n_items: int) -> int:
+    workers = workers or config.num_workers or os.cpu_count() or 1
+    return max(1, min(workers, n_items))
 
 
 def _filter_explicit(smiles: list[str], config: CorpusConfig):
@@ -210,7 +384,8 @@ def _claim(out: Path, key: str, config: CorpusConfig, overwrite: bool) -> None:
                                    "config": config.key_dict()})
 
 
-def _run_shards(config, out, mols, todo, workers, progress, on_shard_written):
+def _run_shards(config, out, mols, todo, workers, progress, on_shard_written,
+                report: _Progress):
     import multiprocessing as mp
 
     from tqdm import tqdm
@@ -221,34 +396,58 @@ def _run_shards(config, out, mols, todo, workers, progress, on_shard_written):
     size = config.shard_size
     items = [(i, mols[i]) for k in todo for i in range(k * size, min((k + 1) * size,
                                                                       len(mols)))]
-    work = functools.partial(make_conformers, num_confs=config.num_confs,
-                             prune_rms=config.prune_rms, force_field=config.force_field,
-                             max_ff_iters=config.max_ff_iters, seed=config.seed,
-                             embed_attempts=config.embed_attempts,
-                             max_isomers=config.max_isomers)
-    workers = workers or config.num_workers or os.cpu_count() or 1
-    workers = max(1, min(workers, len(items)))
-    bar = tqdm(total=len(mols), initial=len(mols) - len(items), unit="mol",
+    work = functools.partial(make_conformers, **_conformer_kwargs(config))
+    workers = _num_workers(config, workers, len(items))
+    n_shards = (len(mols) + size - 1) // size
+    resumed = len(mols) - len(items)
+    state = {"done": resumed, "shards": n_shards - len(todo)}
+    bar = tqdm(total=len(mols), initial=resumed, unit="mol",
                desc="conformers", disable=not progress, dynamic_ncols=True)
     buffers: dict[int, list] = {}
 
-    def consume(results):
-        for rec in results:
-            k = rec["index"] // size
-            buffers.setdefault(k, []).append(rec)
-            bar.update(1)
-            if len(buffers[k]) == min(size, len(mols) - k * size):
-                write_shard(_shard_path(out, k), buffers.pop(k))
-                if on_shard_written is not None:
-                    on_shard_written(k)
+    def tell(force=False):
+        report.report("conformers", state["done"], len(mols), force=force, unit="molecules",
+                      resumed=resumed, shards_done=state["shards"], shards_total=n_shards,
+                      workers=workers)
 
+    def consume(rec):
+        k = rec["index"] // size
+        buffers.setdefault(k, []).append(rec)
+        bar.update(1)
+        state["done"] += 1
+        if len(buffers[k]) == min(size, len(mols) - k * size):
+            write_shard(_shard_path(out, k), buffers.pop(k))
+            state["shards"] += 1
+            if on_shard_written is not None:
+                on_shard_written(k)
+        tell()
+
+    tell(force=True)
     try:
-        if workers == 1:
-            consume(map(work, items))
+        if workers == 1 and report.should_stop is None:
+            for rec in map(work, items):
+                consume(rec)
         else:
             ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
-            with ctx.Pool(workers) as pool:
-                consume(pool.imap(work, items, chunksize=1))
+            pool = ctx.Pool(workers)
+            try:
+                results = pool.imap(work, items, chunksize=1)
+                for _ in range(len(items)):
+                    while True:
+                        report.check()
+                        try:
+                            rec = results.next(timeout=0.1)
+                            break
+                        except mp.TimeoutError:
+                            tell()
+                    consume(rec)
+                pool.close()
+            finally:
+                # on a stop or an error: kill the workers mid-molecule (SIGTERM) and
+                # reap them; the shards already written stay for the next build
+                pool.terminate()
+                pool.join()
+        tell(force=True)
     finally:
         bar.close()
 

@@ -1,7 +1,8 @@
-"""The SMILES sources that ship inside the rdkit wheel (SPEC §2).
+"""The SMILES sources that ship inside the rdkit wheel (SPEC §2), and SMILES files.
 
 Each reader returns ``(name, smiles)`` pairs in file order. ``SOURCES`` maps the source
-names used in corpus configs to their readers.
+names used in corpus configs to their readers; a source that is a path ending in ``.smi``
+(one SMILES per line, optional name after white space) is read from that file.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import csv
 import os
 from pathlib import Path
 
-__all__ = ["SOURCES", "rdkit_dirs", "read_source", "source_path"]
+__all__ = ["SOURCES", "rdkit_dirs", "read_source", "source_path", "is_smiles_file"]
 
 
 def rdkit_dirs() -> tuple[Path, Path]:
@@ -79,8 +80,18 @@ _READERS = {
 SOURCES: tuple[str, ...] = tuple(_READERS)
 
 
+def is_smiles_file(name: str) -> bool:
+    """A source given as a path to a ``.smi`` file rather than a bundled source name."""
+    return str(name).lower().endswith(".smi")
+
+
 def read_source(name: str) -> list[tuple[str, str]]:
     """``(name, smiles)`` pairs of one source; ``FileNotFoundError`` names a missing file."""
+    if is_smiles_file(name):
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"source {name!r}: file not found")
+        return _read_smi(path, None)
     if name not in _READERS:
         raise KeyError(f"unknown source {name!r}; known: {', '.join(SOURCES)}")
     path = source_path(name)

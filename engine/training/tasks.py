@@ -56,13 +56,16 @@ class MoleculeTask:
 
     kind = "molecule"
 
-    def __init__(self, cfg: TrainConfig, out_dir: Path | None = None, build_ok: bool = True):
+    def __init__(self, cfg: TrainConfig, out_dir: Path | None = None, build_ok: bool = True,
+                 on_progress=None, should_stop=None):
         from engine.data.dataset import ConformerDataset
         self.cfg = cfg
         self.schedule = _schedule(cfg)
-        cache = self._corpus_dir(cfg, build_ok)
+        cache = self._corpus_dir(cfg, build_ok, on_progress, should_stop)
         self.cache_dir = cache
         d = cfg.data
+        if on_progress is not None:
+            on_progress({"event": "setup", "phase": "loading data", "corpus": str(cache)})
         self.train_set = ConformerDataset(cache, "train", max_atoms=d.max_atoms, seed=cfg.run.seed,
                                           conformer="random", center=True)
         self.val_set = ConformerDataset(cache, "val", max_atoms=d.max_atoms, seed=cfg.run.seed,
@@ -73,7 +76,8 @@ class MoleculeTask:
         self.val_indices = list(range(min(d.val_size, len(self.val_set))))
 
     @staticmethod
-    def _corpus_dir(cfg: TrainConfig, build_ok: bool) -> Path:
+    def _corpus_dir(cfg: TrainConfig, build_ok: bool, on_progress=None,
+                    should_stop=None) -> Path:
         d = cfg.data
         if d.cache_dir:
             path = resolve_path(cfg, d.cache_dir)
@@ -86,7 +90,10 @@ class MoleculeTask:
         corpus_cfg = load_corpus_config(resolve_path(cfg, d.corpus_config))
         if not build_ok:
             raise ConfigError("data.corpus_config needs a build, not allowed here")
-        return Path(build_corpus(corpus_cfg, progress=True))
+        # from the app (on_progress given) the build reports to it, not to a tqdm bar;
+        # should_stop ends it (worker processes included) with engine.errors.Interrupted
+        return Path(build_corpus(corpus_cfg, progress=on_progress is None,
+                                 on_progress=on_progress, should_stop=should_stop))
 
     def feature_dim(self) -> int:
         return int(self.train_set[0].features.shape[1])
@@ -219,7 +226,12 @@ class LatticeTask:
         return torch.from_numpy(np.stack(eps_blocks)).to(device)
 
 
-def make_task(cfg: TrainConfig, out_dir=None, build_ok: bool = True):
+def make_task(cfg: TrainConfig, out_dir=None, build_ok: bool = True, *, on_progress=None,
+              should_stop=None):
+    """The task of ``cfg``; a molecule task whose corpus is not built builds it (see
+    ``engine.data.corpus.build_corpus`` for ``on_progress``/``should_stop``)."""
     if cfg.data.kind == "lattice":
+        if on_progress is not None:
+            on_progress({"event": "setup", "phase": "generating lattice data"})
         return LatticeTask.from_config(cfg)
-    return MoleculeTask(cfg, out_dir, build_ok)
+    return MoleculeTask(cfg, out_dir, build_ok, on_progress, should_stop)

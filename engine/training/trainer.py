@@ -66,7 +66,10 @@ class Trainer:
     ``on_progress(dict)`` receives ``{"event": "train"|"val"|"checkpoint"|"done"|"stopped",
     "step", "total_steps", "loss", "lr", "val_loss", "structures_per_s", "elapsed_s",
     "eta_s"}`` from rank 0; ``should_stop()`` is polled after every step — when it returns
-    True the run writes a checkpoint and returns with status ``stopped``.
+    True the run writes a checkpoint and returns with status ``stopped``. Before the first
+    step (set-up) ``on_progress`` also gets ``{"event": "corpus", ...}`` while a corpus is
+    built (``engine.data.corpus.build_corpus``) and ``{"event": "setup", "phase"}``; a stop
+    then raises ``engine.errors.Interrupted`` (corpus shards already written are kept).
     """
 
     def __init__(self, cfg: TrainConfig, out_dir, *, resume: bool = False,
@@ -87,11 +90,14 @@ class Trainer:
         if task is None:
             # rank 0 first (it may build the corpus), then the others reuse what it built
             if self.dist.is_main:
-                task = make_task(cfg, self.out)
+                # with a progress callback the corpus build (if any) reports to it
+                task = make_task(cfg, self.out, should_stop=self.should_stop,
+                                 on_progress=self._emit if on_progress is not None else None)
             barrier()
             if task is None:
                 task = make_task(cfg, self.out)
         self.task = task
+        self._check_setup_stop("loading data")
         self._build_model()
         self.plan = BatchPlan(len(self.task.train_set), cfg.data.batch_size, cfg.run.seed, self.dist)
         self.time_sampler = TimeSampler(cfg.loss.t_sampling, t_min=cfg.loss.t_min)
@@ -105,10 +111,18 @@ class Trainer:
         barrier()
         if resume:
             self._load()
+        self._check_setup_stop("building the model")
         self.use_bf16 = (cfg.run.precision == "bf16"
                          or (cfg.run.precision == "auto" and self.device.type == "cuda"))
 
     # ------------------------------------------------------------------ set-up
+    def _check_setup_stop(self, phase: str):
+        """A stop before the first step ends the run without a checkpoint (nothing to
+        keep yet besides the corpus shards): ``engine.errors.Interrupted``."""
+        if not self.dist.enabled and self.should_stop():
+            from engine.errors import Interrupted
+            raise Interrupted(f"training stopped while {phase}, before its first step")
+
     def _setup_determinism(self):
         run = self.cfg.run
         if run.threads:
