@@ -15,6 +15,7 @@ import torch
 
 from engine.errors import InputError
 from engine.process import modes
+from engine.rng import randn  # per-structure streams when given a PerGraphGenerator
 
 
 class SpectralProcess:
@@ -81,7 +82,7 @@ class SpectralProcess:
         """
         (S0,), (B,), ctx = self._prepare([("S0", S0)], [("t", t)])
         if eps is None:
-            eps = torch.randn(S0.shape, generator=generator, dtype=self.dtype, device=self.device)
+            eps = randn(S0.shape, generator, dtype=self.dtype, device=self.device)
         else:
             (eps,), _, _ = self._prepare([("eps", eps)], [])
             eps = eps.expand_as(S0)
@@ -127,7 +128,7 @@ class SpectralProcess:
         the data's spread even where ``B(1) a`` is small.
         """
         (X,), _, ctx = self._prepare([("X", X)], [])
-        z = self._centered(torch.randn(X.shape, generator=generator, dtype=self.dtype, device=self.device))
+        z = self._centered(randn(X.shape, generator, dtype=self.dtype, device=self.device))
 
         def inv_sqrt(a):
             return torch.where(a > 0, torch.rsqrt(torch.where(a > 0, a, torch.ones_like(a))), torch.zeros_like(a))
@@ -147,7 +148,7 @@ class SpectralProcess:
             raise InputError("posterior needs s < t")
         (St, S0), (Bt, Bs), ctx = self._prepare([("St", St), ("S0", S0)], [("t", t), ("s", s)])
         if noise is None:
-            noise = torch.randn(St.shape, generator=generator, dtype=self.dtype, device=self.device)
+            noise = randn(St.shape, generator, dtype=self.dtype, device=self.device)
         else:
             (noise,), _, _ = self._prepare([("noise", noise)], [])
             noise = noise.expand_as(St)

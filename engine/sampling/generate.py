@@ -220,7 +220,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                         batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
                         relax: int = 0,
                         progress: Optional[Callable[[int, int], None]] = None,
-                        report: Optional[GenerationReport] = None) -> list:
+                        report: Optional[GenerationReport] = None,
+                        keys: Optional[Sequence] = None) -> list:
     """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
     conformers, hydrogens added) or an ``Exception`` per input, in input order.
 
@@ -228,6 +229,11 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     (resample every violation) or ``ignore``. ``relax > 0`` polishes every conformer with
     at most that many MMFF94 iterations (UFF where MMFF has no parameters), as the
     ETKDG + MMFF baseline does after embedding.
+
+    Random streams: conformer slot ``c`` of molecule ``i`` (resampling round ``r``) draws
+    from its own generator seeded by ``(seed, *keys[i], c, r)`` (``keys[i]``: an int or a
+    tuple of ints; default ``i``), so a molecule's conformers do not depend on the other
+    molecules in the call (``sample`` passes input indices: shards reproduce the whole run).
     """
     from rdkit import Chem
     from rdkit.Geometry import Point3D
@@ -240,7 +246,11 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         raise InputError("stereo must be 'fix', 'reject' or 'ignore'")
     report = report if report is not None else GenerationReport()
     start = time.perf_counter()
-    gen = torch.Generator(device=model.device).manual_seed(int(seed))
+    from engine.rng import PerGraphGenerator, stream_seed
+
+    keys = [k if isinstance(k, tuple) else (int(k),) for k in (keys if keys is not None else range(len(mols)))]
+    if len(keys) != len(mols):
+        raise InputError(f"{len(keys)} keys given for {len(mols)} molecules")
     prepared: list = []
     for i, mol in enumerate(mols):
         try:
@@ -268,6 +278,9 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         atom_budget = CPU_CHUNK_ATOMS if model.device.type == "cpu" else None
         for chunk in _chunks(pending, [prepared[i][0].GetNumAtoms() for i, _ in pending],
                              batch_size, atom_budget):
+            sizes = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])
+            gen = PerGraphGenerator([stream_seed(seed, *keys[i], c, round_) for i, c in chunk], sizes,
+                                    device=model.device)
             coords = _sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
                                    steps=steps, generator=gen)
             report.batches += 1

@@ -30,6 +30,7 @@ from typing import Callable, Optional
 import torch
 
 from engine.errors import EngineError, InputError
+from engine.rng import randn  # per-structure streams when given a PerGraphGenerator
 
 __all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR", "SamplingCancelled", "time_grid", "get_sampler", "sample_ancestral",
            "sample_ddim", "sample_pc", "sample_heun", "sample_adaptive", "probability_flow_drift"]
@@ -131,7 +132,7 @@ def sample_ddim(eps_model, x_T, process, timesteps, *, callback=None, generator=
 
 
 def _centered_randn(process, like, generator):
-    z = torch.randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+    z = randn(like.shape, generator, dtype=like.dtype, device=like.device)
     return process._centered(z) if hasattr(process, "_centered") else z
 
 
