@@ -16,6 +16,7 @@ COMMANDS = {
     "evaluate": "evaluate",
     "train": "train",
     "data": "data",
+    "merge": "merge",
 }
 
 

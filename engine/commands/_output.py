@@ -16,9 +16,20 @@ all atoms (hydrogens added), _Name copied from the input and the integer propert
 input_index (0-based position in INPUT). A molecule that cannot be read or processed is
 reported on stderr with its index and reason; the others are still written.
 
+salts and mixtures: the largest organic fragment is kept (property removed_fragments lists
+the others, as SMILES, and stderr says so); --keep-fragments embeds every component and
+places them at least 3 A apart (property fragments: their count). A component that cannot
+be embedded is left out, named on stderr and in failed_fragments; the rest is written.
+
+provenance: every record carries gdapp_* properties (model and sha256 prefix, sampler,
+steps, seed, stereo, relax, ..., and gdapp_energy_mmff / gdapp_stereo_ok when computed).
+
+progress: a bar on a terminal, else a line every GDAPP_PROGRESS_INTERVAL s (default 10)
+on stderr; --quiet for neither.
+
 exit codes:
   0  every molecule was written
-  3  some molecules failed, the others were written
+  3  some molecules failed (or lost a component), the others were written
   2  usage error, unreadable INPUT, or no molecule written
 """
 
@@ -55,17 +66,40 @@ class ConformerWriter:
         self.writer = Chem.SDWriter(str(path))  # OSError when the folder is missing
         self.inputs = self.molecules = self.conformers = 0
         self.failed: list[int] = []
+        self.warned: list[int] = []     # written, but not all of the molecule (a component left out)
         self.start = time.perf_counter()
+        self.progress = None            # a _progress.Progress: messages go through it (tqdm bar)
+        self.provenance: dict = {}      # gdapp_* properties written on every record
+        self.allow_empty = False        # a shard may hold no molecule
+
+    def note(self, index: int, message: str) -> None:
+        """A message about molecule ``index`` on stderr (above a progress bar)."""
+        text = f"molecule {index}: {message}"
+        if self.progress is not None:
+            self.progress.write(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def fail(self, index: int, reason: str) -> None:
         self.failed.append(index)
-        print(f"molecule {index}: {reason}", file=sys.stderr, flush=True)
+        self.note(index, reason)
+
+    def warn(self, index: int, reason: str) -> None:
+        self.warned.append(index)
+        self.note(index, reason)
 
     def write(self, mol, name: str, index: int) -> None:
+        from engine.commands._provenance import conformer_props, set_props
+
         mol.SetProp("_Name", name)
         mol.SetIntProp("input_index", int(index))
+        set_props(mol, self.provenance)
         for conf in mol.GetConformers():
+            extra = conformer_props(conf)
+            set_props(mol, extra)
             self.writer.write(mol, confId=conf.GetId())
+            for key in extra:
+                mol.ClearProp(key)
         self.writer.flush()
         self.molecules += 1
         self.conformers += mol.GetNumConformers()
@@ -77,9 +111,15 @@ class ConformerWriter:
         rate = self.conformers / dt if dt > 0 else 0.0
         print(f"{self.label}: wrote {self.conformers} conformers for {self.molecules}/{self.inputs} "
               f"molecules to {self.path} in {dt:.1f} s ({rate:.1f} conformers/s)", file=sys.stderr)
-        if self.molecules == 0:
+        if self.molecules == 0 and not (self.allow_empty and self.inputs == 0):
             return EXIT_USAGE
-        return EXIT_PARTIAL if self.failed else EXIT_OK
+        return EXIT_PARTIAL if self.failed or self.warned else EXIT_OK
+
+
+def add_fragment_argument(parser) -> None:
+    parser.add_argument("--keep-fragments", action="store_true",
+                        help="embed every component of a salt or mixture, placed >= 3 A apart "
+                             "(default: keep the largest organic fragment and report the rest)")
 
 
 def input_name(mol) -> str:

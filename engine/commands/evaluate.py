@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="processes for the RMSD matrices and PoseBusters (default 1)")
     parser.add_argument("--max-matches", type=int, default=None, metavar="M",
                         help="cap on symmetry atom maps per molecule (default 10000)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar or progress lines on stderr")
 
 
 def run(args) -> int:
@@ -48,13 +50,33 @@ def run(args) -> int:
     if args.threshold <= 0:
         print(f"error: --threshold must be > 0, got {args.threshold}", file=sys.stderr)
         return EXIT_USAGE
+    from engine.commands._progress import Progress
+
+    bars: dict = {}
+
+    def progress(done, total, stage):
+        # one Progress per stage: RMSD matrices per molecule, then the PoseBusters checks
+        if stage not in bars:
+            for bar in bars.values():
+                bar.close()
+            unit = "molecules (RMSD)" if stage == "rmsd" else "conformers (PoseBusters)"
+            bars[stage] = Progress("evaluate", total, quiet=args.quiet, unit=unit)
+            if stage == "posebusters" and not args.quiet and bars[stage].bar is None:
+                print(f"evaluate: PoseBusters checks of {total} conformers ...", file=sys.stderr, flush=True)
+        bar = bars[stage]
+        if done > bar.done:
+            bar.update(done - bar.done)
+
     try:
         result = evaluate_files(args.ref, args.gen, threshold=args.threshold,
                                 posebusters=args.posebusters, workers=args.workers,
-                                max_matches=args.max_matches)
+                                max_matches=args.max_matches, progress=progress)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        for bar in bars.values():
+            bar.close()
 
     for msg in result["problems"]:
         print(msg, file=sys.stderr)

@@ -4,11 +4,33 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dataclasses import asdict, dataclass
+
 from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
-                                     check_common_arguments, input_name)
+                                     add_fragment_argument, check_common_arguments)
+from engine.commands._progress import add_quiet_argument
 from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
+
+
+@dataclass
+class SampleSettings:
+    """Everything that decides the conformers of ``sample``: passed to
+    ``generate_conformers(**asdict(settings))`` and written as ``gdapp_<field>`` on every
+    output record. A new sampling option only needs a field here (and its argument)."""
+
+    sampler: str = DEFAULT_SAMPLER
+    steps: int = DEFAULT_STEPS
+    seed: int = 0
+    stereo: str = "fix"
+    relax: int = 0
+
+    @classmethod
+    def from_args(cls, args) -> "SampleSettings":
+        from dataclasses import fields
+
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,12 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stereo", default="fix", choices=["fix", "reject", "ignore"],
                         help="check stereo against the input: reflect mirror images and resample the "
                              "rest (fix), resample every violation (reject), or keep all (ignore)")
+    # salts and mixtures, progress, sharding (issue 14)
+    add_fragment_argument(parser)
+    add_quiet_argument(parser)
+    parser.add_argument("--shard", metavar="K/N",
+                        help="sample only shard K of N (1-based; blocks of --chunk molecules by input "
+                             "index); merge the shards with `python -m engine merge`. Under torchrun "
+                             "the shard comes from RANK/WORLD_SIZE")
 
 
 def run(args) -> int:
+    from engine.commands._fragments import expand, write_back
+    from engine.commands._progress import Progress, count_inputs
+    from engine.commands._provenance import conformer_results, model_provenance, settings_provenance
+    from engine.commands._shard import ShardError, in_shard, parse_shard, shard_from_env, shard_output, shard_size
     from engine.errors import EngineError
     from engine.io import iter_molecules
-    from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
+    from engine.sampling.generate import (GenerationReport, default_checkpoint, generate_conformers,
+                                          load_generation_model)
     from engine.sampling.samplers import SAMPLERS
 
     problem = check_common_arguments(args)
@@ -49,49 +83,68 @@ def run(args) -> int:
         problem = f"--steps must be >= 1, got {args.steps}"
     if problem is None and args.threads < 0:
         problem = f"--threads must be >= 0, got {args.threads}"
+    if problem is None and args.chunk < 1:
+        problem = f"--chunk must be >= 1, got {args.chunk}"
+    shard, out_path = None, args.out
+    if problem is None:
+        try:
+            shard = parse_shard(args.shard) if args.shard else shard_from_env()
+        except ShardError as exc:
+            problem = str(exc)
+        if shard is not None and not args.shard:
+            out_path = shard_output(args.out, shard)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
+    settings = SampleSettings.from_args(args)
     try:
         model = load_generation_model(args.checkpoint, args.device)
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        out = ConformerWriter(args.out, "sample")
+        out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")
     except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc}", file=sys.stderr)
+        print(f"error: cannot write {out_path}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    out.allow_empty = shard is not None
+    out.provenance = {**model_provenance(args.checkpoint or default_checkpoint()), **settings_provenance(settings)}
+    progress = Progress(out.label, shard_size(count_inputs(args.input), args.chunk, shard), quiet=args.quiet)
+    out.progress = progress
     report = GenerationReport()
     chunk: list = []
 
+    def finish(mol):
+        conformer_results(mol, energy=settings.relax > 0, stereo=settings.stereo != "ignore")
+
     def flush():
-        mols = [m if m is not None else ValueError(err) for _, m, err in chunk]
-        results = generate_conformers(mols, args.num_confs, model, sampler=args.sampler, steps=args.steps,
-                                      seed=args.seed + out.inputs, batch_size=args.batch_size,
-                                      stereo=args.stereo, relax=args.relax, report=report)
-        for (index, mol, err), res in zip(chunk, results):
-            if isinstance(res, Exception):
-                out.fail(index, str(err) if mol is None and err else str(res))
-            else:
-                out.write(res, input_name(mol), index)
+        items, jobs, keys = expand(chunk, args.keep_fragments)
+        results = generate_conformers(jobs, args.num_confs, model, **asdict(settings),
+                                      batch_size=args.batch_size, report=report, keys=keys)
+        before = out.conformers
+        write_back(items, results, out, finish)
+        progress.update(len(items), out.conformers - before)
         chunk.clear()
 
     try:
         for item in iter_molecules(args.input):
+            if not in_shard(item[0], args.chunk, shard):
+                continue
+            if chunk and item[0] // args.chunk != chunk[0][0] // args.chunk:
+                flush()
             out.inputs += 1
             chunk.append(item)
-            if len(chunk) >= args.chunk:
-                flush()
         if chunk:
             flush()
     except EngineError as exc:
+        progress.close()
         out.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    progress.close()
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "
               f"{report.stereo_unfixed} kept with wrong stereo", file=sys.stderr)

@@ -108,12 +108,12 @@ def _nan_to_none(x):
 
 
 def evaluate_files(ref_path, gen_path, *, threshold: float = 0.75, posebusters: bool = True,
-                   workers: int = 1, max_matches: int | None = None) -> dict:
+                   workers: int = 1, max_matches: int | None = None, progress=None) -> dict:
     """Evaluate ``gen_path`` against ``ref_path`` (both SD files); see ``evaluate_records``."""
     ref_mols, p_ref = read_sdf_records(ref_path)
     gen_mols, p_gen = read_sdf_records(gen_path)
     result = evaluate_records(ref_mols, gen_mols, threshold=threshold, posebusters=posebusters,
-                              workers=workers, max_matches=max_matches)
+                              workers=workers, max_matches=max_matches, progress=progress)
     result["ref"], result["gen"] = os.fspath(ref_path), os.fspath(gen_path)
     result["problems"] = p_ref + p_gen + result["problems"]
     return result
@@ -121,8 +121,11 @@ def evaluate_files(ref_path, gen_path, *, threshold: float = 0.75, posebusters: 
 
 def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
                      posebusters: bool = True, workers: int = 1,
-                     max_matches: int | None = None) -> dict:
+                     max_matches: int | None = None, progress=None) -> dict:
     """COV/AMR per molecule and aggregated, plus the PoseBusters pass rate of ``gen_mols``.
+
+    ``progress(done, total, stage)`` (optional) is called after each molecule's RMSD matrix
+    (stage ``"rmsd"``) and once before and after the PoseBusters checks (``"posebusters"``).
 
     ``ref_mols`` / ``gen_mols``: one RDKit ``Mol`` per conformer record (``None`` entries are
     skipped). Returns a dict with ``threshold``, ``grouping``, ``molecules`` (one dict per
@@ -144,9 +147,17 @@ def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
     if workers > 1 and len(tasks) > 1:
         packed = [(k, _to_bytes(r), _to_bytes(g), t, mm) for k, r, g, t, mm in tasks]
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            outcomes = list(pool.map(_molecule_task, *zip(*packed)))
+            outcomes = []
+            for outcome in pool.map(_molecule_task, *zip(*packed)):
+                outcomes.append(outcome)
+                if progress is not None:
+                    progress(len(outcomes), len(tasks), "rmsd")
     else:
-        outcomes = [_molecule_task(*t) for t in tasks]
+        outcomes = []
+        for t in tasks:
+            outcomes.append(_molecule_task(*t))
+            if progress is not None:
+                progress(len(outcomes), len(tasks), "rmsd")
 
     molecules, errors = [], []
     for (key, metrics, error), task in zip(outcomes, tasks):
@@ -172,7 +183,11 @@ def evaluate_records(ref_mols: list, gen_mols: list, *, threshold: float = 0.75,
         from engine.metrics.validity import posebusters_pass
 
         valid_gen = [i for i, m in enumerate(gen_mols) if m is not None]
+        if progress is not None:
+            progress(0, len(valid_gen), "posebusters")
         frac, table = posebusters_pass([gen_mols[i] for i in valid_gen], workers=workers)
+        if progress is not None:
+            progress(len(valid_gen), len(valid_gen), "posebusters")
         aggregate["posebusters_pass"] = _nan_to_none(frac)
         record_pass = dict(zip((valid_gen[j] for j in table["mol_index"]), table["pass"]))
         for entry in molecules:
