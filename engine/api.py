@@ -68,6 +68,7 @@ class Structure:
     grid_shape: Optional[tuple] = None
     system: Optional[str] = None       # lattice system name
     source: Optional[str] = None       # file it came from
+    note: str = ""                     # what loading changed (salt/solvent fragments removed)
 
     @property
     def n(self) -> int:
@@ -170,6 +171,12 @@ def structure_from_mol(mol, name: Optional[str] = None, seed: int = 0) -> Struct
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError("empty molecule")
     mol = Chem.Mol(mol)
+    from engine.fragments import fragment_count, largest_fragment
+
+    note = ""
+    if fragment_count(mol) > 1:     # a salt or solvate: the largest organic fragment, as `sample` does
+        mol, removed = largest_fragment(mol)
+        note = f"kept the largest fragment, removed {'.'.join(removed)}"
     has_3d = mol.GetNumConformers() > 0 and mol.GetConformer().Is3D()
     if not has_3d:
         mol = Chem.AddHs(mol)
@@ -202,7 +209,7 @@ def structure_from_mol(mol, name: Optional[str] = None, seed: int = 0) -> Struct
             else Chem.MolToSmiles(Chem.RemoveHs(mol))
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
     return Structure(name=name, kind="molecule", positions=pos, edges=edges,
-                     laplacian=laplacian, atomic_numbers=z, mol=mol)
+                     laplacian=laplacian, atomic_numbers=z, mol=mol, note=note)
 
 
 def _molecule_laplacian(mol, n: int, edges: np.ndarray) -> sp.csr_matrix:

@@ -55,7 +55,17 @@ def largest_fragment(mol):
                                                             key=lambda i: frags[i].GetNumAtoms())
     out = Chem.Mol(frags[keep])
     _copy_props(mol, out)
-    return out, [s for i, s in enumerate(smiles) if i != keep]
+    return out, [_plain_smiles(f) for i, f in enumerate(frags) if i != keep]
+
+
+def _plain_smiles(mol) -> str:
+    """SMILES without explicit hydrogens (water is ``O``, not ``[H]O[H]``)."""
+    from rdkit import Chem
+
+    try:
+        return Chem.MolToSmiles(Chem.RemoveHs(mol))
+    except Exception:  # noqa: BLE001 - RemoveHs needs a sanitizable molecule
+        return Chem.MolToSmiles(mol)
 
 
 @dataclass
@@ -73,7 +83,7 @@ def split_components(mol) -> Split:
 
     mapping: list = []
     parts = list(Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True, fragsMolAtomMapping=mapping))
-    return Split(mol, parts, [tuple(m) for m in mapping], [Chem.MolToSmiles(p) for p in parts])
+    return Split(mol, parts, [tuple(m) for m in mapping], [_plain_smiles(p) for p in parts])
 
 
 def place_apart(coords: Sequence[np.ndarray], gap: float = MIN_GAP) -> List[np.ndarray]:
