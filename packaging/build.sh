@@ -26,7 +26,13 @@ if torch.version.cuda is not None and "--allow-cuda" not in sys.argv:
              "https://download.pytorch.org/whl/cpu)")
 print(f"build.sh: torch {torch.__version__} (CPU)")
 PYEOF
-"$PY" -c "import PyInstaller" 2>/dev/null || $NICE "$PY" -m pip install -q "pyinstaller>=6.10"
+# the bundle is built from the locked environment (requirements/lock.txt, tools/setup.sh);
+# GDAPP_PACK_UNLOCKED=1 builds from whatever .venv holds
+if [[ "${GDAPP_PACK_UNLOCKED:-0}" != 1 ]]; then
+  "$PY" tools/lockfile.py check --allow-extra requirements/lock.txt \
+    || { echo "build.sh: .venv differs from requirements/lock.txt (bash tools/setup.sh, or GDAPP_PACK_UNLOCKED=1)" >&2; exit 2; }
+fi
+"$PY" -c "import PyInstaller" 2>/dev/null || $NICE "$PY" -m pip install -q -c requirements/lock.txt "pyinstaller>=6.10"
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) platform=linux-x86_64 ;;
@@ -40,6 +46,8 @@ $NICE "$PY" -m PyInstaller --noconfirm "${clean[@]}" --log-level WARN \
   --workpath build/pyinstaller --distpath dist packaging/gdapp.spec
 t1=$(date +%s)
 echo "build.sh: PyInstaller took $((t1 - t0)) s -> dist/gdapp/"
+# the bundle records the versions it holds
+"$PY" tools/lockfile.py versions > dist/gdapp/versions.txt
 
 if [[ "$(uname -s)" != Linux ]]; then
   echo "build.sh: not Linux; the one-folder bundle is dist/gdapp (see docs/packaging.md)"

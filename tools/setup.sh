@@ -23,9 +23,15 @@ fi
 PY=${PYTHON:-python3}
 [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
+# Every version comes from the lock (the tested environment; refresh: bash tools/lock.sh).
+# GDAPP_UNLOCKED=1 installs the newest versions pyproject.toml allows instead.
+lock=(-c requirements/lock.txt)
+[[ "${GDAPP_UNLOCKED:-0}" == 1 ]] && lock=()
 # torch first and pinned: a bare "torch" requirement can pull a multi-GB CUDA build.
-.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q "${lock[@]}" "torch==2.13.0"
 extras="app,quality"
 [[ $want_tests == 1 ]] && extras="app,quality,test"
-.venv/bin/python -m pip install -q -e ".[${extras}]"
+.venv/bin/python -m pip install -q "${lock[@]}" -e ".[${extras}]"
+[[ ${#lock[@]} == 0 ]] || .venv/bin/python tools/lockfile.py check requirements/lock.txt >/dev/null \
+  || echo "setup.sh: warning: .venv holds packages outside the lock (see: .venv/bin/python tools/lockfile.py check)" >&2
 echo "gdapp installed in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
