@@ -298,6 +298,20 @@ def lattice_system_info(name: str) -> LatticeSystemInfo:
                          f"{', '.join(_LATTICE_SYSTEMS)}") from None
 
 
+def lattice_frame_quality(structure: Structure, frames, times=None) -> list[dict]:
+    """Per-frame lattice metrics against the input field (``engine.metrics.lattice``):
+    ``frame``, ``t``, ``mse``, ``smoothness`` ‖LS‖², ``energy``, ``alignment`` and, for
+    spin systems, ``norm_error`` (mean |‖v‖ − 1|)."""
+    from engine.metrics.lattice import lattice_frame_metrics
+
+    if structure.is_molecule:
+        raise InputError("lattice metrics need a lattice structure")
+    info = _LATTICE_SYSTEMS.get(structure.system or "")
+    spin = info is not None and info.field == "spin"
+    return lattice_frame_metrics(frames, structure.positions, structure.laplacian, structure.edges,
+                                 spin=spin, times=times)
+
+
 def _lattice_shape(shape) -> tuple:
     try:
         shape = tuple(int(s) for s in shape)

@@ -64,7 +64,7 @@ class MainWindow(QMainWindow):
         self.spectrum = SpectrumView()
         self.steering = SteeringPanel(self.state)
         self.training = TrainingPanel(self.state, self.runner)
-        self.quality = QualityPanel()
+        self.quality = QualityPanel(self.state)
         self.docks = {}
         self._dock("player", "Player", self.player, Qt.BottomDockWidgetArea)
         self._dock("spectrum", "Mode energies", self.spectrum, Qt.LeftDockWidgetArea)

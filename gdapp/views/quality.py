@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QPus
 class QualityPanel(QWidget):
     refreshRequested = Signal(bool)      # with PoseBusters?
 
-    def __init__(self, parent=None):
+    def __init__(self, state=None, parent=None):
         super().__init__(parent)
         self.title = QLabel("structure shown: —")
         self.title.setWordWrap(True)
@@ -30,6 +30,10 @@ class QualityPanel(QWidget):
         layout.addWidget(self.title)
         layout.addLayout(row)
         layout.addWidget(self.table, 1)
+        self.lattice = LatticeQualitySection(self)   # per-frame lattice metrics (hidden for molecules)
+        layout.addWidget(self.lattice, 3)
+        if state is not None:
+            self.lattice.attach_state(state)
         self.refresh_btn.clicked.connect(
             lambda: self.refreshRequested.emit(self.posebusters.isChecked()))
         self.rows = []
@@ -55,3 +59,131 @@ class QualityPanel(QWidget):
     def set_failed(self, message: str):
         self.refresh_btn.setEnabled(True)
         self.title.setText(f"checks failed: {message}")
+
+
+# ----------------------------------------------------------------------------- lattices
+LATTICE_COLUMNS = [("frame", "#"), ("t", "t"), ("mse", "MSE"),
+                   ("smoothness", "‖LS‖²"), ("energy", "energy"), ("alignment", "align"),
+                   ("norm_error", "|‖v‖−1|")]
+LATTICE_TIPS = {"mse": "mean squared error to the input field, ‖S − S₀‖² / 3N",
+                "smoothness": "graph smoothness ‖L S‖² (the seed's smoothness term)",
+                "energy": "energy term ½ ‖S − S₀‖² (unit masses)",
+                "alignment": "alignment term Σ over lattice edges of 1 − cos∠(S_i, S_j)",
+                "norm_error": "mean |‖v‖ − 1| over sites (spin systems: unit vectors)"}
+
+
+def _fmt_metric(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return str(value)
+    size = abs(value)
+    if size < 1e-9:
+        return "0"
+    if size >= 1000:
+        return f"{value:.0f}"
+    return f"{value:.3g}" if size >= 1e-3 else f"{value:.2e}"
+
+
+class LatticeQualitySection(QWidget):
+    """Per-frame metrics of the last finished lattice trajectory (forward or reverse):
+    MSE to the input, smoothness ‖LS‖², the energy and alignment terms and, for spin
+    systems, mean |‖v‖ − 1| (``api.lattice_frame_quality``). Computed in a thread that
+    never calls Qt; a GUI timer picks the result up."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.title = QLabel("lattice metrics per frame: run Noise or Generate")
+        self.title.setWordWrap(True)
+        self.table = QTableWidget(0, len(LATTICE_COLUMNS))
+        self.table.setHorizontalHeaderLabels([label for _, label in LATTICE_COLUMNS])
+        for c, (key, _) in enumerate(LATTICE_COLUMNS):
+            if key in LATTICE_TIPS:
+                self.table.horizontalHeaderItem(c).setToolTip(LATTICE_TIPS[key])
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.Stretch)
+        header.setMinimumSectionSize(24)
+        for c in (0, 1):                 # frame number and t: as narrow as they can be
+            header.setSectionResizeMode(c, QHeaderView.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.setEditTriggers(QTableWidget.NoEditTriggers)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.table, 1)
+        self.rows: list = []
+        self.state = None
+        self._result = None          # (token, kind, rows or error) from the worker thread
+        self._token = 0
+        from PySide6.QtCore import QTimer
+
+        self._poll = QTimer(self)
+        self._poll.setInterval(30)
+        self._poll.timeout.connect(self._pick_up)
+        self.setVisible(False)
+
+    def attach_state(self, state) -> None:
+        self.state = state
+        state.structureChanged.connect(self.on_structure)
+        state.trajectoryFinished.connect(self.on_trajectory_finished)
+
+    def on_structure(self, structure) -> None:
+        self._token += 1
+        self.rows = []
+        self.table.setRowCount(0)
+        lattice = structure is not None and not structure.is_molecule
+        self.setVisible(lattice)
+        self.title.setText("lattice metrics per frame: run Noise or Generate")
+
+    def on_trajectory_finished(self, kind: str) -> None:
+        state = self.state
+        structure = state.structure if state is not None else None
+        buf = state.trajectories.get(kind) if state is not None else None
+        if structure is None or structure.is_molecule or buf is None or not buf.frames:
+            return
+        self.compute(structure, kind, list(buf.frames), list(buf.times))
+
+    def compute(self, structure, kind: str, frames, times) -> None:
+        import threading
+
+        from engine import api
+
+        self._token += 1
+        token = self._token
+        self.title.setText(f"lattice metrics: {kind} trajectory, {len(frames)} frames …")
+
+        def work():
+            try:
+                result = api.lattice_frame_quality(structure, frames, times)
+            except Exception as err:  # noqa: BLE001 -- shown in the title, not a crash
+                result = err
+            self._result = (token, kind, result)
+
+        threading.Thread(target=work, name="lattice-quality", daemon=True).start()
+        self._poll.start()
+
+    def _pick_up(self) -> None:
+        if self._result is None:
+            return
+        token, kind, result = self._result
+        self._result = None
+        self._poll.stop()
+        if token != self._token:
+            return                       # a newer structure or trajectory replaced it
+        if isinstance(result, Exception):
+            self.title.setText(f"lattice metrics failed: {result}")
+            return
+        self.set_frames(kind, result)
+
+    def set_frames(self, kind: str, rows) -> None:
+        self.rows = list(rows)
+        spin = any(r.get("norm_error") is not None for r in self.rows)
+        self.title.setText(f"lattice metrics per frame ({kind} trajectory, {len(self.rows)} frames"
+                           f"{'' if spin else '; |‖v‖−1| for spin systems only'})")
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            for c, (key, _) in enumerate(LATTICE_COLUMNS):
+                item = QTableWidgetItem(_fmt_metric(row.get(key)))
+                item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
+                self.table.setItem(r, c, item)
