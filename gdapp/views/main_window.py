@@ -337,7 +337,8 @@ class MainWindow(QMainWindow):
         extra = f" (first of {len(structures)} molecules)" if len(structures) > 1 else ""
         self.set_structure(structure)
         self.status(f"opened {structure.name}: {structure.n} "
-                    f"{'atoms' if structure.is_molecule else 'sites'}{extra}")
+                    f"{'atoms' if structure.is_molecule else 'sites'}{extra}"
+                    + (f"; {structure.note}" if getattr(structure, "note", "") else ""))
         self.structureLoaded.emit(structure)
 
     def _load_failed(self, what, msg, tb):
