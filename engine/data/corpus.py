@@ -197,7 +197,8 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
     processes are terminated, the shards already written stay, and
     ``engine.errors.Interrupted`` is raised; building again resumes from those shards.
     With ``should_stop`` the conformers are always made in worker processes (so a stop
-    never waits for a molecule).
+    never waits for a molecule), niced by 10 so that they never take the CPU from the
+    caller (the app's event loop).
     """
     from engine.data.shards import read_shard, write_json_atomic
     from engine.data.split import scaffold_split
@@ -306,7 +307,8 @@ def seconds_per_molecule(config: CorpusConfig, smiles: list[str], *, budget_s: f
     work = functools.partial(_timed_conformers, **_conformer_kwargs(config))
     times: list[float] = []
     t0 = time.monotonic()
-    pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(1)
+    pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(
+        1, initializer=_lower_priority, initargs=(10,))
     try:
         results = pool.imap(work, picks, chunksize=1)
         # at least one molecule (up to four budgets), then as many as the budget allows
@@ -321,6 +323,15 @@ def seconds_per_molecule(config: CorpusConfig, smiles: list[str], *, budget_s: f
         pool.terminate()
         pool.join()
     return sum(times) / len(times) if times else None
+
+
+def _lower_priority(increment: int) -> None:
+    """Pool initializer: make this worker process nicer by ``increment``."""
+    if increment and hasattr(os, "nice"):
+        try:
+            os.nice(increment)
+        except OSError:
+            pass
 
 
 def _timed_conformers(item, **kwargs) -> float:
@@ -429,7 +440,10 @@ def _run_shards(config, out, mols, todo, workers, progress, on_shard_written,
                 consume(rec)
         else:
             ctx = mp.get_context("spawn" if os.name == "nt" else "fork")
-            pool = ctx.Pool(workers)
+            # embedded (should_stop given: the app) the workers run niced, so that they
+            # never take the CPU from the caller's event loop
+            pool = ctx.Pool(workers, initializer=_lower_priority,
+                            initargs=(10 if report.should_stop is not None else 0,))
             try:
                 results = pool.imap(work, items, chunksize=1)
                 for _ in range(len(items)):

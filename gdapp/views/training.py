@@ -4,6 +4,14 @@ live loss curves, and switching the active model to the newest checkpoint.
 Training runs in a worker of the app's :class:`JobRunner` (slot "train") through
 ``engine.api.train``; progress dicts arrive as queued signals. *Pause* stops the run
 after writing a checkpoint; *Resume* continues from it; *Stop* ends the run.
+
+Before Start the panel says what Start will do (``engine.api.training_plan``, computed on
+a worker, slot "train-plan", when the panel is shown or the config changes): when the
+config's corpus is not built it names the corpus, its size and the build time measured on
+this machine, and offers *Build corpus now* and a config that trains in minutes. The
+corpus build (inside ``api.train`` or ``api.build_training_corpus``) streams its phase,
+molecules done, rate and ETA; Stop ends it within a fraction of a second, worker
+processes included, and keeps the finished shards, from which the next Start resumes.
 """
 from __future__ import annotations
 
@@ -12,9 +20,10 @@ import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
+                               QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout,
+                               QWidget)
 
 from engine import api
 from engine.resources import resource_path
@@ -25,6 +34,41 @@ from gdapp.workers import JobRunner
 def _fmt_seconds(s: float) -> str:
     s = max(0, int(round(s)))
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def _fmt_duration(s: float) -> str:
+    """Plain words for an estimate: "about 40 s", "about 22 min", "about 1.5 h"."""
+    if s < 90:
+        return f"about {max(1, int(round(s)))} s"
+    if s < 90 * 60:
+        return f"about {int(round(s / 60))} min"
+    return f"about {s / 3600:.1f} h"
+
+
+PHASES = {"filter": "checking SMILES", "conformers": "conformers (ETKDG + MMFF)",
+          "split": "reading shards, scaffold split"}
+
+
+def plan_text(plan: "api.TrainingPlan") -> str:
+    """What Start will do, in the panel's words."""
+    info = plan.config
+    steps = f"train {info.total_steps:,} steps"
+    if plan.corpus_dir is None:
+        return f"Start will generate the {info.kind} data and {steps}."
+    if not plan.needs_build:
+        return f"Start will {steps} on the corpus in {plan.corpus_dir} (built)."
+    name = plan.corpus_config.name if plan.corpus_config else str(plan.corpus_dir)
+    kept = (f"{plan.shards_done} of {plan.shards_total} shards ({plan.molecules_done:,} "
+            f"molecules) kept from an earlier build, resumed from there"
+            if plan.shards_done else f"not built yet ({plan.shards_total} shards)")
+    when = ""
+    if plan.build_seconds is not None:
+        when = (f" Building it takes {_fmt_duration(plan.build_seconds)} on this machine "
+                f"({plan.workers} worker process{'es' if plan.workers != 1 else ''}, "
+                f"{plan.seconds_per_molecule:.2f} s per molecule measured).")
+    return (f"Start will first build the corpus {name}: {plan.molecules:,} molecules, "
+            f"{kept}.{when} Then it will {steps}. The build shows its progress here; "
+            f"Stop ends it and keeps the finished shards.")
 
 
 class TrainingPanel(QWidget):
@@ -43,10 +87,31 @@ class TrainingPanel(QWidget):
         self.last_checkpoint: str | None = None
         self.history: list[dict] = []
 
+        self.plan: api.TrainingPlan | None = None
+        self.plan_job = None
+        self._plan_stale = True
+        self.phase = ""                   # "" | corpus | setup | train (of the running job)
+        self._last_corpus: dict | None = None
         self.config_box = QComboBox()
         self.config_box.setEditable(True)
+        self.config_box.setInsertPolicy(QComboBox.NoInsert)
+        self.config_infos = {}
+        default_index = 0
         for cfg in api.training_configs():
-            self.config_box.addItem(str(cfg))
+            try:
+                info = api.training_config_info(cfg)
+            except Exception:  # noqa: BLE001 -- a broken shipped file is listed, not described
+                info = None
+            self.config_infos[cfg.stem] = info
+            self.config_box.addItem(cfg.stem, str(cfg))
+            self.config_box.setItemData(self.config_box.count() - 1,
+                                        info.description if info else str(cfg), Qt.ToolTipRole)
+            if cfg.name == api.DEFAULT_TRAINING_CONFIG:
+                default_index = self.config_box.count() - 1
+        self.config_box.setCurrentIndex(default_index)
+        self.config_desc = QLabel()
+        self.config_desc.setWordWrap(True)
+        self.config_desc.setStyleSheet("color: palette(mid);")
         cfg_btn = QPushButton("…")
         cfg_btn.clicked.connect(self._choose_config)
         self.data_edit = QLineEdit()
@@ -65,6 +130,25 @@ class TrainingPanel(QWidget):
             row.addWidget(edit, 1)
             row.addWidget(btn)
             form.addRow(label, row)
+            if label == "config":
+                form.addRow("", self.config_desc)
+
+        # what Start will do (engine.api.training_plan), with the two ways out of a long build
+        self.plan_box = QFrame()
+        self.plan_box.setFrameShape(QFrame.StyledPanel)
+        self.plan_label = QLabel("checking what Start will do …")
+        self.plan_label.setWordWrap(True)
+        self.build_btn = QPushButton("Build corpus now")
+        self.build_btn.setToolTip("build (or resume) the config's corpus without training")
+        self.fast_btn = QPushButton(f"Use {Path(api.DEFAULT_TRAINING_CONFIG).stem} "
+                                    "(trains in minutes)")
+        plan_buttons = QHBoxLayout()
+        plan_buttons.addWidget(self.build_btn)
+        plan_buttons.addWidget(self.fast_btn)
+        plan_buttons.addStretch(1)
+        plan_layout = QVBoxLayout(self.plan_box)
+        plan_layout.addWidget(self.plan_label)
+        plan_layout.addLayout(plan_buttons)
 
         self.start_btn = QPushButton("Start")
         self.pause_btn = QPushButton("Pause")
@@ -87,8 +171,10 @@ class TrainingPanel(QWidget):
         self.ckpt_label = QLabel("no checkpoint yet")
         self.ckpt_label.setWordWrap(True)
 
+        self.eta.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.plan_box)
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.eta)
@@ -101,6 +187,15 @@ class TrainingPanel(QWidget):
         self.pause_btn.clicked.connect(self.pause)
         self.stop_btn.clicked.connect(self.stop)
         self.use_btn.clicked.connect(self.use_checkpoint)
+        self.build_btn.clicked.connect(self.build_corpus)
+        self.fast_btn.clicked.connect(self.use_fast_config)
+        self.plan_timer = QTimer(self)
+        self.plan_timer.setSingleShot(True)
+        self.plan_timer.setInterval(300)
+        self.plan_timer.timeout.connect(self.refresh_plan)
+        self.config_box.currentTextChanged.connect(self._inputs_changed)
+        self.data_edit.textChanged.connect(self._inputs_changed)
+        self._describe_config()
         self._update_buttons()
 
     # choosing files -----------------------------------------------------------------------
@@ -120,6 +215,92 @@ class TrainingPanel(QWidget):
         if path:
             self.out_edit.setText(path)
 
+    def config_path(self) -> str:
+        """The chosen config: a shipped config's path by its listed name, else the text."""
+        text = self.config_box.currentText().strip()
+        i = self.config_box.findText(text)
+        if i >= 0 and self.config_box.itemData(i):
+            return str(self.config_box.itemData(i))
+        return text
+
+    def use_fast_config(self):
+        """Select the config that trains in minutes (``api.DEFAULT_TRAINING_CONFIG``)."""
+        i = self.config_box.findText(Path(api.DEFAULT_TRAINING_CONFIG).stem)
+        if i >= 0:
+            self.config_box.setCurrentIndex(i)
+            self.data_edit.clear()
+
+    # what Start will do -------------------------------------------------------------------
+    def _describe_config(self):
+        stem = Path(self.config_path()).stem
+        info = self.config_infos.get(stem)
+        if info is None and Path(self.config_path()).is_file():
+            try:
+                info = api.training_config_info(self.config_path())
+            except Exception:  # noqa: BLE001 -- shown when Start reports it
+                info = None
+        self.config_desc.setText(f"{info.description} ({info.kind}, {info.total_steps:,} steps)"
+                                 if info is not None and info.description else "")
+
+    def _inputs_changed(self, *_):
+        self.plan = None
+        self._plan_stale = True
+        self._describe_config()
+        self.plan_label.setText("checking what Start will do …")
+        self.build_btn.setVisible(False)
+        self.fast_btn.setVisible(False)
+        if self.isVisible():
+            self.plan_timer.start()
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._plan_stale and not self.is_running():
+            self.plan_timer.start()
+
+    def refresh_plan(self):
+        """Work out (on a worker) what Start will do with the chosen config and data."""
+        if self.is_running():
+            return None
+        self.plan_timer.stop()                # a direct call supersedes a pending one
+        self._plan_stale = False
+        config, data = self.config_path(), self.data_edit.text().strip() or None
+
+        def work(job):
+            return api.training_plan(config, data, on_progress=job.report_step,
+                                     should_stop=job.should_stop)
+
+        job = self.runner.create("train-plan", work, name="training plan")
+        job.step.connect(self._on_plan_progress)
+        job.succeeded.connect(self._on_plan)
+        job.failed.connect(lambda msg, tb: self._on_plan_failed(msg))
+        self.plan_job = job
+        self.plan_label.setText("checking what Start will do …")
+        self.runner.launch(job)
+        return job
+
+    def _on_plan_progress(self, info: dict):
+        if info.get("phase") == "filter" and info.get("total"):
+            self.plan_label.setText(f"checking what Start will do: filtering the corpus "
+                                    f"sources, {info['done']:,} / {info['total']:,} SMILES …")
+
+    def _on_plan(self, plan):
+        if self.sender() is not self.plan_job:
+            return
+        self.plan = plan
+        self.plan_label.setText(plan_text(plan))
+        self._update_buttons(ended=not self.is_running())
+
+    def _on_plan_failed(self, msg: str):
+        self.plan = None
+        self.plan_label.setText(f"cannot use this config: {msg}")
+        self._update_buttons(ended=not self.is_running())
+
+    def _cancel_plan(self):
+        self.plan_timer.stop()
+        job = self.runner.running("train-plan")
+        if job is not None:
+            job.cancel()
+
     # running ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
         return self.job is not None and not self.job.is_done()
@@ -127,7 +308,7 @@ class TrainingPanel(QWidget):
     def start(self, resume: bool = False, overrides: dict | None = None):
         if self.is_running():
             return None
-        config = self.config_box.currentText().strip()
+        config = self.config_path()
         data = self.data_edit.text().strip() or None
         out = self.out_edit.text().strip()
         if not resume:
@@ -139,17 +320,41 @@ class TrainingPanel(QWidget):
             return api.train(config, out, data=data, resume=resume, overrides=overrides,
                              on_progress=job.report_step, should_stop=job.should_stop)
 
-        job = self.runner.create("train", work, name="train")
+        job = self._launch(work, "train")
+        self.eta.setText("starting …" if not (self.plan and self.plan.needs_build)
+                         else "starting: the corpus build comes first …")
+        self.statusMessage.emit(f"training {'resumed' if resume else 'started'}: {config}")
+        return job
+
+    def build_corpus(self):
+        """Build (or resume) the chosen config's corpus without training."""
+        if self.is_running():
+            return None
+        config = self.config_path()
+
+        def work(job):
+            return api.build_training_corpus(config, on_progress=job.report_step,
+                                             should_stop=job.should_stop)
+
+        job = self._launch(work, "build corpus")
+        self.eta.setText("starting the corpus build …")
+        self.statusMessage.emit(f"building the corpus of {config}")
+        return job
+
+    def _launch(self, work, name: str):
+        self._cancel_plan()
+        self.phase = ""
+        self._last_corpus = None
+        self.progress.setRange(0, 0)          # busy until the first count arrives
+        job = self.runner.create("train", work, name=name)
         job.step.connect(self._on_progress)
         job.succeeded.connect(self._on_succeeded)
         job.failed.connect(self._on_failed)
         job.cancelled.connect(self._on_cancelled)
         self.job = job
         self.mode = "running"
-        self.eta.setText("starting …")
         self._update_buttons()
         self.runner.launch(job)
-        self.statusMessage.emit(f"training {'resumed' if resume else 'started'}: {config}")
         return job
 
     def pause(self):
@@ -167,14 +372,53 @@ class TrainingPanel(QWidget):
             self._update_buttons()
 
     def shutdown(self, timeout_s: float = 15.0) -> bool:
-        """Stop a running training and wait for its worker (window closing)."""
+        """Stop a running training or corpus build and wait for its worker (window
+        closing); a build ends within a fraction of a second, worker processes included."""
+        self._cancel_plan()
         if self.is_running():
             self.mode = "stopping"
             self.job.cancel()
             return self.job.wait(timeout_s)
         return True
 
+    def _on_corpus_progress(self, info: dict):
+        self.phase = "corpus"
+        self._last_corpus = info
+        done, total = int(info.get("done", 0)), int(info.get("total", 0))
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(min(done, total))
+        name = (self.plan.corpus_config.name if self.plan is not None and self.plan.corpus_config
+                else Path(str(info.get("corpus", "corpus"))).name)
+        unit = info.get("unit", "")
+        text = (f"building corpus {name} — {PHASES.get(info.get('phase'), info.get('phase'))}: "
+                f"{done:,} / {total:,} {unit}")
+        if info.get("rate"):
+            text += f" · {info['rate']:.1f} {'mol' if unit == 'molecules' else unit}/s"
+        if info.get("eta_s") is not None:
+            text += f" · ETA {_fmt_seconds(info['eta_s'])}"
+        if info.get("phase") == "conformers":
+            text += f" · shards {info.get('shards_done', 0)}/{info.get('shards_total', 0)}"
+            if info.get("resumed"):
+                text += f" · resumed from {info['resumed']:,} kept"
+        if self.mode == "stopping":
+            text = "stopping … " + text
+        self.eta.setText(text)
+
     def _on_progress(self, info: dict):
+        if info.get("event") == "corpus":
+            self._on_corpus_progress(info)
+            self.progressed.emit(dict(info))
+            return
+        if info.get("event") == "setup":
+            self.phase = "setup"
+            self.progress.setRange(0, 0)
+            if self.mode != "stopping":
+                self.eta.setText(f"{info.get('phase', 'setting up')} …")
+            self.progressed.emit(dict(info))
+            return
+        if self.phase != "train" and "step" in info:
+            self.phase = "train"
+            self._update_buttons()
         if info.get("checkpoint"):
             self.last_checkpoint = str(info["checkpoint"])
             self.ckpt_label.setText(f"checkpoint: {self.last_checkpoint}")
@@ -217,17 +461,38 @@ class TrainingPanel(QWidget):
         self.errorOccurred.emit(msg, tb)
 
     def _end(self, how: str):
+        before_training = self.phase in ("", "corpus", "setup")
+        if how == "paused" and before_training:
+            how = "stopped"                   # nothing to resume from but the corpus shards
         self.mode = "paused" if how == "paused" else "idle"
-        self.eta.setText({"finished": "finished", "paused": "paused — Resume continues",
-                          "stopped": "stopped", "failed": "failed"}[how])
+        text = {"finished": "finished", "paused": "paused — Resume continues",
+                "stopped": "stopped", "failed": "failed"}[how]
+        c = self._last_corpus
+        if how == "stopped" and before_training and c and c.get("phase") == "conformers":
+            text = (f"stopped during the corpus build — {c.get('shards_done', 0)} of "
+                    f"{c.get('shards_total', 0)} shards kept; Start resumes the build")
+        elif how == "finished" and self.job is not None and self.job.name == "build corpus":
+            text = "corpus built — Start trains on it"
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+        self.eta.setText(text)
+        self.phase = ""
         self._update_buttons(ended=True)
         self.statusMessage.emit(f"training {how}")
+        self._inputs_changed()                # the corpus may be (partly) built now
         self.runEnded.emit(how)
 
     def _update_buttons(self, ended: bool = False):
         running = not ended and self.mode in ("running", "pausing", "stopping")
         self.start_btn.setEnabled(not running)
-        self.pause_btn.setEnabled(running and self.mode == "running")
+        # a pause writes a checkpoint: only once training steps run
+        self.pause_btn.setEnabled(running and self.mode == "running" and self.phase == "train")
+        needs_build = self.plan is not None and self.plan.needs_build
+        self.build_btn.setVisible(needs_build)
+        self.build_btn.setEnabled(not running)
+        fast = Path(api.DEFAULT_TRAINING_CONFIG).stem
+        self.fast_btn.setVisible(needs_build and Path(self.config_path()).stem != fast)
+        self.fast_btn.setEnabled(not running)
         self.stop_btn.setEnabled(running and self.mode != "stopping")
         self.resume_btn.setEnabled(not running and self.mode == "paused")
         self.use_btn.setEnabled(self.last_checkpoint is not None)
