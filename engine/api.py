@@ -234,9 +234,13 @@ def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
     too_big = smiles_size_error(smiles.split(None, 1)[0])   # not a name after the SMILES
     if too_big:
         raise InputError(too_big)
-    mol = Chem.MolFromSmiles(smiles)
+    from engine.io_rdlog import capture_rdkit_log
+
+    with capture_rdkit_log() as log:
+        mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        raise InputError(f"RDKit cannot parse SMILES {smiles!r}")
+        why = log.text()
+        raise InputError(f"RDKit cannot parse SMILES {smiles!r}" + (f": {why}" if why else ""))
     return structure_from_mol(mol, name=smiles, seed=seed)
 
 
@@ -975,14 +979,32 @@ def _bond_rows(structure, coords) -> list[QualityRow]:
     except Exception as err:  # noqa: BLE001
         return [QualityRow("geometry checks", f"failed: {err}", False)]
     energy = q["mmff_energy"]
-    return [
+    rows = [
         QualityRow("bond-length outliers (>25 %)", str(q["num_bond_outliers"]),
                    q["num_bond_outliers"] == 0),
+    ]
+    symbols = _symbols(structure)
+    for i, j, length, expected in q["bond_outliers"][:8]:    # which bonds, by atom
+        rows.append(QualityRow(f"  bad bond {symbols[i]}{i}–{symbols[j]}{j}",
+                               f"{length:.2f} Å (expected ~{expected:.2f}, "
+                               f"{100 * (length - expected) / expected:+.0f} %)", False))
+    if q["num_bond_outliers"] > 8:
+        rows.append(QualityRow(f"  … and {q['num_bond_outliers'] - 8} more", "", False))
+    try:
+        from engine.metrics.validity import mmff_energy
+
+        e_input = mmff_energy(structure.mol_with_coords(structure.positions))
+    except Exception:  # noqa: BLE001 -- a report row, not a crash
+        e_input = None
+    rows += [
         QualityRow("max bond deviation", f"{100 * q['max_bond_deviation']:.1f} %"),
         QualityRow("heavy-atom clashes", str(q["num_clashes"]), q["num_clashes"] == 0),
         QualityRow("MMFF energy (kcal/mol)",
                    "no MMFF parameters" if energy is None else f"{energy:.1f}"),
+        QualityRow("MMFF energy of the input (kcal/mol)",
+                   "no MMFF parameters" if e_input is None else f"{e_input:.1f}"),
     ]
+    return rows
 
 
 def _posebusters_rows(structure, coords) -> list[QualityRow]:
@@ -1035,8 +1057,12 @@ def dynamic_bonds(atomic_numbers: np.ndarray, coords: np.ndarray, tolerance: flo
 
 # ------------------------------------------------------------------------------- export
 def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarray],
-                      names: Optional[Sequence[str]] = None) -> Path:
-    """Write conformers ``coords_list`` (each ``(N, 3)``) of one molecule to ``.sdf/.xyz/.pdb``."""
+                      names: Optional[Sequence[str]] = None,
+                      props: Optional[Sequence[dict]] = None) -> Path:
+    """Write conformers ``coords_list`` (each ``(N, 3)``) of one molecule to ``.sdf/.xyz/.pdb``.
+
+    ``names``: one title per conformer; ``props``: one ``{name: value}`` dict per conformer,
+    written as SDF properties (the XYZ and PDB writers keep only the title)."""
     path = Path(path)
     if not structure.is_molecule:
         raise InputError("only molecules can be exported as structure files", path=path)
@@ -1046,6 +1072,8 @@ def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarr
     for i, c in enumerate(coords_list):
         m = structure.mol_with_coords(c)
         m.SetProp("_Name", names[i] if names else f"{structure.name} {i}")
+        for key, value in (props[i] if props else {}).items():
+            m.SetProp(str(key), str(value))
         mols.append(m)
     from engine.io import write_molecules
 

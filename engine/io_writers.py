@@ -51,8 +51,23 @@ def check_molecules(mols, path) -> list:
     return mols
 
 
+def _default_file_mode() -> int:
+    """``0o666 & ~umask``: the mode ``open(path, "w")`` would give a new file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)      # no /proc: read the umask by setting it back at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_text(path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (temporary file + rename)."""
+    """Write ``text`` to ``path`` atomically (temporary file + rename). The file gets the
+    user's default permissions (``mkstemp`` makes its temporary file 0600)."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
@@ -62,6 +77,7 @@ def write_text(path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, _default_file_mode())
         os.replace(tmp, path)
     except OSError as e:
         try:
