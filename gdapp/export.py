@@ -25,10 +25,67 @@ def _suffix(path, allowed, what) -> str:
     return suffix
 
 
-def export_conformers(path, structure: api.Structure, coords_list) -> Path:
-    """Write one or more conformers ``(N, 3)`` of the molecule."""
+def export_conformers(path, structure: api.Structure, coords_list, names=None, props=None) -> Path:
+    """Write one or more conformers ``(N, 3)`` of the molecule; ``names`` (titles) and
+    ``props`` (SDF properties, one dict per conformer) say what each record is."""
     _suffix(path, CONFORMER_SUFFIXES, "conformers")
-    return api.export_structures(path, structure, list(coords_list))
+    return api.export_structures(path, structure, list(coords_list), names=names, props=props)
+
+
+def frame_record(structure: api.Structure, kind: str, index: int, t: float, count: int,
+                 info: dict | None = None) -> tuple[str, dict]:
+    """Title and SDF properties of one frame of a trajectory.
+
+    Frame 0 of the forward run is the input; the last frame of a reverse run is the
+    generated conformer; every other frame is an intermediate and says so, with its t
+    ("caffeine noised t=0.51": not a chemically valid structure)."""
+    info = dict(info or {})
+    if kind == "forward" and index == 0:
+        what = "input"
+    elif kind == "reverse" and index == count - 1 and t <= 0.0:
+        what = "generated"
+    else:
+        what = "noised" if kind == "forward" else "denoising intermediate"
+    name = structure.name if what == "input" else f"{structure.name} {what}"
+    if what in ("noised", "denoising intermediate"):
+        name += f" t={t:.2f}"
+    props = {"gdapp_frame": what, "gdapp_trajectory": kind, "gdapp_frame_index": index,
+             "gdapp_t": f"{t:.4f}"}
+    if what == "input":
+        props = {"gdapp_frame": what}
+    if kind == "reverse":
+        props.update(generation_props(info))
+    elif kind == "forward" and "seed" in info and what != "input":
+        props["gdapp_seed"] = info["seed"]
+    return name, props
+
+
+def describe_short(info: dict) -> str:
+    """'ancestral 50 steps, seed 7, lambda_E 0.5' for a record's title."""
+    out = f"{info.get('sampler', '?')} {info.get('steps_taken', info.get('steps', '?'))} steps, " \
+          f"seed {info.get('seed', '?')}"
+    for key, label in (("lambda_E", "lambda_E"), ("lambda_G", "lambda_G"), ("lambda_A", "lambda_A")):
+        if info.get(key):
+            out += f", {label} {info[key]:.3g}"
+    if info.get("fixed_atoms"):
+        out += f", {len(info['fixed_atoms'])} fixed"
+    return out
+
+
+def generation_props(info: dict) -> dict:
+    """SDF properties of a reverse run: sampler, steps (asked and taken), seed, λ, model."""
+    keys = ("generated_index", "sampler", "steps", "steps_taken", "seed", "lambda_E", "lambda_G", "lambda_A",
+            "guidance_scale", "model", "fixed_atoms")
+    out = {}
+    for k in keys:
+        if k in info:
+            v = info[k]
+            if isinstance(v, float):
+                v = f"{v:.4g}"
+            elif isinstance(v, (list, tuple)):
+                v = " ".join(str(i) for i in v) if v else "none"
+            out[f"gdapp_{k}"] = v
+    return out
 
 
 def export_trajectory(path, structure: api.Structure, buffer) -> Path:
@@ -65,7 +122,9 @@ def export_animation(path, viewer, buffer, fps: float = 20.0, max_frames: int = 
         if keep is not None:
             viewer.set_coords(keep)
     if suffix == ".gif":
-        imageio.mimsave(str(path), images, duration=1.0 / fps, loop=0)
+        # imageio's pillow writer takes the frame duration in milliseconds (a GIF stores
+        # centiseconds): 1/fps seconds gave a delay of 0, which viewers ignore
+        imageio.mimsave(str(path), images, duration=1000.0 / fps, loop=0)
     else:
         with imageio.get_writer(str(path), fps=fps, codec="libx264", quality=7,
                                 macro_block_size=2) as writer:

@@ -39,14 +39,15 @@ class TrajectoryBuffer:
     times: list = field(default_factory=list)
     complete: bool = False
     trajectory: Optional[api.Trajectory] = None
+    info: dict = field(default_factory=dict)   # what the app ran it with (sampler, steps, …)
 
     def __len__(self):
         return len(self.frames)
 
     @classmethod
-    def from_trajectory(cls, traj: api.Trajectory) -> "TrajectoryBuffer":
+    def from_trajectory(cls, traj: api.Trajectory, info: Optional[dict] = None) -> "TrajectoryBuffer":
         return cls(kind=traj.kind, frames=list(traj.frames), times=list(traj.times),
-                   complete=True, trajectory=traj)
+                   complete=True, trajectory=traj, info=dict(info or {}))
 
 
 class AppState(QObject):
@@ -71,6 +72,8 @@ class AppState(QObject):
         self.models: dict[str, api.ModelHandle] = {}   # active network per structure kind
         self.reference: Optional[np.ndarray] = None
         self.generated: list[np.ndarray] = []   # final frames of reverse runs, (N, 3) each
+        self.generated_info: list[dict] = []    # how each was made (sampler, steps, seed, …)
+        self._kept: dict[str, TrajectoryBuffer] = {}   # last finished run while one streams in
 
     # structure ------------------------------------------------------------------
     def set_structure(self, structure: api.Structure):
@@ -79,14 +82,19 @@ class AppState(QObject):
         self.fixed = []
         self.reference = None
         self.generated = []
+        self.generated_info = []
+        self._kept = {}
         self.structureChanged.emit(structure)
         self.fixedChanged.emit([])
         self.referenceChanged.emit(None)
         self.generatedChanged.emit(0)
 
     # trajectories ---------------------------------------------------------------
-    def begin_trajectory(self, kind: str):
-        self.trajectories[kind] = TrajectoryBuffer(kind)
+    def begin_trajectory(self, kind: str, info: Optional[dict] = None):
+        previous = self.trajectories.get(kind)
+        if previous is not None and previous.complete:
+            self._kept[kind] = previous        # back on screen if this run is cancelled
+        self.trajectories[kind] = TrajectoryBuffer(kind, info=dict(info or {}))
         self.trajectoryStarted.emit(kind)
 
     def append_frame(self, kind: str, t: float, frame: np.ndarray):
@@ -107,18 +115,31 @@ class AppState(QObject):
             buf.times.append(float(t))
         self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
-    def finish_trajectory(self, traj: api.Trajectory):
-        self.trajectories[traj.kind] = TrajectoryBuffer.from_trajectory(traj)
+    def finish_trajectory(self, traj: api.Trajectory, info: Optional[dict] = None):
+        if info is None:
+            running = self.trajectories.get(traj.kind)
+            info = running.info if running is not None else {}
+        self.trajectories[traj.kind] = TrajectoryBuffer.from_trajectory(traj, info)
+        self._kept.pop(traj.kind, None)
         if traj.kind == "reverse":
-            self.generated.append(np.array(traj.final))
-            self.generatedChanged.emit(len(self.generated))
+            final = np.array(traj.final)
+            # the same settings and seed give the same conformer: keep it once
+            if not any(np.array_equal(final, g) for g in self.generated):
+                self.generated.append(final)
+                self.generated_info.append(dict(info))
+                self.generatedChanged.emit(len(self.generated))
         self.trajectoryFinished.emit(traj.kind)
 
     def abandon_trajectory(self, kind: str):
-        """A run was cancelled or failed: drop its partial frames."""
+        """A run was cancelled or failed: drop its partial frames and show the last
+        finished run of that kind again (if there was one)."""
         buf = self.trajectories.get(kind)
         if buf is not None and not buf.complete:
-            del self.trajectories[kind]
+            kept = self._kept.pop(kind, None)
+            if kept is not None:
+                self.trajectories[kind] = kept
+            else:
+                del self.trajectories[kind]
             self.trajectoryFinished.emit(kind)
 
     def trajectory(self, kind: str) -> Optional[TrajectoryBuffer]:

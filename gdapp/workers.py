@@ -10,8 +10,9 @@ PYSIDE-3124; this design does not depend on that.)
 
 The job function is called as ``fn(job)`` and may use ``job.report_step(payload)``,
 ``job.report_progress(done, total, text)`` and ``job.should_stop()``; it returns the
-result or raises (``engine.api.Cancelled`` counts as a cancellation, anything else as a
-failure with its traceback).
+result or raises (``engine.api.Cancelled`` counts as a cancellation, an
+``engine.errors.EngineError`` (user error) as a failure with its message only, anything
+else as a failure with its type and traceback).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.api import Cancelled
+from engine.api import Cancelled, EngineError
 
 POLL_MS = 15
 
@@ -70,6 +71,11 @@ class Job(QObject):
                 raise Cancelled("cancelled")
         except Cancelled:
             end = ("cancelled", None)
+        except EngineError as err:
+            # a user error (bad SMILES, file, shape): its message says what and where; a
+            # Python traceback in the dialog's Details would only hide that
+            self.error = str(err)
+            end = ("failed", (self.error, ""))
         except BaseException as err:  # noqa: BLE001 -- shown to the user, never re-raised
             self.error = f"{type(err).__name__}: {err}"
             end = ("failed", (self.error, traceback.format_exc()))

@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QLineEdit, QMainWindow, QMenu,
-                               QMessageBox, QProgressBar, QPushButton, QToolBar)
+from dataclasses import asdict
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtWidgets import (QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox,
+                               QDialog, QDialogButtonBox, QDockWidget, QFileDialog, QLabel,
+                               QLineEdit, QMainWindow, QMenu, QMessageBox, QPushButton,
+                               QToolBar, QVBoxLayout)
 
 from engine import api
-from gdapp import export
+from gdapp import chem, export
 from gdapp.settings import Settings
 from gdapp.state import AppState
 from gdapp.views.lattice_dialog import LatticeDialog
@@ -28,7 +32,50 @@ from gdapp.views.viewer import STYLES, Viewer
 from gdapp.workers import JobRunner
 
 DEBOUNCE_MS = 250
+QUALITY_DEBOUNCE_MS = 600
+UNDO_MERGE_MS = 500        # slider moves within this time are one undo step
 FORWARD_FRAMES = 60
+LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
+
+
+class _FocusedControlKeys(QObject):
+    """Arrow, Home/End and Page keys belong to a focused slider, spin box or combo box:
+    without this the window's player shortcuts (←/→ step, Home/End) took them."""
+
+    KEYS = {Qt.Key_Left, Qt.Key_Right, Qt.Key_Up, Qt.Key_Down, Qt.Key_Home, Qt.Key_End,
+            Qt.Key_PageUp, Qt.Key_PageDown}
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.ShortcutOverride and event.key() in self.KEYS:
+            focus = QApplication.focusWidget()
+            if (focus is not None and obj is focus
+                    and isinstance(focus, (QAbstractSlider, QAbstractSpinBox, QComboBox))
+                    and focus.window() is self.window):
+                event.accept()          # no shortcut: the key goes to the control
+                return True
+        return False
+
+
+class _UndoStep(QUndoCommand):
+    """One change of the fixed atoms or of the sampling parameters."""
+
+    def __init__(self, window, what: str, old, new, text: str):
+        super().__init__(text)
+        self.window, self.what, self.old, self.new = window, what, old, new
+        self._done = True       # the change has already happened when it is pushed
+
+    def undo(self):
+        self.window._apply_undo(self.what, self.old)
+
+    def redo(self):
+        if self._done:
+            self._done = False
+            return
+        self.window._apply_undo(self.what, self.new)
 
 
 # Kinds whose bundled network (resources/models) is active at start: all of them, unless
@@ -56,12 +103,28 @@ class MainWindow(QMainWindow):
         self.last_error: Optional[str] = None
         self._error_box: Optional[QMessageBox] = None
         self._closing = False
+        self._play_forward = False          # Noise ▶: play the forward run when it is done
+        self._last_fixed: list = []         # fixed atoms of the last re-sample trigger
+        self._quality_coords = None         # the coordinates the quality table describes
+        self.records: list = []             # every structure of the file opened last
+        self._record_dialog = None
+        self._shortcuts_dialog = None
+        self.undo_stack = QUndoStack(self)
+        self._undoing = False
+        self._params_committed = self.state.params
+        self._fixed_committed: list = []
+        self.undo_timer = QTimer(self)
+        self.undo_timer.setSingleShot(True)
+        self.undo_timer.setInterval(UNDO_MERGE_MS)
+        self.undo_timer.timeout.connect(self._commit_params)
 
         self.viewer = Viewer(self)
         self.viewer.setMinimumSize(420, 320)
+        self.viewer.setFocusPolicy(Qt.StrongFocus)     # keys go to the window's shortcuts
         self.setCentralWidget(self.viewer)
         self.player = Player(self.state)
         self.spectrum = SpectrumView()
+        self.spectrum.setMinimumWidth(LEFT_DOCK_MIN)
         self.steering = SteeringPanel(self.state)
         self.training = TrainingPanel(self.state, self.runner)
         self.quality = QualityPanel(self.state)
@@ -74,16 +137,24 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["steering"], self.docks["training"])
         self.tabifyDockWidget(self.docks["training"], self.docks["quality"])
         self.docks["steering"].raise_()
+        self.docks["quality"].visibilityChanged.connect(self._on_quality_visible)
 
         self.resample_timer = QTimer(self)
         self.resample_timer.setSingleShot(True)
         self.resample_timer.setInterval(DEBOUNCE_MS)
         self.resample_timer.timeout.connect(self.run_reverse)
+        # the quality table follows the frame shown: re-checked (debounced) when it is visible
+        self.quality_timer = QTimer(self)
+        self.quality_timer.setSingleShot(True)
+        self.quality_timer.setInterval(QUALITY_DEBOUNCE_MS)
+        self.quality_timer.timeout.connect(self._auto_quality)
 
         self._build_status_bar()
         self._build_actions()
         self._connect()
         self._restore_settings()
+        self._keys = _FocusedControlKeys(self)
+        QApplication.instance().installEventFilter(self._keys)
 
     # ------------------------------------------------------------------ construction
     def _dock(self, key, title, widget, area):
@@ -105,9 +176,10 @@ class MainWindow(QMainWindow):
         self.cancel_btn.setVisible(False)
         self.cancel_btn.clicked.connect(self.cancel_jobs)
         self.model_status = QLabel()
+        self.run_status = QLabel("")       # what the last reverse run actually did
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        for w in (self.job_label, self.job_progress, self.cancel_btn, self.model_status,
-                  self.device_label):
+        for w in (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
+                  self.model_status, self.device_label):
             bar.addPermanentWidget(w)
         self._on_model(self.state.model)
 
@@ -135,6 +207,11 @@ class MainWindow(QMainWindow):
         self.act_open = self._action("&Open…", self.open_dialog, QKeySequence.Open)
         file_menu.addAction(self.act_open)
         file_menu.addAction(self._action("Open &demo molecule", self.open_demo))
+        self.act_records = self._action("Choose record…", self.choose_record, "Ctrl+Shift+O",
+                                        tip="show another molecule of the multi-record file "
+                                            "opened last")
+        self.act_records.setEnabled(False)
+        file_menu.addAction(self.act_records)
         file_menu.addAction(self._action("Build &lattice…", self.lattice_dialog, "Ctrl+L"))
         self.recent_menu = self._menu(file_menu, "Recent files")
         file_menu.addSeparator()
@@ -145,6 +222,17 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self._action("Export animation (GIF/MP4)…", self.export_animation))
         file_menu.addSeparator()
         file_menu.addAction(self._action("&Quit", self.close, QKeySequence.Quit))
+
+        edit = self._menu(m, "&Edit")
+        self.act_undo = self._action("Undo", self.undo, QKeySequence.Undo,
+                                     tip="undo the last change of fixed atoms or sliders")
+        self.act_redo = self._action("Redo", self.redo, QKeySequence.Redo)
+        edit.addAction(self.act_undo)
+        edit.addAction(self.act_redo)
+        self.undo_stack.canUndoChanged.connect(lambda _=None: self._update_undo_actions())
+        self.undo_stack.canRedoChanged.connect(lambda _=None: self._update_undo_actions())
+        self.undo_stack.indexChanged.connect(lambda _=None: self._update_undo_actions())
+        self._update_undo_actions()
 
         view = self._menu(m, "&View")
         group = QActionGroup(self)
@@ -164,6 +252,10 @@ class MainWindow(QMainWindow):
                                           "(off by default above 2000 sites)")
         view.addAction(self.act_edges)
         view.addSeparator()
+        self.act_measure = self._action("Measure distance / angle / dihedral", self._toggle_measure,
+                                        "M", True, "click 2, 3 or 4 atoms; a plain click "
+                                        "otherwise shows the atom's element, index and charge")
+        view.addAction(self.act_measure)
         view.addAction(self._action("Reset camera", self.viewer.reset_camera, "R"))
         view.addAction(self._action("Screenshot…", self.export_png))
         view.addSeparator()
@@ -171,7 +263,7 @@ class MainWindow(QMainWindow):
             view.addAction(dock.toggleViewAction())
 
         run = self._menu(m, "&Run")
-        run.addAction(self._action("Forward (noising) trajectory", self.run_forward, "F5"))
+        run.addAction(self._action("Forward (noising) trajectory", self.noise_and_play, "F5"))
         run.addAction(self._action("Reverse sample", self.run_reverse, "F6"))
         run.addAction(self._action("Cancel running jobs", self.cancel_jobs, "Esc"))
         run.addSeparator()
@@ -195,9 +287,11 @@ class MainWindow(QMainWindow):
         self.smiles_edit = QLineEdit()
         self.smiles_edit.setPlaceholderText("type a SMILES and press Enter, e.g. CC(=O)Oc1ccccc1C(=O)O")
         self.smiles_edit.setMinimumWidth(320)
-        self.smiles_edit.returnPressed.connect(lambda: self.open_smiles(self.smiles_edit.text()))
+        self.smiles_edit.returnPressed.connect(self._smiles_entered)
         bar.addWidget(self.smiles_edit)
-        bar.addAction(self._action("Noise ▶", self.run_forward))
+        self.act_noise = self._action("Noise ▶", self.noise_and_play,
+                                      tip="run the forward (noising) path from the seed and play it")
+        bar.addAction(self.act_noise)
         bar.addAction(self._action("Denoise ▶", self.run_reverse))
 
     def _connect(self):
@@ -207,10 +301,13 @@ class MainWindow(QMainWindow):
         s.structureChanged.connect(self._on_structure)
         s.trajectoryFinished.connect(self._on_trajectory_finished)
         s.fixedChanged.connect(self.viewer.set_fixed)
+        s.fixedChanged.connect(self._on_fixed_changed)
         s.paramsChanged.connect(self._on_params)
         s.modelChanged.connect(self._on_model)
         s.referenceChanged.connect(self.viewer.set_overlay)
         self.viewer.atomPicked.connect(self.state.toggle_fixed)
+        self.viewer.atomInfo.connect(lambda text: text and self.status(text, 15000))
+        self.viewer.measurementChanged.connect(lambda text: text and self.status(text, 15000))
         self.steering.sampleRequested.connect(self.run_reverse)
         self.steering.pickModeToggled.connect(self._set_pick_mode)
         self.steering.smartsRequested.connect(self.fix_smarts)
@@ -291,9 +388,16 @@ class MainWindow(QMainWindow):
             self.job_progress.setText(text)
 
     def cancel_jobs(self):
+        running = [slot for slot in ("load", "forward", "reverse", "quality", "compare")
+                   if self.runner.running(slot)]
         for slot in ("load", "forward", "reverse", "quality", "compare"):
             self.runner.cancel(slot)
-        self.status("cancelled")
+        self.resample_timer.stop()
+        self._play_forward = False
+        kept = [k for k in ("forward", "reverse") if k in running
+                and self.state._kept.get(k) is not None]
+        self.status("cancelled" + (f"; the last finished {' and '.join(kept)} run stays"
+                                   if kept else ""))
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self):
@@ -319,6 +423,12 @@ class MainWindow(QMainWindow):
                                failed=lambda msg, tb: self._load_failed(path, msg, tb))
         return job
 
+    def _smiles_entered(self):
+        """Enter in the SMILES box: open it, and hand the keys back to the view (Space,
+        Home, R … drive the player and the view again, not the text)."""
+        self.open_smiles(self.smiles_edit.text())
+        self.viewer.setFocus(Qt.OtherFocusReason)
+
     def open_smiles(self, smiles: str):
         def work(job):
             return [api.structure_from_smiles(smiles)]
@@ -334,12 +444,47 @@ class MainWindow(QMainWindow):
             self.settings.last_folder = str(Path(path).parent)
             self.settings.add_recent(str(Path(path).resolve()))
             self._update_recent_menu()
-        extra = f" (first of {len(structures)} molecules)" if len(structures) > 1 else ""
+        self.records = list(structures)
+        self.act_records.setEnabled(len(self.records) > 1)
+        extra = (f" (record 1 of {len(structures)}: File ▸ Choose record… or Ctrl+Shift+O "
+                 "for another)") if len(structures) > 1 else ""
         self.set_structure(structure)
         self.status(f"opened {structure.name}: {structure.n} "
                     f"{'atoms' if structure.is_molecule else 'sites'}{extra}"
-                    + (f"; {structure.note}" if getattr(structure, "note", "") else ""))
+                    + (f"; {structure.note}" if getattr(structure, "note", "") else ""), 10000)
         self.structureLoaded.emit(structure)
+        if len(structures) > 1:
+            self.choose_record()
+
+    def choose_record(self):
+        """A picker over the records of the multi-record file opened last (non-blocking)."""
+        if len(self.records) < 2:
+            return None
+        from PySide6.QtWidgets import QInputDialog
+
+        if self._record_dialog is not None:
+            self._record_dialog.close()
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Choose a record")
+        dialog.setLabelText(f"The file holds {len(self.records)} molecules; show which one?")
+        dialog.setComboBoxItems([f"{i + 1}: {s.name} ({s.n} atoms)"
+                                 for i, s in enumerate(self.records)])
+        current = next((i for i, s in enumerate(self.records) if s is self.state.structure), 0)
+        dialog.setTextValue(dialog.comboBoxItems()[current])
+        dialog.textValueSelected.connect(
+            lambda text: self.show_record(dialog.comboBoxItems().index(text)))
+        dialog.open()
+        self._record_dialog = dialog
+        return dialog
+
+    def show_record(self, index: int):
+        """Show record ``index`` (0-based) of the file opened last."""
+        if not 0 <= index < len(self.records):
+            return
+        structure = self.records[index]
+        if structure is not self.state.structure:
+            self.set_structure(structure)
+            self.status(f"record {index + 1} of {len(self.records)}: {structure.name}")
 
     def _load_failed(self, what, msg, tb):
         self.loadFailed.emit(msg)
@@ -397,7 +542,17 @@ class MainWindow(QMainWindow):
     def _on_structure(self, structure):
         self.viewer.set_structure(structure)
         self.spectrum.clear()
+        self.quality_timer.stop()
+        self._quality_coords = None
+        self._last_fixed = []
+        self._fixed_committed = []
+        self._commit_params()
+        self.undo_stack.clear()
+        self.run_status.setText("")
         self.quality.set_rows(f"structure shown: {structure.name}", [])
+        self.quality.set_lattice(not structure.is_molecule)
+        self.steering.set_lattice(not structure.is_molecule)
+        self.smiles_edit.setText(chem.smiles(structure))
         self.steering.compare.blockSignals(True)
         self.steering.compare.setChecked(False)
         self.steering.compare.blockSignals(False)
@@ -423,25 +578,65 @@ class MainWindow(QMainWindow):
         self.viewer.set_coords(buf.frames[index])
         if self.spectrum.trajectory is not None and self.spectrum.trajectory.kind == kind:
             self.spectrum.set_frame(index)
+        self._quality_follow()
+
+    # the quality table describes the frame shown, or nothing --------------------------
+    def frame_label(self) -> str:
+        if not self.player.count():
+            return "input"
+        buf = self.player.buffer()
+        i = min(self.player.index, len(buf) - 1)
+        return f"{self.player.kind} frame {i + 1}, t = {buf.times[i]:.2f}"
+
+    def _quality_follow(self):
+        coords = self.current_coords()
+        if coords is None or self.state.structure is None:
+            return
+        if self._quality_coords is not None and np.array_equal(coords, self._quality_coords):
+            return
+        if self._quality_coords is not None or self.quality.rows:
+            self._quality_coords = None
+            self.quality.set_rows(f"structure shown: {self.state.structure.name} "
+                                  f"({self.frame_label()}) — not checked yet: press "
+                                  "“Check current frame”", [])
+        if self._quality_visible() and not self.player.is_playing():
+            self.quality_timer.start()
+
+    def _on_quality_visible(self, visible):
+        if visible:
+            QTimer.singleShot(0, self._quality_follow)
+
+    def _quality_visible(self) -> bool:
+        dock = self.docks["quality"]
+        return dock.isVisible() and not dock.visibleRegion().isEmpty()
+
+    def _auto_quality(self):
+        if self._quality_visible() and not self.player.is_playing():
+            self.run_quality(self.quality.posebusters.isChecked())
 
     def _on_trajectory_selected(self, kind):
         buf = self.state.trajectory(kind)
-        self.spectrum.set_trajectory(buf.trajectory if buf and buf.complete else None)
+        self.spectrum.set_trajectory(buf.trajectory if buf and buf.complete else None,
+                                     centred=self._centred())
 
     def _on_trajectory_finished(self, kind):
         buf = self.state.trajectory(kind)
         if buf is not None and buf.complete and self.player.kind == kind:
-            self.spectrum.set_trajectory(buf.trajectory)
+            self.spectrum.set_trajectory(buf.trajectory, centred=self._centred())
             self.spectrum.set_frame(self.player.index)
 
+    def _centred(self) -> bool:
+        """Molecules are diffused without their centre of mass (no centre-of-mass mode)."""
+        return self.state.structure is not None and self.state.structure.is_molecule
+
     # ------------------------------------------------------------------ runs
-    def _start_trajectory_job(self, kind: str, fn):
+    def _start_trajectory_job(self, kind: str, fn, info=None):
         structure = self.state.structure
         if structure is None:
             self.status("open a structure first")
             return None
         self.runner.cancel(kind)
-        self.state.begin_trajectory(kind)
+        self.state.begin_trajectory(kind, info)
 
         def work(job):
             def callback(k, t, frame, s0_hat):
@@ -468,12 +663,40 @@ class MainWindow(QMainWindow):
     def _on_traj_done(self, job, kind, structure, traj):
         if not self._current_job(kind, job) or structure is not self.state.structure:
             return
-        self.state.finish_trajectory(traj)
+        running = self.state.trajectory(kind)
+        info = dict(running.info) if running is not None else {}
         if kind == "reverse":
-            self.status(f"reverse sampling done: {traj.meta.get('sampler')} "
-                        f"{traj.meta.get('steps')} steps, seed {traj.seed}, model {traj.model_name}")
+            # what actually ran: adaptive samplers take as many steps as they need
+            info["steps_taken"] = len(traj.frames) - 1
+        self.state.finish_trajectory(traj, info)
+        if kind == "reverse":
+            text = "reverse: " + self.describe_run(info)
+            self.run_status.setText(text)
+            self.status(f"{text} — done")
             if self.state.reference is not None:
                 self._update_compare_rmsd()
+        elif self._play_forward:
+            self._play_forward = False
+            if self.player.kind == "forward":
+                self.player.seek(0)
+                self.player.play()
+
+    @staticmethod
+    def describe_run(info: dict) -> str:
+        """'adaptive: 37 steps taken (…), seed 0, model …' from a run's info."""
+        taken, asked = info.get("steps_taken"), info.get("steps")
+        if info.get("sampler") == "adaptive" and taken is not None:
+            steps = f"{taken} steps taken (error-controlled; the steps setting, {asked}, is not used)"
+        elif taken is None or taken == asked:
+            steps = f"{asked} steps"
+        else:
+            steps = f"{taken} steps taken ({asked} asked)"
+        lam = [f"{k}={info[k]:.3g}" for k in ("lambda_E", "lambda_G", "lambda_A") if info.get(k)]
+        fixed = info.get("fixed_atoms") or []
+        extra = (", " + " ".join(lam) if lam else "") + \
+                (f", {len(fixed)} {'atom' if len(fixed) == 1 else 'atoms'} fixed" if fixed else "")
+        return (f"{info.get('sampler', '?')}: {steps}, seed {info.get('seed', '?')}{extra}, "
+                f"model {info.get('model', '?')}")
 
     def _on_traj_failed(self, kind, msg, tb):
         self.state.abandon_trajectory(kind)
@@ -483,25 +706,104 @@ class MainWindow(QMainWindow):
         if self._current_job(kind, job):
             self.state.abandon_trajectory(kind)
 
-    def run_forward(self):
+    def run_forward(self, play: bool = False):
+        """The forward (noising) path from the steering seed; ``play``: play it from t = 0
+        when it is done (Noise ▶, F5)."""
+        seed = int(self.state.params.seed)
+
         def fn(structure, callback, should_stop):
-            return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=0,
+            return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=seed,
                                           callback=callback, should_stop=should_stop)
-        return self._start_trajectory_job("forward", fn)
+        self._play_forward = bool(play)
+        return self._start_trajectory_job("forward", fn, {"seed": seed})
+
+    def noise_and_play(self):
+        return self.run_forward(play=True)
 
     def run_reverse(self):
         self.resample_timer.stop()
         p = self.state.params
         model = self.state.model
         fixed = list(self.state.fixed)
+        info = {"sampler": p.sampler, "steps": int(p.steps), "seed": int(p.seed),
+                "lambda_E": p.lambda_E, "lambda_G": p.lambda_G, "lambda_A": p.lambda_A,
+                "guidance_scale": p.guidance_scale, "model": model.name, "fixed_atoms": fixed}
 
         def fn(structure, callback, should_stop):
             return api.reverse_trajectory(structure, model, steps=p.steps, sampler=p.sampler,
                                           seed=p.seed, guidance=p.guidance(), fixed=fixed,
                                           callback=callback, should_stop=should_stop)
-        return self._start_trajectory_job("reverse", fn)
+        return self._start_trajectory_job("reverse", fn, info)
 
     def _on_params(self, params):
+        if not self._undoing:
+            self.undo_timer.start()        # one undo step per slider gesture
+            self._update_undo_actions()
+        self._maybe_resample()
+
+    def _on_fixed_changed(self, fixed):
+        """Picking, Fix matches and Clear re-sample like a slider does (when asked to)."""
+        fixed = list(fixed)
+        if fixed != self._fixed_committed and not self._undoing and self.state.structure is not None:
+            n = len(fixed)
+            self.undo_stack.push(_UndoStep(self, "fixed", list(self._fixed_committed), fixed,
+                                           f"fixed atoms: {n} {'atom' if n == 1 else 'atoms'}"))
+        self._fixed_committed = fixed
+        if fixed != self._last_fixed:
+            self._last_fixed = fixed
+            self._maybe_resample()
+
+    # ------------------------------------------------------------------ undo
+    def _commit_params(self):
+        self.undo_timer.stop()
+        new = self.state.params
+        if new != self._params_committed:
+            changed = [k for k, v in asdict(new).items() if asdict(self._params_committed)[k] != v]
+            self.undo_stack.push(_UndoStep(self, "params", self._params_committed, new,
+                                           "change " + ", ".join(changed)))
+            self._params_committed = new
+
+    def _apply_undo(self, what, value):
+        self._undoing = True
+        try:
+            if what == "params":
+                self.state.set_params(**asdict(value))
+                self._params_committed = value
+            else:
+                self.state.set_fixed(value)
+                self._fixed_committed = list(value)
+        finally:
+            self._undoing = False
+
+    def undo(self):
+        self._commit_params()          # a slider gesture still open is one step too
+        if self.undo_stack.canUndo():
+            text = self.undo_stack.undoText()
+            self.undo_stack.undo()
+            self.status(f"undone: {text}")
+
+    def redo(self):
+        self._commit_params()
+        if self.undo_stack.canRedo():
+            text = self.undo_stack.redoText()
+            self.undo_stack.redo()
+            self.status(f"redone: {text}")
+
+    def _update_undo_actions(self):
+        try:
+            self._refresh_undo_actions()
+        except RuntimeError:        # the stack emits while the window is being destroyed
+            pass
+
+    def _refresh_undo_actions(self):
+        self.act_undo.setEnabled(self.undo_stack.canUndo() or self.undo_timer.isActive())
+        self.act_undo.setText("Undo " + self.undo_stack.undoText() if self.undo_stack.canUndo()
+                              else "Undo")
+        self.act_redo.setEnabled(self.undo_stack.canRedo())
+        self.act_redo.setText("Redo " + self.undo_stack.redoText() if self.undo_stack.canRedo()
+                              else "Redo")
+
+    def _maybe_resample(self):
         if self.steering.auto.isChecked() and self.state.structure is not None:
             self.resample_timer.start()
 
@@ -527,7 +829,17 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ fixed atoms
     def _set_pick_mode(self, on):
         self.viewer.pick_mode = bool(on)
+        if on and self.act_measure.isChecked():
+            self.act_measure.setChecked(False)
+            self.viewer.set_measure_mode(False)
         self.status("click atoms to fix / release them" if on else "picking off")
+
+    def _toggle_measure(self, on):
+        if on and self.steering.pick_btn.isChecked():
+            self.steering.pick_btn.setChecked(False)
+        self.viewer.set_measure_mode(on)
+        self.status("measure: click 2 atoms (distance), 3 (angle) or 4 (dihedral)" if on
+                    else "measuring off")
 
     def fix_smarts(self, smarts: str):
         if self.state.structure is None:
@@ -592,17 +904,30 @@ class MainWindow(QMainWindow):
         coords = self.current_coords()
         if structure is None or coords is None:
             return None
-        label = f"{self.player.kind} frame {self.player.index + 1}" if self.player.count() else "input"
+        self.quality_timer.stop()
+        coords = np.array(coords)
+        label = self.frame_label()
+        posebusters = posebusters and structure.is_molecule
         self.quality.set_busy(f"checking {structure.name} ({label}) …")
 
         def work(job):
             return api.quality_report(structure, coords, posebusters=posebusters)
 
         job = self.runner.start("quality", work,
-                               succeeded=lambda rows: self.quality.set_rows(
-            f"structure shown: {structure.name} ({label})", rows),
+                               succeeded=lambda rows: self._quality_done(structure, coords, label, rows),
                                failed=lambda msg, tb: self.quality.set_failed(msg))
         return job
+
+    def _quality_done(self, structure, coords, label, rows):
+        """Show the rows only if they describe what is on screen now."""
+        shown = self.current_coords()
+        if structure is not self.state.structure or shown is None \
+                or not np.array_equal(shown, coords):
+            self._quality_coords = coords
+            self._quality_follow()
+            return
+        self._quality_coords = coords
+        self.quality.set_rows(f"structure shown: {structure.name} ({label})", rows)
 
     # ------------------------------------------------------------------ export
     def _save_name(self, title, default, filters):
@@ -624,11 +949,31 @@ class MainWindow(QMainWindow):
     def export_current(self, path=None):
         if self.state.structure is None:
             return None
+        name, props = self.current_record()
         path = path or self._save_name("Export conformer", "conformer.sdf",
                                        "SDF (*.sdf);;XYZ (*.xyz);;PDB (*.pdb)")
-        if path:
-            return self._guard("Export failed", export.export_conformers, path,
-                               self.state.structure, [self.current_coords()])
+        if not path:
+            return None
+        out = self._guard("Export failed", export.export_conformers, path,
+                          self.state.structure, [self.current_coords()], [name], [props])
+        if out is not None and props.get("gdapp_frame") in ("noised", "denoising intermediate"):
+            # said after the write: not a chemically valid structure
+            self.status(f"wrote {out} — a {props['gdapp_frame']} frame at t = "
+                        f"{float(props['gdapp_t']):.2f}, not a finished conformer (named "
+                        f"“{name}”)", 10000)
+        return out
+
+    def current_record(self) -> tuple[str, dict]:
+        """Title and SDF properties of the frame shown (says if it is an intermediate)."""
+        structure = self.state.structure
+        buf = self.player.buffer()
+        if not self.player.count() or buf is None:
+            return structure.name, {}
+        i = min(self.player.index, len(buf) - 1)
+        if not np.array_equal(buf.frames[i], self.current_coords()):
+            return structure.name, {}
+        return export.frame_record(structure, self.player.kind, i, buf.times[i], len(buf),
+                                   buf.info)
 
     def export_generated(self, path=None):
         if self.state.structure is None:
@@ -639,8 +984,14 @@ class MainWindow(QMainWindow):
         path = path or self._save_name("Export generated conformers", "generated.sdf",
                                        "SDF (*.sdf);;XYZ (*.xyz);;PDB (*.pdb)")
         if path:
+            s = self.state.structure
+            info = self.state.generated_info
+            names = [f"{s.name} generated {i + 1} ({export.describe_short(info[i])})"
+                     for i in range(len(self.state.generated))]
+            props = [export.generation_props(dict(info[i], generated_index=i + 1))
+                     for i in range(len(self.state.generated))]
             return self._guard("Export failed", export.export_conformers, path,
-                               self.state.structure, self.state.generated)
+                               s, self.state.generated, names, props)
 
     def export_trajectory(self, path=None):
         buf = self.state.trajectory(self.player.kind)
@@ -670,22 +1021,76 @@ class MainWindow(QMainWindow):
                                self.viewer, buf, self.player.speed.value())
 
     # ------------------------------------------------------------------ help
-    def show_shortcuts(self):
-        lines = []
-        for menu in self.menuBar().findChildren(type(self.recent_menu)):
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        rows, seen = [], set()
+        for menu in self.menuBar().findChildren(QMenu):
             for act in menu.actions():
-                if act.shortcut().toString():
-                    lines.append(f"{act.shortcut().toString():>14}   {act.text().replace('&', '')}")
-        QMessageBox.information(self, "Keyboard shortcuts", "\n".join(lines))
+                key = act.shortcut().toString(QKeySequence.NativeText)
+                text = act.text().replace("&", "")
+                if key and (key, text) not in seen:
+                    seen.add((key, text))
+                    rows.append((key, text))
+        return rows
+
+    def show_shortcuts(self):
+        """A left-aligned two-column table of every menu shortcut (non-blocking)."""
+        import html
+
+        if self._shortcuts_dialog is not None:
+            self._shortcuts_dialog.close()
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard shortcuts")
+        body = "".join(f"<tr><td style='padding-right:18px'><b>{html.escape(k)}</b></td>"
+                       f"<td>{html.escape(t)}</td></tr>" for k, t in self.shortcut_rows())
+        label = QLabel(f"<table>{body}</table>")
+        label.setAlignment(Qt.AlignLeft | Qt.AlignTop)
+        label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        buttons.rejected.connect(dialog.close)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(label)
+        layout.addWidget(buttons)
+        dialog.open()
+        self._shortcuts_dialog = dialog
+        return dialog
+
+    def about_text(self) -> str:
+        import PySide6
+
+        from gdapp import __version__
+
+        return (f"gdapp {__version__}\n"
+                "graph-structured diffusion of molecules and lattices.\n\n"
+                f"Engine device: {api.device_info()}\nModel: {self.state.model.name}\n"
+                f"PySide6 {PySide6.__version__}")
 
     def show_about(self):
-        QMessageBox.about(self, "About gdapp",
-                          "gdapp: graph-structured diffusion of molecules and lattices.\n"
-                          f"Engine device: {api.device_info()}\nModel: {self.state.model.name}")
+        box = QMessageBox(QMessageBox.Information, "About gdapp", self.about_text(),
+                          QMessageBox.Ok, self)
+        box.open()
+        self._about_box = box
+        return box
 
     # ------------------------------------------------------------------ closing
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._balance_docks)
+
+    def _balance_docks(self):
+        """Keep the left dock (mode energies) wide enough for its plots: at 1024 px the
+        right docks' size hints used to squeeze it to ~120 px, and it did not recover."""
+        left = self.docks["spectrum"]
+        if self._closing or left.isFloating() or not left.isVisible():
+            return
+        want = max(LEFT_DOCK_MIN + 20, min(340, int(0.24 * self.width())))
+        if left.width() < want - 8:
+            self.resizeDocks([left], [want], Qt.Horizontal)
+
     def closeEvent(self, event):
         self._closing = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._keys)
         self.resample_timer.stop()
         self.player.pause()
         self.save_settings()

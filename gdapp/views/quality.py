@@ -38,6 +38,13 @@ class QualityPanel(QWidget):
             lambda: self.refreshRequested.emit(self.posebusters.isChecked()))
         self.rows = []
 
+    def set_lattice(self, lattice: bool):
+        """PoseBusters checks molecules only."""
+        self.posebusters.setEnabled(not lattice)
+        self.posebusters.setToolTip("PoseBusters checks molecules; lattices have no chemistry"
+                                    if lattice else "PoseBusters' validity checks (a few "
+                                    "seconds)")
+
     def set_busy(self, text: str):
         self.title.setText(text)
         self.refresh_btn.setEnabled(False)

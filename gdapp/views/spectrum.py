@@ -65,8 +65,10 @@ class SpectrumView(QWidget):
         self.map_plot.setYRange(0.0, 1.0, padding=0)
         self.title.setText("energy per Laplacian mode (log10)")
 
-    def set_trajectory(self, traj: api.Trajectory | None):
-        """Show a finished trajectory's ``mode_energies`` ``(K, N)``."""
+    def set_trajectory(self, traj: api.Trajectory | None, centred: bool = False):
+        """Show a finished trajectory's ``mode_energies`` ``(K, N)``. ``centred``: the
+        structure is diffused with its centre of mass removed (molecules), so its first
+        mode (ascending eigenvalue: the constant vector) is not one of its modes."""
         if traj is None:
             self.clear()
             return
@@ -84,6 +86,12 @@ class SpectrumView(QWidget):
         # and modes centring removes (with λ > 0 the centre-of-mass mode is not null, but its
         # energy is rounding noise, ~1e-30 of the others)
         keep &= E.max(axis=0) > 1e-12 * max(float(E.max(initial=0.0)), 1e-300)
+        if centred and len(keep) > 1:
+            # the centre-of-mass mode: fixed atoms or guidance move the centre a little, so
+            # its energy is no longer rounding noise, but it is still not a mode of the
+            # molecule (N atoms have N - 1 internal modes); its near-zero values also
+            # stretched the colour scale until every other cell was at its top (all yellow)
+            keep[np.argmin(ev)] = False
         if keep.sum() == 0:
             keep[:] = True
         E = E[:, keep]
@@ -104,8 +112,7 @@ class SpectrumView(QWidget):
         if img.shape[0] > MAX_IMAGE_ROWS:     # bin modes for the heat map
             bins = np.array_split(np.arange(img.shape[0]), MAX_IMAGE_ROWS)
             img = np.stack([img[b].mean(0) for b in bins])
-        self.image.setImage(img, autoLevels=False,
-                            levels=(float(np.percentile(img, 2)), float(np.percentile(img, 99.5))))
+        self.image.setImage(img, autoLevels=False, levels=self._levels(img))
         self.image.setColorMap(pg.colormap.get("viridis"))
         t0, t1 = float(times[0]), float(times[-1])
         self.image.setRect(t0, 0.0, max(t1 - t0, 1e-6), float(log.shape[1]))
@@ -115,6 +122,19 @@ class SpectrumView(QWidget):
                            f"{E.shape[1]} modes")
         self._last_update = -1e9
         self.set_frame(0)
+
+    @staticmethod
+    def _levels(img: np.ndarray) -> tuple[float, float]:
+        """Colour range from the cells that carry energy (the 1e-12 floor of empty cells,
+        e.g. held atoms' modes at t = 0, would otherwise set the bottom of the scale)."""
+        real = img[img > -11.5]
+        real = real if real.size else img.ravel()
+        lo, hi = float(np.percentile(real, 2)), float(np.percentile(real, 99.5))
+        return (lo, hi if hi > lo else lo + 1.0)
+
+    def mode_count(self) -> int:
+        """How many modes the heat map and the spectrum show."""
+        return 0 if self._log is None else int(self._log.shape[1])
 
     def set_frame(self, index: int):
         """Show frame ``index``: at once if the last update is older than

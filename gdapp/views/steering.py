@@ -16,6 +16,28 @@ from engine import api
 from gdapp.state import AppState
 
 
+TIP_LAMBDA_E = ("λ_E — energy guidance: E = ½‖M^½(Ŝ₀ − S*)‖², a mass-weighted pull of the "
+                "denoised estimate Ŝ₀ towards the input structure S* at every step "
+                "(0 = off; larger = stronger pull)")
+TIP_LAMBDA_G = ("λ_G — smoothness guidance: G = ‖L Ŝ₀‖², damps Ŝ₀'s rough Laplacian modes "
+                "so bonded neighbours move together (0 = off)")
+TIP_LAMBDA_A = ("λ_A — alignment guidance: Σ (1 − cos) between each bond vector of Ŝ₀ and "
+                "the same bond in the input, keeps bond directions (0 = off)")
+TIP_SCALE = ("guidance scale — multiplies all three λ at once (0 switches guidance off)")
+TIP_STEPS = "number of reverse-diffusion steps (more: slower, usually more accurate)"
+SAMPLER_TIPS = {
+    "ddim": "ddim — deterministic probability-flow ODE, Euler steps (DDIM); same seed, same result",
+    "ancestral": "ancestral — stochastic: draws from the exact Gaussian posterior "
+                 "q(S_s | S_t, Ŝ₀) at every step (the default)",
+    "pc": "pc — predictor-corrector: ancestral predictor plus a Langevin corrector per step "
+          "(slower, stochastic)",
+    "heun": "heun — deterministic probability-flow ODE, Heun's second-order steps "
+            "(two network calls per step)",
+    "adaptive": "adaptive — probability-flow ODE with error-controlled step size (Heun with "
+                "an embedded Euler estimate); ignores the steps setting",
+}
+
+
 class LogSlider(QWidget):
     """A slider over ``0`` and ``[lo, hi]`` on a log scale (position 0 means 0)."""
 
@@ -58,6 +80,13 @@ class LogSlider(QWidget):
         self.label.setText(f"{v:.3g}")
         self.valueChanged.emit(v)
 
+    def show_value(self, v: float):
+        """Move to ``v`` without emitting (undo, parameters set elsewhere)."""
+        self.slider.blockSignals(True)
+        self.set_value(v)
+        self.slider.blockSignals(False)
+        self.label.setText(f"{self.value():.3g}")
+
 
 class SteeringPanel(QWidget):
     sampleRequested = Signal()
@@ -78,9 +107,17 @@ class SteeringPanel(QWidget):
         self.steps = QSlider(Qt.Horizontal)
         self.steps.setRange(2, 500)
         self.steps.setValue(p.steps)
-        self.steps_label = QLabel(str(p.steps))
+        # the slider is coarse (a pixel is ~2 steps, the wheel moves 3): the spin box
+        # reaches every value, typed or with the arrow keys
+        self.steps_spin = QSpinBox()
+        self.steps_spin.setRange(2, 500)
+        self.steps_spin.setValue(p.steps)
+        self.steps_spin.setKeyboardTracking(False)     # typing "50" is one change, not two
+        self.steps_label = self.steps_spin              # (older name)
         self.sampler = QComboBox()
         self.sampler.addItems(api.sampler_names())
+        for i, name in enumerate(api.sampler_names()):
+            self.sampler.setItemData(i, SAMPLER_TIPS.get(name, name), Qt.ToolTipRole)
         self.sampler.setCurrentText(p.sampler)
         self.seed = QSpinBox()
         self.seed.setRange(0, 2 ** 31 - 1)
@@ -95,11 +132,21 @@ class SteeringPanel(QWidget):
         form.addRow("λ_G (smoothness)", self.lambda_G)
         form.addRow("λ_A (alignment)", self.lambda_A)
         form.addRow("guidance scale", self.scale)
+        for widget, tip in ((self.lambda_E, TIP_LAMBDA_E), (self.lambda_G, TIP_LAMBDA_G),
+                            (self.lambda_A, TIP_LAMBDA_A), (self.scale, TIP_SCALE)):
+            widget.setToolTip(tip)
+            form.labelForField(widget).setToolTip(tip)
+        self.steps.setToolTip(TIP_STEPS)
+        self.steps_spin.setToolTip(TIP_STEPS)
+        self.sampler.setToolTip("How the reverse SDE/ODE is integrated; hover an entry "
+                                "for what it does")
+        self.seed.setToolTip("Random seed of the prior draw and of the noise along the way; "
+                             "the same seed and settings give the same conformer")
         steps_row = QWidget()
         h = QHBoxLayout(steps_row)
         h.setContentsMargins(0, 0, 0, 0)
         h.addWidget(self.steps, 1)
-        h.addWidget(self.steps_label)
+        h.addWidget(self.steps_spin)
         form.addRow("steps", steps_row)
         form.addRow("sampler", self.sampler)
         form.addRow("seed", self.seed)
@@ -147,6 +194,8 @@ class SteeringPanel(QWidget):
         self.lambda_A.valueChanged.connect(lambda v: state.set_params(lambda_A=v))
         self.scale.valueChanged.connect(lambda v: state.set_params(guidance_scale=v))
         self.steps.valueChanged.connect(self._on_steps)
+        self.steps_spin.valueChanged.connect(self._on_steps)
+        self.sampler.currentTextChanged.connect(self._on_sampler)
         self.sampler.currentTextChanged.connect(lambda s: state.set_params(sampler=s))
         self.seed.valueChanged.connect(lambda s: state.set_params(seed=int(s)))
         self.sample_btn.clicked.connect(self.sampleRequested)
@@ -163,24 +212,55 @@ class SteeringPanel(QWidget):
         self.model_label.setText(state.model.name)
 
     def _sync(self, p):
-        """Show parameters changed elsewhere (menus, scripts) without re-emitting."""
-        for widget, value in ((self.steps, p.steps), (self.seed, p.seed)):
+        """Show parameters changed elsewhere (menus, undo, scripts) without re-emitting."""
+        for widget, value in ((self.steps, p.steps), (self.steps_spin, p.steps),
+                              (self.seed, p.seed)):
             if widget.value() != value:
                 widget.blockSignals(True)
                 widget.setValue(value)
                 widget.blockSignals(False)
-        self.steps_label.setText(str(p.steps))
+        for widget, value in ((self.lambda_E, p.lambda_E), (self.lambda_G, p.lambda_G),
+                              (self.lambda_A, p.lambda_A), (self.scale, p.guidance_scale)):
+            if abs(widget.value() - value) > 1e-12 * max(1.0, abs(value)):
+                widget.show_value(value)
         if self.sampler.currentText() != p.sampler:
             self.sampler.blockSignals(True)
             self.sampler.setCurrentText(p.sampler)
             self.sampler.blockSignals(False)
+            self._on_sampler(p.sampler)
 
     def _on_steps(self, value):
-        self.steps_label.setText(str(value))
+        for widget in (self.steps, self.steps_spin):
+            if widget.value() != value:
+                widget.blockSignals(True)
+                widget.setValue(int(value))
+                widget.blockSignals(False)
         self.state.set_params(steps=int(value))
 
+    def _on_sampler(self, name):
+        adaptive = name == "adaptive"
+        for widget in (self.steps, self.steps_spin):
+            widget.setEnabled(not adaptive)
+            widget.setToolTip("the adaptive solver chooses its own steps (error control); "
+                              "this setting is not used" if adaptive else TIP_STEPS)
+
     def _on_fixed(self, fixed):
-        self.fixed_label.setText(f"{len(fixed)} atoms fixed" if fixed else "no atoms fixed")
+        n = len(fixed)
+        self.fixed_label.setText(f"{n} {'atom' if n == 1 else 'atoms'} fixed" if n
+                                 else "no atoms fixed")
+
+    def set_lattice(self, lattice: bool):
+        """Fixing atoms by SMARTS and the ETKDG overlay exist only for molecules."""
+        why = "lattices have no atoms or chemistry: SMARTS and ETKDG apply to molecules only"
+        for widget, tip in ((self.smarts, "SMARTS pattern; press Enter or Fix matches"),
+                            (self.smarts_btn, "fix the atoms the SMARTS pattern matches"),
+                            (self.compare, "overlay an RDKit ETKDGv3 + MMFF conformer and "
+                                           "report heavy-atom RMSDs")):
+            widget.setEnabled(not lattice)
+            widget.setToolTip(why if lattice else tip)
+        self.pick_btn.setEnabled(not lattice)
+        self.pick_btn.setToolTip("lattice sites cannot be fixed (molecules only)" if lattice
+                                 else "Click atoms to fix / release them (P)")
 
     def set_rmsd_text(self, text: str):
         self.rmsd_label.setText(text)

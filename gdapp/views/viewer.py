@@ -31,6 +31,9 @@ from vtkmodules.vtkCommonCore import vtkPoints
 from vtkmodules.util.numpy_support import numpy_to_vtk
 
 from engine import api
+from vtkmodules.vtkRenderingCore import vtkPolyDataMapper, vtkTextActor
+
+from gdapp import chem
 from gdapp.views.elements import element_colours, vdw_radii
 
 STYLES = ("ball-and-stick", "licorice", "space-filling")
@@ -42,6 +45,8 @@ LARGE_MOLECULE = 1500     # above this many atoms: level of detail — atoms as 
 LATTICE_MODES = ("points", "arrows")
 BACKGROUND = (0.11, 0.12, 0.15)
 FIXED_COLOUR = (255, 200, 0)
+SELECTED_COLOUR = (60, 230, 120)     # atoms picked for information or measurement
+CLICK_MODES = ("info", "fix", "measure")
 
 
 def _glyph_actor(source_port, poly: pv.PolyData, scale_array: str, vector_scale: bool,
@@ -122,16 +127,18 @@ class _ClickFilter(QObject):
         if kind == QEvent.MouseButtonPress and event.button() == Qt.LeftButton:
             self.press = event.position()
         elif kind == QEvent.MouseButtonRelease and event.button() == Qt.LeftButton:
-            if self.press is not None and self.viewer.pick_mode:
+            if self.press is not None:
                 pos = event.position()
                 if abs(pos.x() - self.press.x()) + abs(pos.y() - self.press.y()) < 6:
-                    self.viewer.pick_at(pos.x(), pos.y())
+                    self.viewer.click_at(pos.x(), pos.y())
             self.press = None
         return False
 
 
 class Viewer(QWidget):
-    atomPicked = Signal(int)
+    atomPicked = Signal(int)           # fix mode: the atom clicked (toggle fixed)
+    atomInfo = Signal(str)             # info mode: what the clicked atom is ('' for none)
+    measurementChanged = Signal(str)   # measure mode: 'distance C1–O2 = 1.23 Å' or a prompt
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -148,6 +155,10 @@ class Viewer(QWidget):
         self.lattice_mode = "points"
         self.lattice_edges: Optional[bool] = None    # None: on up to LARGE_LATTICE sites
         self.pick_mode = False
+        self.bonds_drawn = np.zeros((0, 2), dtype=np.int64)   # the bonds of the frame shown
+        self.measure_mode = False
+        self.selected: list[int] = []          # atoms picked for info / measurement
+        self.info_text = ""
         self.fixed: list[int] = []
         self.overlay: Optional[np.ndarray] = None
         self._actors: list = []
@@ -155,6 +166,16 @@ class Viewer(QWidget):
         self._arrow_scale = 1.0
         self._make_sources()
         self.frames_drawn = 0
+        # text in the view's top-left corner: the picked atom or the measurement
+        self._text = vtkTextActor()
+        prop = self._text.GetTextProperty()
+        prop.SetFontSize(15)
+        prop.SetColor(0.95, 0.95, 0.85)
+        prop.SetBackgroundColor(0.0, 0.0, 0.0)
+        prop.SetBackgroundOpacity(0.55)
+        self._text.SetDisplayPosition(10, 10)
+        self._text.SetVisibility(False)
+        self.plotter.renderer.AddViewProp(self._text)
 
     # sources shared by all structures -----------------------------------------------------
     def _make_sources(self):
@@ -183,7 +204,10 @@ class Viewer(QWidget):
         self._actors = []
         self._overlay_actors = []
         self._atoms = self._bonds = self._halo = self._points = self._lines = None
+        self._selection = None
         self._bond_lines_key = None
+        self.selected = []
+        self.set_info_text("")
 
     def set_structure(self, structure: api.Structure, coords: Optional[np.ndarray] = None):
         """Build the scene for a structure (once per structure) and reset the camera."""
@@ -236,6 +260,7 @@ class Viewer(QWidget):
         self._bond_actor = actor
         self._add(actor)
         self._build_halo()
+        self._build_selection()
         self._apply_style_visibility()
 
     def _build_large_molecule(self):
@@ -255,6 +280,7 @@ class Viewer(QWidget):
             bonds, scalars="rgb", rgb=True, line_width=2, show_scalar_bar=False,
             reset_camera=False, render=False)
         self._build_halo()
+        self._build_selection()
         self._actors += [self._point_actor, self._bond_actor]
         self._apply_style_visibility()
 
@@ -268,6 +294,47 @@ class Viewer(QWidget):
         actor, _ = _glyph_actor(self._sphere.GetOutputPort(), halo, "radius", False)
         actor.GetProperty().SetOpacity(0.45)
         self._add(actor)
+
+    def _build_selection(self):
+        """Green spheres on the atoms picked for information or measurement, and the
+        lines of the measurement between them."""
+        sel = pv.PolyData()
+        _set_points(sel, np.zeros((0, 3)))
+        _set_array(sel, "radius", np.zeros(0))
+        _set_array(sel, "rgb", np.zeros((0, 3), dtype=np.uint8))
+        self._selection = sel
+        actor, _ = _glyph_actor(self._sphere.GetOutputPort(), sel, "radius", False)
+        actor.GetProperty().SetOpacity(0.5)
+        self._add(actor)
+        path = pv.PolyData()
+        _set_points(path, np.zeros((0, 3)))
+        self._measure_path = path
+        mapper = vtkPolyDataMapper()
+        mapper.SetInputData(path)
+        mapper.ScalarVisibilityOff()
+        actor = vtkActor()
+        actor.SetMapper(mapper)
+        actor.GetProperty().SetColor(*(c / 255.0 for c in SELECTED_COLOUR))
+        actor.GetProperty().SetLineWidth(3)
+        self._measure_actor = actor
+        self._add(actor)
+        s = self.structure
+        # bond orders for drawing: a lookup from bond key (i * n + j, i < j) to order and
+        # to a third atom that fixes the plane of a double bond's two sticks
+        edges = np.sort(np.asarray(s.edges, dtype=np.int64).reshape(-1, 2), axis=1)
+        keys = edges[:, 0] * s.n + edges[:, 1]
+        order = np.argsort(keys)
+        self._bond_keys = keys[order]
+        self._bond_orders = chem.bond_orders(s)[order] if len(edges) else np.zeros(0, np.int64)
+        third = np.full(len(edges), -1, dtype=np.int64)
+        nbrs = [[] for _ in range(s.n)]
+        for i, j in edges:
+            nbrs[i].append(j)
+            nbrs[j].append(i)
+        for k, (i, j) in enumerate(edges):
+            others = [c for c in nbrs[i] if c != j] or [c for c in nbrs[j] if c != i]
+            third[k] = others[0] if others else -1
+        self._bond_third = third[order]
 
     def _sprite_size(self) -> float:
         return {"ball-and-stick": 5.0, "licorice": 3.0, "space-filling": 9.0}[self.style]
@@ -348,11 +415,13 @@ class Viewer(QWidget):
             self._set_bond_lines(self._current_bonds(coords) if self._bond_radius() > 0
                                  else np.zeros((0, 2), dtype=np.int64), coords)
             self._update_halo(coords)
+            self._update_selection(coords)
             return
         if self._bond_radius() > 0:
             bonds = self._current_bonds(coords)
             self._set_bond_arrays(bonds, coords)
         self._update_halo(coords)
+        self._update_selection(coords)
 
     def _current_bonds(self, coords) -> np.ndarray:
         # dynamic bonds cost ~0.14 s a frame at 20,000 atoms: large molecules keep their
@@ -361,22 +430,78 @@ class Viewer(QWidget):
             return api.dynamic_bonds(self.structure.atomic_numbers, coords)
         return self.structure.edges
 
+    def bond_orders_of(self, bonds: np.ndarray) -> np.ndarray:
+        """Drawn order (1, 2, 3) of each bond ``(E, 2)``: the molecule's own order where the
+        bond is in its bond graph (Kekulé form), 1 for bonds perceived from distances only."""
+        bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+        out = np.ones(len(bonds), dtype=np.int64)
+        if not len(bonds) or not len(self._bond_keys):
+            return out
+        lo, hi = bonds.min(axis=1), bonds.max(axis=1)
+        keys = lo * self.structure.n + hi
+        pos = np.clip(np.searchsorted(self._bond_keys, keys), 0, len(self._bond_keys) - 1)
+        hit = self._bond_keys[pos] == keys
+        out[hit] = self._bond_orders[pos[hit]]
+        return out
+
+    def _sticks(self, bonds: np.ndarray, coords: np.ndarray):
+        """One cylinder per single bond, two thinner parallel ones per double bond and
+        three per triple bond, offset in the plane of a neighbouring atom (as Avogadro
+        and PyMOL's valence mode draw them). Returns (start, end, radius, bond row)."""
+        r = self._bond_radius()
+        orders = self.bond_orders_of(bonds)
+        a, b = coords[bonds[:, 0]], coords[bonds[:, 1]]
+        d = b - a
+        u = np.zeros_like(d)
+        multi = np.flatnonzero(orders > 1)
+        if len(multi):
+            lo, hi = bonds[multi].min(axis=1), bonds[multi].max(axis=1)
+            pos = np.clip(np.searchsorted(self._bond_keys, lo * self.structure.n + hi), 0,
+                          len(self._bond_keys) - 1)
+            third = self._bond_third[pos]
+            dm = d[multi]
+            ref = np.where((third >= 0)[:, None], coords[np.maximum(third, 0)] - a[multi],
+                           np.array([0.0, 0.0, 1.0]))
+            n = np.cross(dm, ref)
+            bad = np.linalg.norm(n, axis=1) < 1e-6 * np.maximum(np.linalg.norm(dm, axis=1), 1e-9)
+            n[bad] = np.cross(dm[bad], np.array([0.3, 1.0, 0.1]))
+            v = np.cross(n, dm)
+            u[multi] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        rows, offsets, radii = [], [], []
+        layouts = {1: ((0.0,), 1.0), 2: ((-1.0, 1.0), 0.6), 3: ((-1.6, 0.0, 1.6), 0.5)}
+        for k, (offs, shrink) in layouts.items():
+            sel = np.flatnonzero(orders == k)
+            if not len(sel):
+                continue
+            gap = 1.0 * r if k == 2 else 0.9 * r
+            for o in offs:
+                rows.append(sel)
+                offsets.append(np.full(len(sel), o * gap))
+                radii.append(np.full(len(sel), shrink * r))
+        rows = np.concatenate(rows)
+        off = np.concatenate(offsets)[:, None] * u[rows]
+        return a[rows] + off, b[rows] + off, np.concatenate(radii), rows
+
     def _set_bond_arrays(self, bonds: np.ndarray, coords: np.ndarray):
-        """Two half-cylinders per bond, each coloured like its atom."""
+        """Two half-cylinders per stick, each coloured like its atom; double and triple
+        bonds are two and three sticks."""
         poly = self._bonds
+        self.bonds_drawn = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
         if len(bonds) == 0:
             centres = np.zeros((0, 3))
             vec = np.zeros((0, 3))
             rgb = np.zeros((0, 3), dtype=np.uint8)
+            rad = np.zeros(0)
         else:
-            a, b = coords[bonds[:, 0]], coords[bonds[:, 1]]
+            a, b, rad, rows = self._sticks(bonds, coords)
+            bonds = bonds[rows]
             d = b - a
             centres = np.concatenate([a + 0.25 * d, a + 0.75 * d])
             vec = np.concatenate([d, d])
             rgb = np.concatenate([self._colours[bonds[:, 0]], self._colours[bonds[:, 1]]])
+            rad = np.concatenate([rad, rad])
         length = np.linalg.norm(vec, axis=1) * 0.5
-        r = self._bond_radius()
-        scale = np.stack([length, np.full(len(length), r), np.full(len(length), r)], axis=1)
+        scale = np.stack([length, rad, rad], axis=1)
         _set_points(poly, centres)
         _set_array(poly, "orient", vec.reshape(-1, 3))
         _set_array(poly, "scale", scale.reshape(-1, 3))
@@ -394,6 +519,78 @@ class Viewer(QWidget):
                           if len(bonds) else np.zeros(0, dtype=np.int64))
             self._bond_lines_key = key
         poly.Modified()
+
+    def _update_selection(self, coords):
+        if self._selection is None:
+            return
+        idx = np.asarray(self.selected, dtype=np.int64)
+        radii = self._atom_radii()[idx] * 1.15 + 0.08 if len(idx) else np.zeros(0)
+        _set_points(self._selection, coords[idx] if len(idx) else np.zeros((0, 3)))
+        _set_array(self._selection, "radius", np.asarray(radii, dtype=np.float64))
+        _set_array(self._selection, "rgb",
+                   np.tile(np.array(SELECTED_COLOUR, dtype=np.uint8), (len(idx), 1)))
+        path = self._measure_path
+        if self.measure_mode and len(idx) >= 2:
+            _set_points(path, coords[idx])
+            path.lines = np.hstack([[len(idx)], np.arange(len(idx))])
+            self.set_info_text(chem.describe_measurement(self.structure, coords, list(idx)),
+                               render=False)
+        else:
+            _set_points(path, np.zeros((0, 3)))
+            path.lines = np.zeros(0, dtype=np.int64)
+        path.Modified()
+
+    def set_info_text(self, text: str, render: bool = True):
+        """Text in the view's top-left corner ('' hides it)."""
+        self.info_text = text
+        self._text.SetInput(text or " ")
+        self._text.SetVisibility(bool(text))
+        if render:
+            self.render()
+
+    def click_at(self, x: float, y: float) -> int:
+        """A click in the view: fix mode toggles the atom (``atomPicked``), measure mode
+        adds it to the measurement (2 atoms: distance, 3: angle, 4: dihedral, then anew),
+        otherwise the atom's element, index and charge are shown (``atomInfo``)."""
+        if self.structure is None or not self.structure.is_molecule or self.coords is None:
+            return -1
+        if self.pick_mode:
+            return self.pick_at(x, y)
+        index = self.atom_at(x, y)
+        if self.measure_mode:
+            if index >= 0:
+                self.add_measure_atom(index)
+            return index
+        self.selected = [index] if index >= 0 else []
+        text = chem.atom_info(self.structure, index, self.coords) if index >= 0 else ""
+        self.set_info_text(text, render=False)
+        self._update_selection(self.coords)
+        self.render()
+        self.atomInfo.emit(text)
+        return index
+
+    def add_measure_atom(self, index: int):
+        """Measure mode: one more atom (a fifth starts a new measurement)."""
+        if len(self.selected) >= 4 or index in self.selected:
+            self.selected = []
+        self.selected.append(int(index))
+        n = len(self.selected)
+        if n == 1:
+            sym = self.structure.mol.GetAtomWithIdx(int(index)).GetSymbol()
+            text = (f"measure: {sym}{index} — pick a 2nd atom (distance), "
+                    "3rd (angle), 4th (dihedral)")
+            self.set_info_text(text, render=False)
+        self._update_selection(self.coords)
+        self.render()
+        self.measurementChanged.emit(self.info_text)
+
+    def set_measure_mode(self, on: bool):
+        self.measure_mode = bool(on)
+        self.selected = []
+        self.set_info_text("measure: pick 2, 3 or 4 atoms" if on else "", render=False)
+        if self.coords is not None and self.structure is not None and self.structure.is_molecule:
+            self._update_selection(self.coords)
+        self.render()
 
     def _update_halo(self, coords):
         idx = np.asarray(self.fixed, dtype=np.int64)
@@ -576,6 +773,13 @@ class Viewer(QWidget):
 
     def pick_at(self, x: float, y: float, tolerance_px: float = 25.0) -> int:
         """Emit ``atomPicked`` for the atom drawn nearest to widget pixel (x, y); -1 if none."""
+        index = self.atom_at(x, y, tolerance_px)
+        if index >= 0:
+            self.atomPicked.emit(index)
+        return index
+
+    def atom_at(self, x: float, y: float, tolerance_px: float = 25.0) -> int:
+        """The atom drawn nearest to widget pixel (x, y), front-most first; -1 if none."""
         if self.structure is None or not self.structure.is_molecule or self.coords is None:
             return -1
         pos = self.display_positions()
@@ -586,9 +790,7 @@ class Viewer(QWidget):
         if near.size == 0:
             return -1
         depth = np.linalg.norm(self.coords[near] - cam, axis=1)
-        index = int(near[np.argmin(depth + 0.02 * d[near])])
-        self.atomPicked.emit(index)
-        return index
+        return int(near[np.argmin(depth + 0.02 * d[near])])
 
     def close_scene(self):
         self.clear()

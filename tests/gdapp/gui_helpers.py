@@ -33,6 +33,20 @@ def open_main_window(qtbot, size=(1200, 800)):
     win.close()
 
 
+def make_active(qtbot, win):
+    """Make ``win`` the active window, as a click on it would: Xvfb has no window manager,
+    and window shortcuts (Space, Esc, Ctrl+Z …) fire only in the active window."""
+    import warnings
+
+    from PySide6.QtWidgets import QApplication
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        QApplication.setActiveWindow(win)
+    win.windowHandle().requestActivate()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+
+
 class Heartbeat:
     """Timestamps of a 10 ms QTimer while the block runs: the longest gap between two is
     the longest event-loop stall (tests/gdapp, tests/reliability)."""
