@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         self.undo_timer.timeout.connect(self._commit_params)
 
         self.viewer = Viewer(self)
-        self.viewer.setMinimumSize(420, 320)
+        self.viewer.setMinimumSize(360, 300)      # with the docks' minimums: fits 1024 px
         self.viewer.setFocusPolicy(Qt.StrongFocus)     # keys go to the window's shortcuts
         self.setCentralWidget(self.viewer)
         self.player = Player(self.state)

@@ -210,6 +210,7 @@ class SteeringPanel(QWidget):
         # the model in use depends on the structure (kind, lattice system)
         state.structureChanged.connect(lambda _s: self.model_label.setText(state.model.name))
         self.model_label.setText(state.model.name)
+        self._sync(p)          # the sliders start at the parameters' values (λ_E may be on)
 
     def _sync(self, p):
         """Show parameters changed elsewhere (menus, undo, scripts) without re-emitting."""

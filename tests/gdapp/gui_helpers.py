@@ -47,6 +47,17 @@ def make_active(qtbot, win):
     qtbot.waitUntil(win.isActiveWindow, timeout=5000)
 
 
+def click_slider_handle(qtbot, slider):
+    """Click a QSlider's handle (focus, no value change), as a user grabbing it does."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QStyle, QStyleOptionSlider
+
+    opt = QStyleOptionSlider()
+    slider.initStyleOption(opt)
+    rect = slider.style().subControlRect(QStyle.CC_Slider, opt, QStyle.SC_SliderHandle, slider)
+    qtbot.mouseClick(slider, Qt.LeftButton, pos=rect.center())
+
+
 class Heartbeat:
     """Timestamps of a 10 ms QTimer while the block runs: the longest gap between two is
     the longest event-loop stall (tests/gdapp, tests/reliability)."""

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from rdkit import Chem
 
-from gui_helpers import make_active
+from gui_helpers import click_slider_handle, make_active
 
 
 def _finished(qtbot, window, kind, timeout=120000):
@@ -54,14 +54,14 @@ def test_arrow_keys_move_a_focused_slider_not_the_player(window, qtbot):
     player.select("forward")
     player.seek(10)
     slider = window.steering.lambda_E.slider
-    qtbot.mouseClick(slider, Qt.LeftButton, pos=QPoint(3, slider.height() // 2))  # on the handle at 0
+    click_slider_handle(qtbot, slider)
     assert QApplication.focusWidget() is slider
-    before = slider.value()
-    QTest.keyClick(slider, Qt.Key_Right)
-    QTest.keyClick(slider, Qt.Key_Right)
-    assert slider.value() == before + 2 and window.state.params.lambda_E > 0
+    before, value = slider.value(), window.state.params.lambda_E
     QTest.keyClick(slider, Qt.Key_Left)
-    assert slider.value() == before + 1
+    QTest.keyClick(slider, Qt.Key_Left)
+    assert slider.value() == before - 2 and window.state.params.lambda_E < value
+    QTest.keyClick(slider, Qt.Key_Right)
+    assert slider.value() == before - 1
     assert player.index == 10                      # the player did not move
 
 
