@@ -20,14 +20,14 @@ import scipy.sparse as sp
 
 from engine.errors import EngineError, GraphError, InputError
 from engine.resources import resource_path
-from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import DEFAULT_ENERGY_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
     "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
     "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
     "LatticeSystemInfo", "lattice_system_info", "build_lattice", "make_process",
-    "forward_trajectory", "reverse_trajectory", "sampler_names", "load_model", "default_model", "harmonic_prior_model",
+    "forward_trajectory", "reverse_trajectory", "default_guidance", "DEFAULT_ENERGY_GUIDANCE", "sampler_names", "load_model", "default_model", "harmonic_prior_model",
     "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
     "export_structures", "export_trajectory", "dynamic_bonds",
 ]
@@ -549,6 +549,7 @@ class ModelHandle:
     params: Optional["ProcessParams"] = None   # the process the model was trained with
     coord_scale: float = 1.0                   # Å (molecules) or field units per model unit
     lattice: Optional[dict] = None
+    generation: object = None                  # engine.sampling.generate.GenerationModel (molecules)
 
     @property
     def is_network(self) -> bool:
@@ -696,6 +697,9 @@ def load_model(path, device=None) -> ModelHandle:
     if kind != "molecule":
         raise CheckpointError(f"{path}: a {kind} model; the app samples molecules and "
                               f"lattices only")
+    from engine.sampling.generate import GenerationModel
+
+    generation = GenerationModel(net, config, device, name=path.name)
     graphs: dict = {}
 
     def eps_fn(structure, process, S_t, t):
@@ -710,7 +714,7 @@ def load_model(path, device=None) -> ModelHandle:
         return eps - eps.mean(0, keepdim=True)
 
     return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("molecule",),
-                       params=params, coord_scale=scale)
+                       params=params, coord_scale=scale, generation=generation)
 
 
 def _lattice_handle(path, net, config, params, name, scale, device) -> ModelHandle:
@@ -778,6 +782,13 @@ class Guidance:
         return self.scale != 0 and (self.lambda_E or self.lambda_G or self.lambda_A)
 
 
+def default_guidance(kind: str = "molecule") -> Guidance:
+    """The guidance a structure kind gets by default: for molecules ``lambda_E`` is the
+    chemical energy's weight (``engine.chem.energy``; the default of ``sample`` as well),
+    for lattices every weight is 0 (``lambda_E`` there pulls towards the input)."""
+    return Guidance(lambda_E=DEFAULT_ENERGY_GUIDANCE if kind == "molecule" else 0.0)
+
+
 def sampler_names() -> list[str]:
     """Samplers :func:`reverse_trajectory` accepts."""
     try:
@@ -817,7 +828,12 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
     if why is not None:
         raise InputError(f"cannot sample {structure.name}: {why} (engine.api.model_for "
                          f"picks a suitable model)")
-    guidance = guidance or Guidance()
+    guidance = guidance or default_guidance(structure.kind)
+    if structure.is_molecule and model.generation is not None and params is None:
+        return _reverse_molecule(structure, model, steps=int(steps), sampler=sampler,
+                                 seed=int(seed), guidance=guidance,
+                                 fixed=_fixed_indices(fixed, structure.n), callback=callback,
+                                 should_stop=should_stop)
     process = make_process(structure, params or model.params, phi_floor=SAMPLING_PHI_FLOOR)
     gen = torch.Generator().manual_seed(int(seed))
     center = _centroid(structure)
@@ -868,6 +884,73 @@ def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None
                       eigenvalues=_eigenvalues(process, structure.n),
                       s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
                       meta={"sampler": sampler, "steps": steps, "fixed": fixed_idx.tolist(),
+                            "guidance": guidance})
+
+
+def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, sampler: str,
+                      seed: int, guidance: Guidance, fixed: np.ndarray, callback, should_stop):
+    """A molecule with a trained network: the one sampling path of ``python -m engine
+    sample`` (``engine.sampling.generate.generate_conformers`` with one conformer, input
+    index 0, its defaults for polish and stereo), so the app, the command line and this
+    API give the same coordinates for the same molecule, seed and settings. Frames are
+    shifted by the input's centroid (the sample sits where the input was);
+    ``frames[-1] - centroid`` is exactly what ``sample`` writes (to the SDF's 4 decimals).
+
+    ``guidance.lambda_E`` (times ``scale``) weighs the chemical energy
+    (``engine.chem.energy``); ``lambda_G``/``lambda_A`` steer Ŝ₀ as for lattices.
+    """
+    import torch
+
+    from engine.sampling.generate import generate_conformers
+    from engine.sampling.guidance import RegularizerGuidance
+    from engine.sampling.samplers import SamplingCancelled
+
+    process = make_process(structure, model.params)      # for the mode energies shown
+    center = _centroid(structure)
+    scale = float(model.coord_scale)
+    transform = None
+    if guidance.scale and (guidance.lambda_G or guidance.lambda_A):
+        ref = torch.as_tensor((structure.positions - center) / scale, dtype=torch.float32)
+        transform = _regulariser_guidance(structure, ref, replace(guidance, lambda_E=0.0),
+                                          RegularizerGuidance)
+    fixed_arg = (fixed, structure.positions[fixed] - center) if len(fixed) else None
+    frames, s0_hats, energies, times = [], [], [], []
+
+    def emit(k, t, f, h):
+        frames.append(f)
+        s0_hats.append(h if h is not None else f)
+        energies.append(_mode_energies(process, torch.as_tensor((f - center) / scale)))
+        times.append(float(t))
+        if callback is not None:
+            callback(k, float(t), f, h)
+
+    def step_callback(k, t, S_t, S0):
+        if should_stop is not None and should_stop():
+            raise SamplingCancelled("cancelled")
+        if k == 0:          # a new round (a stereo violation was resampled): start afresh
+            frames.clear(), s0_hats.clear(), energies.clear(), times.clear()
+        f = S_t.detach().cpu().numpy().astype(np.float64) + center
+        h = None if S0 is None else S0.detach().cpu().numpy().astype(np.float64) + center
+        emit(k, t, f, h)
+
+    try:
+        (out,) = generate_conformers([structure.mol], 1, model.generation, sampler=sampler,
+                                     steps=steps, seed=seed,
+                                     guidance=float(guidance.lambda_E) * float(guidance.scale),
+                                     fixed=fixed_arg, transform=transform,
+                                     step_callback=step_callback)
+    except SamplingCancelled as err:
+        raise Cancelled("cancelled") from err
+    if isinstance(out, Exception):
+        raise out
+    final = out.GetConformer().GetPositions() + center
+    if not np.allclose(frames[-1], final):
+        emit(len(frames), 0.0, final, final)
+    return Trajectory(kind="reverse", frames=np.stack(frames), times=np.asarray(times),
+                      mode_energies=np.stack(energies),
+                      eigenvalues=_eigenvalues(process, structure.n),
+                      s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
+                      meta={"sampler": sampler, "steps": steps, "fixed": fixed.tolist(),
                             "guidance": guidance})
 
 

@@ -8,3 +8,10 @@ docs/recipe_sweep.md) and improves with more steps; 50 steps keep 88-95 % of bon
 """
 DEFAULT_SAMPLER = "ancestral"
 DEFAULT_STEPS = 50
+
+# Chemical-energy guidance and polish (engine.chem.energy): the weight of the energy
+# against the network's estimate at sampler times t <= DEFAULT_GUIDANCE_START, and the
+# L-BFGS iterations on every sample. Measured in bench/conformers.py; see the README.
+DEFAULT_ENERGY_GUIDANCE = 1.0
+DEFAULT_GUIDANCE_START = 0.3
+DEFAULT_POLISH_STEPS = 50

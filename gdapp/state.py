@@ -18,7 +18,7 @@ from engine import api
 class SamplingParams:
     """What the steering panel controls."""
 
-    lambda_E: float = 0.0
+    lambda_E: float = api.DEFAULT_ENERGY_GUIDANCE   # molecules: chemical energy; lattices: pull to input
     lambda_G: float = 0.0
     lambda_A: float = 0.0
     guidance_scale: float = 1.0
@@ -84,6 +84,9 @@ class AppState(QObject):
         self.generated = []
         self.generated_info = []
         self._kept = {}
+        # lambda_E means the chemical energy for molecules (on by default, as in `sample`)
+        # and a pull towards the input for lattices (off by default)
+        self.set_params(lambda_E=api.default_guidance(structure.kind).lambda_E)
         self.structureChanged.emit(structure)
         self.fixedChanged.emit([])
         self.referenceChanged.emit(None)

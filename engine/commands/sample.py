@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
                                      add_fragment_argument, check_common_arguments)
 from engine.commands._progress import add_quiet_argument
-from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import (DEFAULT_ENERGY_GUIDANCE, DEFAULT_GUIDANCE_START, DEFAULT_POLISH_STEPS,
+                             DEFAULT_SAMPLER, DEFAULT_STEPS)
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 
@@ -23,6 +24,9 @@ class SampleSettings:
     sampler: str = DEFAULT_SAMPLER
     steps: int = DEFAULT_STEPS
     seed: int = 0
+    guidance: float = DEFAULT_ENERGY_GUIDANCE
+    guidance_start: float = DEFAULT_GUIDANCE_START
+    polish: int = DEFAULT_POLISH_STEPS
     stereo: str = "fix"
     relax: int = 0
 
@@ -47,6 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="structures sampled together (default %(default)s)")
     parser.add_argument("--chunk", type=int, default=64, metavar="M",
                         help="input molecules read and written per round (default %(default)s)")
+    parser.add_argument("--guidance", type=float, default=DEFAULT_ENERGY_GUIDANCE, metavar="W",
+                        help="weight of the chemical energy (distance bounds, planarity, stereo) that "
+                             "steers the network's estimate late in sampling (0 = off, default %(default)s)")
+    parser.add_argument("--guidance-start", type=float, default=DEFAULT_GUIDANCE_START, metavar="T",
+                        help="the energy guidance acts at sampler times t <= T (default %(default)s)")
+    parser.add_argument("--polish", type=int, default=DEFAULT_POLISH_STEPS, metavar="ITERS",
+                        help="L-BFGS iterations on the chemical energy for every sample, on the model's "
+                             "device (0 = off, default %(default)s)")
     parser.add_argument("--relax", type=int, default=0, metavar="ITERS",
                         help="polish each conformer with up to ITERS MMFF94 iterations (0 = off, default)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
@@ -79,6 +91,12 @@ def run(args) -> int:
     problem = check_common_arguments(args)
     if problem is None and args.sampler not in SAMPLERS:
         problem = f"unknown sampler {args.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+    if problem is None and not (args.guidance >= 0 and args.guidance < float("inf")):
+        problem = f"--guidance must be a finite number >= 0, got {args.guidance}"
+    if problem is None and not 0 <= args.guidance_start <= 1:
+        problem = f"--guidance-start must lie in [0, 1], got {args.guidance_start}"
+    if problem is None and args.polish < 0:
+        problem = f"--polish must be >= 0, got {args.polish}"
     if problem is None and args.steps < 1:
         problem = f"--steps must be >= 1, got {args.steps}"
     if problem is None and args.threads < 0:

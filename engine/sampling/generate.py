@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from engine.errors import EngineError, InputError
-from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS
+from engine.defaults import (DEFAULT_ENERGY_GUIDANCE, DEFAULT_GUIDANCE_START, DEFAULT_POLISH_STEPS,
+                             DEFAULT_SAMPLER, DEFAULT_STEPS)
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +161,19 @@ def relax_conformers(mol, max_iters: int) -> str:
 
 
 def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
-                  transform=None, callback=None):
-    """Sample every structure of ``samples`` once; returns coordinates in Å per sample."""
+                  energy=None, energy_weight: float = 0.0, guidance_start: float = 1.0,
+                  polish_steps: int = 0, fixed=None, transform=None, callback=None):
+    """Sample every structure of ``samples`` once; returns centred coordinates in Å per sample.
+
+    ``energy``: the batch's ``ChemicalEnergy`` (Å), used as guidance on Ŝ₀ with weight
+    ``energy_weight`` at ``t <= guidance_start`` and for ``polish_steps`` L-BFGS iterations
+    on the result. ``fixed``: ``(indices, coords (k, 3) in Å, centred)`` rows held exactly.
+    ``callback(step, t, S_t, Ŝ₀)`` gets Å tensors (concatenated) after every step.
+    """
+    from engine.chem.energy import polish
     from engine.data.batching import collate
     from engine.process import GraphBatchDiffusion
+    from engine.sampling.guidance import EnergyGuidance, FixedAtoms, compose
     from engine.sampling.samplers import SAMPLING_PHI_FLOOR, get_sampler, time_grid
 
     batch = collate(samples).to(model.device)
@@ -174,6 +184,7 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     net = model.network
     prepared = net.prepare(batch) if hasattr(net, "prepare") else batch
     num_graphs = batch.num_graphs
+    scale = model.coord_scale
 
     @torch.no_grad()
     def eps_model(x, t):
@@ -183,13 +194,32 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
             out = net(x, tt, prepared)
         return proc._centered(out.float())
 
+    fixed_idx = fixed_hook = None
+    if fixed is not None:
+        fixed_idx = torch.as_tensor(fixed[0], dtype=torch.long, device=model.device)
+        fixed_hook = FixedAtoms(fixed_idx, torch.as_tensor(fixed[1], dtype=torch.float32) / scale)
+    guide = None
+    if energy is not None and energy_weight > 0:
+        guide = EnergyGuidance(energy, float(energy_weight), coord_scale=scale,
+                               t_start=float(guidance_start), fixed=fixed_idx)
+    hook = compose(guide, transform, fixed_hook)
+    step_callback = None
+    if callback is not None:
+        def step_callback(k, t, x, x0):
+            callback(k, t, x * scale, None if x0 is None else x0 * scale)
+
     # the harmonic prior N(0, A^-1) rather than N(0, Sigma(1)): with lam = 0 the slowest
     # modes keep part of the data at t = 1, and this start gives them the spread they need
     # (measured: AMR-R 1.14 -> 1.07 A on 5 drug-like molecules, docs/prior_sweep.md)
     x_T = proc.prior_sample(generator=generator, start="stationary")
+    if step_callback is not None:
+        step_callback(0, 1.0, x_T, None)
     x0 = get_sampler(sampler)(eps_model, x_T, proc, time_grid(steps), generator=generator,
-                              transform_s0=transform, callback=callback)
-    coords = (x0 * model.coord_scale).detach().cpu().numpy().astype(np.float64)
+                              transform_s0=hook, callback=step_callback)
+    coords = x0.detach() * scale
+    if energy is not None and polish_steps > 0:
+        coords = polish(energy, coords.to(torch.float64), polish_steps, fixed=fixed_idx)
+    coords = coords.cpu().numpy().astype(np.float64)
     ptr = batch.ptr.cpu().numpy()
     return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]
 
@@ -215,13 +245,29 @@ def _chunks(items: list, atoms: list, max_items: int, max_atoms: Optional[int]):
         yield chunk
 
 
+def _batch_fixed(fixed, chunk, prepared):
+    """``fixed`` = (indices, coords) of one molecule, laid out for every copy in ``chunk``."""
+    if fixed is None:
+        return None
+    idx = np.asarray(fixed[0], dtype=np.int64).reshape(-1)
+    xyz = np.asarray(fixed[1], dtype=np.float64).reshape(-1, 3)
+    offsets = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])[:-1]
+    return (np.concatenate([idx + o for o in offsets]), np.concatenate([xyz] * len(chunk)))
+
+
 def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, *,
                         sampler: str = DEFAULT_SAMPLER, steps: int = DEFAULT_STEPS, seed: int = 0,
                         batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
                         relax: int = 0,
                         progress: Optional[Callable[[int, int], None]] = None,
                         report: Optional[GenerationReport] = None,
-                        keys: Optional[Sequence] = None) -> list:
+                        keys: Optional[Sequence] = None,
+                        guidance: float = DEFAULT_ENERGY_GUIDANCE,
+                        guidance_start: float = DEFAULT_GUIDANCE_START,
+                        polish: int = DEFAULT_POLISH_STEPS,
+                        fixed: Optional[tuple] = None,
+                        transform=None,
+                        step_callback: Optional[Callable] = None) -> list:
     """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
     conformers, hydrogens added) or an ``Exception`` per input, in input order.
 
@@ -229,6 +275,16 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     (resample every violation) or ``ignore``. ``relax > 0`` polishes every conformer with
     at most that many MMFF94 iterations (UFF where MMFF has no parameters), as the
     ETKDG + MMFF baseline does after embedding.
+
+    Chemistry (``engine.chem.energy``, built per molecule from RDKit's distance bounds,
+    planarity and stereo tags): ``guidance`` weighs the chemical energy against the
+    network's estimate Ŝ₀ at sampler times ``t <= guidance_start`` (0 = off), and
+    ``polish`` L-BFGS iterations lower it on every sample before the stereo check. A
+    molecule the energy cannot be built for is reported (``report.errors``) like any other
+    bad input. ``fixed`` = ``(indices, coords (k, 3) Å)`` holds those atoms (centred
+    coordinates) in every conformer; ``transform`` is an extra Ŝ₀ hook in model units
+    (``engine.sampling.guidance``); ``step_callback(step, t, S_t, Ŝ₀)`` streams every
+    sampler step of every batch (Å tensors, the batch's molecules concatenated).
 
     Random streams: conformer slot ``c`` of molecule ``i`` (resampling round ``r``) draws
     from its own generator seeded by ``(seed, *keys[i], c, r)`` (``keys[i]``: an int or a
@@ -238,6 +294,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     from rdkit import Chem
     from rdkit.Geometry import Point3D
 
+    from engine.chem.energy import ChemicalEnergy, molecule_terms
     from engine.chem.stereo import fix_stereo, stereo_ok
 
     if num_confs < 1:
@@ -260,7 +317,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             if pm.GetNumAtoms() > MAX_ATOMS:
                 raise InputError(f"molecule has {pm.GetNumAtoms()} atoms with hydrogens; the "
                                  f"sampler handles at most {MAX_ATOMS}")
-            prepared.append((pm, molecule_sample(pm, i)))
+            terms = molecule_terms(pm) if (guidance > 0 or polish > 0) else None
+            prepared.append((pm, molecule_sample(pm, i), terms))
         except Exception as exc:  # report and go on with the others
             prepared.append(exc)
             report.errors[i] = str(exc)
@@ -281,17 +339,24 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             sizes = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])
             gen = PerGraphGenerator([stream_seed(seed, *keys[i], c, round_) for i, c in chunk], sizes,
                                     device=model.device)
+            energy = None
+            if guidance > 0 or polish > 0:
+                energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk],
+                                                  device=model.device, dtype=torch.float64)
             coords = _sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
-                                   steps=steps, generator=gen)
+                                   steps=steps, generator=gen, energy=energy,
+                                   energy_weight=guidance, guidance_start=guidance_start,
+                                   polish_steps=polish, fixed=_batch_fixed(fixed, chunk, prepared),
+                                   transform=transform, callback=step_callback)
             report.batches += 1
             for (i, c), xyz in zip(chunk, coords):
                 mol = prepared[i][0]
                 if stereo != "ignore":
-                    fixed, ok = fix_stereo(mol, xyz) if stereo == "fix" else (xyz, stereo_ok(mol, xyz))
+                    repaired, ok = fix_stereo(mol, xyz) if stereo == "fix" else (xyz, stereo_ok(mol, xyz))
                     if ok:
-                        if fixed is not xyz:
+                        if repaired is not xyz:
                             report.stereo_reflected += 1
-                        xyz = np.asarray(fixed, dtype=np.float64)
+                        xyz = np.asarray(repaired, dtype=np.float64)
                     elif round_ < max_rounds - 1:
                         retry.append((i, c))
                         report.stereo_resampled += 1

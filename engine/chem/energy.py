@@ -1,0 +1,443 @@
+"""A chemical energy for molecules in torch: the molecule form of the energy regulariser λ_E.
+
+Built once per molecule from RDKit (:func:`molecule_terms`), batched over many molecules
+of different sizes and many conformers of each (:class:`ChemicalEnergy`), evaluated on
+concatenated ``(N_total, 3)`` coordinates in Å on any device. Its terms, all zero on a
+well-formed conformer:
+
+- **distance bounds** (flat-bottom, every atom pair): ``relu(d − u)² + relu(l − d)²``
+  with ``l, u`` from ``rdDistGeom.GetMoleculeBoundsMatrix`` — the bounds PoseBusters
+  checks bond lengths, bond angles (1-3 pairs) and internal clashes against (the same
+  parameters: 1-5 bounds, scaled van der Waals radii, triangle smoothing). Bonded and
+  1-3 pairs weigh ``BOND_WEIGHT``; other pairs only push apart atoms that clash.
+- **planarity**: the squared volume ``((b−a)·((c−a)×(d−a)))²`` of every sp2 atom with its
+  three neighbours (aromatic atoms, both ends of double bonds, amide and other
+  conjugated nitrogens), of every four consecutive atoms of an aromatic ring, and of every
+  (neighbour, a, b, neighbour) quadruple across a non-aromatic double bond — the systems
+  PoseBusters' flatness checks look at.
+- **chirality**: for every tagged tetrahedral centre the signed volume of its first three
+  neighbours (RDKit's bond order; positive for ``CHI_TETRAHEDRAL_CCW``, measured) must lie
+  on the tagged side by at least ``CHIRAL_VOLUME`` Å³: ``relu(V₀ − sign·V)²``.
+- **double-bond stereo**: for a tagged E/Z bond the cosine of the dihedral between its
+  stereo atoms must have the tagged sign: ``relu(±cos φ)²``.
+
+:func:`polish` lowers the energy of a batch with L-BFGS; the samplers use
+:class:`EnergyGuidance` (``engine.sampling.guidance``) to steer Ŝ₀ with it.
+
+Molecules that RDKit cannot build bounds for raise :class:`~engine.errors.InputError`
+naming the reason; :func:`molecule_terms` is called per molecule, so callers report the
+index and go on with the others.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from engine.errors import InputError
+
+__all__ = ["MoleculeTerms", "molecule_terms", "ChemicalEnergy", "polish", "BOND_WEIGHT",
+           "CHIRAL_VOLUME"]
+
+# Bonds and heavy-atom 1-3 pairs (bond lengths and angles) weigh this much more than the
+# other pairs (clashes, angles ending on a hydrogen).
+BOND_WEIGHT = 4.0
+# Weight of the planarity and stereo terms (volumes are in Å^3, about 2x a bond's
+# out-of-plane displacement for bonds of 1.4 Å).
+PLANARITY_WEIGHT = 1.0
+STEREO_WEIGHT = 4.0
+# Least |signed volume| (Å^3) of a tagged centre's first three neighbours on the tagged
+# side (an ideal sp3 carbon with C–X bonds of 1.5 Å has about 2.2 Å^3; see the tests).
+CHIRAL_VOLUME = 0.8
+# Bounds wider than this (RDKit's "no constraint" upper bound is 1000 Å) are dropped.
+_NO_UPPER = 100.0
+
+
+@dataclass
+class MoleculeTerms:
+    """The energy's index tables for one molecule (numpy, atom indices local to it).
+
+    ``pairs (P, 2)``, ``lower``/``upper``/``weight (P,)``; ``planes (Q, 4)`` with ``plane_weight (Q,)``;
+    ``chiral (C, 4)`` (centre, three neighbours) with ``chiral_sign (C,)``;
+    ``dihedrals (D, 4)`` with ``dihedral_sign (D,)`` (+1: cis, −1: trans).
+    """
+
+    num_atoms: int
+    pairs: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    weight: np.ndarray
+    planes: np.ndarray
+    plane_weight: np.ndarray
+    chiral: np.ndarray
+    chiral_sign: np.ndarray
+    dihedrals: np.ndarray
+    dihedral_sign: np.ndarray
+
+
+def _bounds_matrix(mol) -> np.ndarray:
+    from rdkit.Chem import rdDistGeom
+
+    from engine.io_rdlog import rdkit_logs_disabled
+
+    try:
+        with rdkit_logs_disabled():
+            bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
+                                                    doTriangleSmoothing=True,
+                                                    useMacrocycle14config=False)
+    except Exception as exc:  # RDKit raises ValueError/RuntimeError for odd inputs
+        raise InputError(f"RDKit cannot build distance bounds for this molecule: {exc}") from None
+    bm = np.asarray(bm, dtype=np.float64)
+    if bm.shape != (mol.GetNumAtoms(),) * 2 or not np.all(np.isfinite(bm)):
+        raise InputError("RDKit returned unusable distance bounds for this molecule")
+    return bm
+
+
+def _bond_distance_at_most_two(mol) -> np.ndarray:
+    """``(N, N)`` bool: atoms 1 or 2 bonds apart."""
+    n = mol.GetNumAtoms()
+    adj = np.zeros((n, n), dtype=bool)
+    for b in mol.GetBonds():
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        adj[i, j] = adj[j, i] = True
+    two = (adj.astype(np.int32) @ adj.astype(np.int32)) > 0
+    near = adj | two
+    np.fill_diagonal(near, False)
+    return near
+
+
+# Conjugated nitrogens without a double bond (amides, anilines, sulfonamides) are flat
+# only on average (MMFF leaves ring amides pyramidal by up to ~1 Å^3); they weigh less.
+SOFT_PLANE_WEIGHT = 0.1
+
+
+def _planes(mol) -> tuple[list[tuple[int, int, int, int]], list[float]]:
+    from rdkit import Chem
+
+    sp2 = {Chem.HybridizationType.SP2}
+    out: dict[tuple[int, ...], float] = {}
+    for a in mol.GetAtoms():
+        nbrs = [n.GetIdx() for n in a.GetNeighbors()]
+        if len(nbrs) == 3 and (a.GetHybridization() in sp2 or a.GetIsAromatic()):
+            soft = (a.GetAtomicNum() == 7 and not a.GetIsAromatic()
+                    and not any(b.GetBondType() == Chem.BondType.DOUBLE for b in a.GetBonds()))
+            out[(a.GetIdx(), *nbrs)] = SOFT_PLANE_WEIGHT if soft else 1.0
+    ri = mol.GetRingInfo()
+    for ring in ri.AtomRings():
+        if all(mol.GetAtomWithIdx(i).GetIsAromatic() for i in ring):
+            k = len(ring)
+            for s in range(k):
+                out[tuple(ring[(s + m) % k] for m in range(4))] = 1.0
+    for b in mol.GetBonds():
+        if b.GetBondType() != Chem.BondType.DOUBLE or b.GetIsAromatic():
+            continue
+        a1, a2 = b.GetBeginAtom(), b.GetEndAtom()
+        n1 = [n.GetIdx() for n in a1.GetNeighbors() if n.GetIdx() != a2.GetIdx()]
+        n2 = [n.GetIdx() for n in a2.GetNeighbors() if n.GetIdx() != a1.GetIdx()]
+        for p in n1:
+            for q in n2:
+                out[(p, a1.GetIdx(), a2.GetIdx(), q)] = 1.0
+    keys = sorted(out)
+    return keys, [out[k] for k in keys]
+
+
+def _chiral(mol):
+    from rdkit import Chem
+
+    cw, ccw = Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW
+    rows, signs = [], []
+    for a in mol.GetAtoms():
+        tag = a.GetChiralTag()
+        if tag not in (cw, ccw):
+            continue
+        nbrs = [b.GetOtherAtomIdx(a.GetIdx()) for b in a.GetBonds()]
+        if len(nbrs) < 3:
+            continue
+        rows.append((a.GetIdx(), nbrs[0], nbrs[1], nbrs[2]))
+        signs.append(1.0 if tag == ccw else -1.0)
+    return rows, signs
+
+
+def _double_bond_stereo(mol):
+    from rdkit import Chem
+
+    rows, signs = [], []
+    cis = (Chem.BondStereo.STEREOZ, Chem.BondStereo.STEREOCIS)
+    trans = (Chem.BondStereo.STEREOE, Chem.BondStereo.STEREOTRANS)
+    for b in mol.GetBonds():
+        st = b.GetStereo()
+        if st not in cis + trans:
+            continue
+        atoms = list(b.GetStereoAtoms())
+        if len(atoms) != 2:
+            continue
+        rows.append((atoms[0], b.GetBeginAtomIdx(), b.GetEndAtomIdx(), atoms[1]))
+        signs.append(1.0 if st in cis else -1.0)
+    return rows, signs
+
+
+def molecule_terms(mol) -> MoleculeTerms:
+    """The energy's tables for an RDKit molecule (hydrogens as they are in ``mol``).
+
+    Raises :class:`InputError` when RDKit cannot build distance bounds for it.
+    """
+    n = mol.GetNumAtoms()
+    if n == 0:
+        raise InputError("empty molecule: no atoms for the chemical energy")
+    bm = _bounds_matrix(mol) if n > 1 else np.zeros((1, 1))
+    iu, ju = np.triu_indices(n, k=1)
+    upper = bm[iu, ju]       # RDKit: upper triangle holds upper bounds
+    lower = bm[ju, iu]
+    near = _bond_distance_at_most_two(mol)[iu, ju] if n > 1 else np.zeros(0, bool)
+    bonded = np.zeros((n, n), dtype=bool)
+    for b in mol.GetBonds():
+        bonded[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] = bonded[b.GetEndAtomIdx(), b.GetBeginAtomIdx()] = True
+    heavy = np.array([a.GetAtomicNum() > 1 for a in mol.GetAtoms()])
+    # bonds and heavy-atom angles are stiff; angles that end on a hydrogen (C-O-H) are
+    # softer in force fields than RDKit's bounds, and PoseBusters does not check them
+    stiff = bonded[iu, ju] | (near & heavy[iu] & heavy[ju])
+    weight = np.where(stiff, BOND_WEIGHT, 1.0)
+    upper = np.where(upper > _NO_UPPER, np.inf, upper)
+    keep = (lower > 0) | np.isfinite(upper)
+    planes, plane_weight = _planes(mol)
+    chiral, chiral_sign = _chiral(mol)
+    dihedrals, dihedral_sign = _double_bond_stereo(mol)
+
+    def table(rows, width):
+        return np.asarray(rows, dtype=np.int64).reshape(-1, width)
+
+    return MoleculeTerms(
+        num_atoms=n,
+        pairs=np.stack([iu[keep], ju[keep]], axis=1).astype(np.int64),
+        lower=lower[keep], upper=upper[keep], weight=weight[keep],
+        planes=table(planes, 4), plane_weight=np.asarray(plane_weight, dtype=np.float64),
+        chiral=table(chiral, 4),
+        chiral_sign=np.asarray(chiral_sign, dtype=np.float64),
+        dihedrals=table(dihedrals, 4), dihedral_sign=np.asarray(dihedral_sign, dtype=np.float64),
+    )
+
+
+def _volume(x: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
+    """``(b−a)·((c−a)×(d−a))`` for each row ``(a, b, c, d)`` of ``quads``."""
+    a = x[quads[:, 0]]
+    return torch.linalg.vecdot(x[quads[:, 1]] - a,
+                               torch.linalg.cross(x[quads[:, 2]] - a, x[quads[:, 3]] - a))
+
+
+def _cos_dihedral(x: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
+    p0, p1, p2, p3 = (x[quads[:, k]] for k in range(4))
+    b1 = p2 - p1
+    v = torch.linalg.cross(p0 - p1, b1)
+    w = torch.linalg.cross(p3 - p2, b1)
+    return torch.linalg.vecdot(v, w) / torch.sqrt((v * v).sum(-1) * (w * w).sum(-1) + 1e-12)
+
+
+class ChemicalEnergy:
+    """The energy of a concatenation of molecules: ``terms[k]`` describes graph ``k``,
+    whose atoms start at ``offsets[k]`` of the ``(N_total, 3)`` coordinates (Å).
+
+    ``energy(x)`` returns the per-graph energies ``(B,)``; ``gradient(x)`` returns
+    ``(energies, ∂E/∂x)``. Tables live on ``device`` in ``dtype``.
+    """
+
+    def __init__(self, terms: Sequence[MoleculeTerms], offsets: Sequence[int], *,
+                 device=None, dtype=torch.float32):
+        if len(terms) != len(offsets):
+            raise ValueError("one offset per molecule is needed")
+        self.num_graphs = len(terms)
+        self.dtype = dtype
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        self.device = dev
+
+        def cat(name, width=None, shift=True, dt=torch.long):
+            parts, owners = [], []
+            for k, (t, off) in enumerate(zip(terms, offsets)):
+                arr = getattr(t, name)
+                if shift:
+                    arr = arr + int(off)
+                parts.append(arr)
+                owners.append(np.full(len(arr), k, dtype=np.int64))
+            if parts:
+                data = np.concatenate(parts)
+            else:
+                data = np.zeros((0, width) if width else 0)
+            owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+            return (torch.as_tensor(data, dtype=dt, device=dev),
+                    torch.as_tensor(owner, dtype=torch.long, device=dev))
+
+        self.pairs, self.pair_graph = cat("pairs", 2)
+        self.lower = cat("lower", shift=False, dt=dtype)[0]
+        self.upper = cat("upper", shift=False, dt=dtype)[0]
+        self.weight = cat("weight", shift=False, dt=dtype)[0]
+        self.planes, self.plane_graph = cat("planes", 4)
+        self.plane_weight = cat("plane_weight", shift=False, dt=dtype)[0]
+        self.chiral, self.chiral_graph = cat("chiral", 4)
+        self.chiral_sign = cat("chiral_sign", shift=False, dt=dtype)[0]
+        self.dihedrals, self.dihedral_graph = cat("dihedrals", 4)
+        self.dihedral_sign = cat("dihedral_sign", shift=False, dt=dtype)[0]
+        self.num_atoms = int(max((o + t.num_atoms for t, o in zip(terms, offsets)), default=0))
+        self.offsets = [int(o) for o in offsets]
+        self._atom_graph: Optional[torch.Tensor] = None
+
+    @classmethod
+    def for_batch(cls, terms: Sequence[MoleculeTerms], *, device=None,
+                  dtype=torch.float32) -> "ChemicalEnergy":
+        """Molecules laid end to end in the given order (the ``collate`` layout)."""
+        offsets = np.concatenate([[0], np.cumsum([t.num_atoms for t in terms])[:-1]]) if terms else []
+        return cls(terms, [int(o) for o in offsets], device=device, dtype=dtype)
+
+    def atom_graph(self, num_atoms: int) -> torch.Tensor:
+        """``(N_total,)`` graph index of every atom (atoms past the last graph: the last)."""
+        if self._atom_graph is None or len(self._atom_graph) != num_atoms:
+            starts = torch.as_tensor(self.offsets, dtype=torch.long)
+            idx = torch.arange(num_atoms)
+            self._atom_graph = (torch.searchsorted(starts, idx, right=True) - 1).clamp(min=0).to(self.device)
+        return self._atom_graph
+
+    def active(self, x: torch.Tensor, margin: float = 0.6) -> "ChemicalEnergy":
+        """A view of this energy without the distance pairs that are farther than
+        ``margin`` Å inside both of their bounds at ``x`` (they contribute nothing there
+        and cannot reach a bound in a short polish). Same value and gradient near ``x``."""
+        if not len(self.pairs):
+            return self
+        with torch.no_grad():
+            diff = x[self.pairs[:, 0]].to(self.dtype) - x[self.pairs[:, 1]].to(self.dtype)
+            d = torch.sqrt((diff * diff).sum(-1))
+            keep = (d < self.lower + margin) | (d > self.upper - margin)
+        view = object.__new__(ChemicalEnergy)
+        view.__dict__.update(self.__dict__)
+        view.pairs, view.pair_graph = self.pairs[keep], self.pair_graph[keep]
+        view.lower, view.upper, view.weight = self.lower[keep], self.upper[keep], self.weight[keep]
+        return view
+
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-graph energies ``(B,)`` of coordinates ``x (N_total, 3)`` in Å."""
+        x = x.to(self.dtype)
+        e = x.new_zeros(self.num_graphs)
+        if len(self.pairs):
+            diff = x[self.pairs[:, 0]] - x[self.pairs[:, 1]]
+            d = torch.sqrt((diff * diff).sum(-1) + 1e-12)
+            over = torch.relu(d - self.upper)
+            under = torch.relu(self.lower - d)
+            e = e.index_add(0, self.pair_graph, self.weight * (over * over + under * under))
+        if len(self.planes):
+            v = _volume(x, self.planes)
+            e = e.index_add(0, self.plane_graph, PLANARITY_WEIGHT * self.plane_weight * v * v)
+        if len(self.chiral):
+            v = _volume(x, self.chiral) * self.chiral_sign
+            short = torch.relu(CHIRAL_VOLUME - v)
+            e = e.index_add(0, self.chiral_graph, STEREO_WEIGHT * short * short)
+        if len(self.dihedrals):
+            wrong = torch.relu(-self.dihedral_sign * _cos_dihedral(x, self.dihedrals))
+            e = e.index_add(0, self.dihedral_graph, STEREO_WEIGHT * wrong * wrong)
+        return e
+
+    def gradient(self, x: torch.Tensor):
+        """``(energies (B,), dE/dx (N_total, 3))`` with NaN/inf gradients zeroed."""
+        with torch.enable_grad():
+            z = x.detach().to(self.dtype).requires_grad_(True)
+            e = self.energy(z)
+            (g,) = torch.autograd.grad(e.sum(), z)
+        return e.detach(), torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _segment_dot(a: torch.Tensor, b: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int):
+    return a.new_zeros(num_graphs).index_add_(0, atom_graph, (a * b).sum(-1))
+
+
+def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
+           fixed: Optional[torch.Tensor] = None, memory: int = 8) -> torch.Tensor:
+    """Lower ``energy`` from ``x (N_total, 3)`` (Å) with ``steps`` iterations of L-BFGS
+    run **per molecule**: every graph of the batch has its own history, descent test and
+    backtracking step, so a molecule's result does not depend on the others in the batch
+    (``sample --shard`` relies on that). Rows in ``fixed`` (indices) do not move. Returns
+    new coordinates in ``x``'s dtype.
+
+    Each iteration costs one gradient and, where the full step fails the Armijo test, an
+    energy per halving (at most 6). Pairs far from both of their bounds contribute nothing;
+    they are dropped from the work every 10 iterations (``ChemicalEnergy.active``).
+    """
+    if steps <= 0 or x.numel() == 0:
+        return x
+    if not bool(torch.isfinite(x).all()):
+        raise InputError("coordinates contain NaN or infinite values")
+    B = energy.num_graphs
+    graph = energy.atom_graph(x.shape[0]).to(x.device)
+    y = x.detach().to(energy.dtype).clone()
+    mask = torch.ones_like(y[:, :1])
+    if fixed is not None and len(fixed):
+        mask[torch.as_tensor(fixed, dtype=torch.long, device=y.device)] = 0.0
+    work = energy.active(y)
+    e, g = work.gradient(y)
+    g = g * mask
+    hist_s: list[torch.Tensor] = []
+    hist_y: list[torch.Tensor] = []
+    hist_rho: list[torch.Tensor] = []
+    step = torch.ones(B, dtype=y.dtype, device=y.device)
+    for it in range(int(steps)):
+        # two-loop recursion with per-graph scalars
+        q = g.clone()
+        alphas = []
+        for s_k, y_k, rho in zip(reversed(hist_s), reversed(hist_y), reversed(hist_rho)):
+            a = rho * _segment_dot(s_k, q, graph, B)
+            alphas.append(a)
+            q -= a[graph, None] * y_k
+        if hist_s:
+            sy = _segment_dot(hist_s[-1], hist_y[-1], graph, B)
+            yy = _segment_dot(hist_y[-1], hist_y[-1], graph, B)
+            gamma = torch.where((sy > 0) & (yy > 0), sy / yy.clamp(min=1e-30), torch.full_like(sy, 1e-2))
+        else:
+            gn = torch.sqrt(_segment_dot(g, g, graph, B))
+            gamma = 0.1 / gn.clamp(min=1e-12)            # first step moves about 0.1 Å
+        r = gamma[graph, None] * q
+        for (s_k, y_k, rho), a in zip(zip(hist_s, hist_y, hist_rho), reversed(alphas)):
+            b = rho * _segment_dot(y_k, r, graph, B)
+            r += s_k * (a - b)[graph, None]
+        d = -r * mask
+        slope = _segment_dot(g, d, graph, B)
+        bad = ~(slope < 0)
+        if bool(bad.any()):                             # not a descent direction: reset
+            d = torch.where(bad[graph, None], -g * 1e-2, d)
+            slope = torch.where(bad, _segment_dot(g, d, graph, B), slope)
+        step.fill_(1.0)
+        accepted = torch.zeros(B, dtype=torch.bool, device=y.device)
+        y_new = y
+        e_new = e
+        for _ in range(7):
+            trial = y + step[graph, None] * d
+            e_trial = work.energy(trial)
+            ok = (e_trial <= e + 1e-4 * step * slope) & ~accepted & torch.isfinite(e_trial)
+            y_new = torch.where(ok[graph, None], trial, y_new)
+            e_new = torch.where(ok, e_trial, e_new)
+            accepted |= ok
+            if bool(accepted.all()):
+                break
+            step = torch.where(accepted, step, step * 0.5)
+        if not bool(accepted.any()):
+            break
+        if it % 10 == 9:
+            work = energy.active(y_new)
+        e_new, g_new = work.gradient(y_new)
+        g_new = g_new * mask
+        s_k, y_k = y_new - y, g_new - g
+        sy = _segment_dot(s_k, y_k, graph, B)
+        rho = torch.where(accepted & (sy > 1e-12), 1.0 / sy.clamp(min=1e-12), torch.zeros_like(sy))
+        hist_s.append(s_k)
+        hist_y.append(y_k)
+        hist_rho.append(rho)
+        if len(hist_s) > memory:
+            hist_s.pop(0)
+            hist_y.pop(0)
+            hist_rho.pop(0)
+        y, e, g = y_new, e_new, g_new
+    return y.to(x.dtype)
+
+
+def curvature_bound() -> float:
+    """An estimate (per Å²) of the largest curvature of the energy on strained drug-like
+    structures: the step ``1/bound`` of plain gradient descent lowers the energy of
+    structures 0.25 Å from a minimum, where ``1/100`` already overshoots (measured on
+    the test molecules of tests/engine/test_chem_energy.py)."""
+    return 400.0

@@ -1,0 +1,83 @@
+"""One sampling path: the app's Denoise (api.reverse_trajectory with the app's default
+parameters), the Python API (generate_conformers) and `python -m engine sample` give the same
+conformer for the same molecule, seed and settings; a molecule the chemical energy cannot be
+built for is reported with its index and reason while the others go through."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from engine import api
+from engine.cli import main as cli_main
+from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
+from gdapp.state import SamplingParams
+
+STEPS = 6      # any setting works; few steps keep the test short
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return api.load_structures(api.demo_molecule_path())[0]
+
+
+def test_app_cli_and_api_give_the_same_coordinates(demo, tmp_path):
+    params = SamplingParams(steps=STEPS, seed=3)          # the app's defaults otherwise
+    model = api.default_model("molecule")
+    traj = api.reverse_trajectory(demo, model, steps=params.steps, sampler=params.sampler,
+                                  seed=params.seed, guidance=params.guidance())
+    app = traj.frames[-1] - demo.positions.mean(0)       # the app shows it where the input was
+
+    (mol,) = generate_conformers([demo.mol], 1, load_generation_model(), steps=STEPS, seed=3)
+    from_api = mol.GetConformer().GetPositions()
+
+    out = tmp_path / "out.sdf"
+    assert cli_main(["sample", str(api.demo_molecule_path()), "--out", str(out), "--num-confs", "1",
+                     "--steps", str(STEPS), "--seed", "3", "--quiet"]) == 0
+    from_cli = Chem.MolFromMolFile(str(out), removeHs=False).GetConformer().GetPositions()
+
+    assert np.abs(app - from_api).max() < 1e-9
+    assert np.abs(from_cli - from_api).max() < 1e-4            # the SDF keeps 4 decimals
+    # and the settings matter: another seed gives another conformer
+    (other,) = generate_conformers([demo.mol], 1, load_generation_model(), steps=STEPS, seed=4)
+    assert np.abs(other.GetConformer().GetPositions() - from_api).max() > 0.1
+
+
+def test_the_app_defaults_are_the_command_line_defaults():
+    from engine.commands.sample import SampleSettings
+
+    app, cli = SamplingParams(), SampleSettings()
+    assert (app.sampler, app.steps) == (cli.sampler, cli.steps)
+    assert app.guidance().lambda_E * app.guidance().scale == cli.guidance
+    assert api.default_guidance("molecule").lambda_E == cli.guidance
+    assert api.default_guidance("lattice").lambda_E == 0.0
+
+
+def test_a_molecule_without_distance_bounds_is_reported_and_the_others_go_through(monkeypatch, tmp_path, capsys):
+    import engine.chem.energy as energy
+
+    real = energy._bounds_matrix
+
+    def failing(mol):          # RDKit refuses bounds for molecules with a bromine, say
+        if any(a.GetSymbol() == "Br" for a in mol.GetAtoms()):
+            raise energy.InputError("RDKit cannot build distance bounds for this molecule: test")
+        return real(mol)
+
+    monkeypatch.setattr(energy, "_bounds_matrix", failing)
+    mols = [Chem.MolFromSmiles(s) for s in ("CCO", "BrCCO", "c1ccccc1O")]
+    report = GenerationReport()
+    out = generate_conformers(mols, 2, load_generation_model(), steps=STEPS, report=report)
+    assert isinstance(out[1], Exception) and "distance bounds" in str(out[1])
+    assert set(report.errors) == {1}
+    assert out[0].GetNumConformers() == 2 and out[2].GetNumConformers() == 2
+
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCO ethanol\nBrCCO bromoethanol\nc1ccccc1O phenol\n")
+    sdf = tmp_path / "out.sdf"
+    code = cli_main(["sample", str(smi), "--out", str(sdf), "--num-confs", "2", "--steps",
+                     str(STEPS), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "molecule 1: RDKit cannot build distance bounds" in err
+    written = [m for m in Chem.SDMolSupplier(str(sdf), removeHs=False)]
+    assert sorted({int(m.GetProp("input_index")) for m in written}) == [0, 2]
