@@ -152,10 +152,10 @@ def relax_conformers(mol, max_iters: int) -> str:
     from rdkit.Chem import AllChem
 
     if AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=int(max_iters))
+        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=int(max_iters))
         return "mmff"
     if AllChem.UFFHasAllMoleculeParams(mol):
-        AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=int(max_iters))
+        AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=int(max_iters))
         return "uff"
     return "none"
 
