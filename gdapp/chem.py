@@ -98,4 +98,6 @@ def describe_measurement(structure, coords, atoms) -> str:
     sym = [structure.mol.GetAtomWithIdx(int(i)).GetSymbol() for i in atoms]
     label = "–".join(f"{s}{i}" for s, i in zip(sym, atoms))
     unit = " Å" if kind == "distance" else "°"
-    return f"{kind} {label} = {value:.{3 if kind == 'distance' else 1}f}{unit}"
+    digits = 3 if kind == "distance" else 1
+    value = round(value, digits) + 0.0        # no "-0.0°"
+    return f"{kind} {label} = {value:.{digits}f}{unit}"

@@ -667,7 +667,8 @@ class MainWindow(QMainWindow):
         info = dict(running.info) if running is not None else {}
         if kind == "reverse":
             # what actually ran: adaptive samplers take as many steps as they need
-            info["steps_taken"] = len(traj.frames) - 1
+            info["steps_taken"] = traj.meta.get("steps_taken", len(traj.frames) - 1)
+            info["polished"] = bool(traj.meta.get("polished"))
         self.state.finish_trajectory(traj, info)
         if kind == "reverse":
             text = "reverse: " + self.describe_run(info)
@@ -691,6 +692,8 @@ class MainWindow(QMainWindow):
             steps = f"{asked} steps"
         else:
             steps = f"{taken} steps taken ({asked} asked)"
+        if info.get("polished"):
+            steps += " + energy polish"
         lam = [f"{k}={info[k]:.3g}" for k in ("lambda_E", "lambda_G", "lambda_A") if info.get(k)]
         fixed = info.get("fixed_atoms") or []
         extra = (", " + " ".join(lam) if lam else "") + \
@@ -868,7 +871,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return api.etkdg_conformer(structure, seed=seed, align_to=align_to)
 
-        job = self.runner.start("compare", work,
+        self.runner.start("compare", work,
                                succeeded=lambda coords: self._compare_ready(structure, coords),
                                failed=lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
 
@@ -894,7 +897,7 @@ class MainWindow(QMainWindow):
             return (api.heavy_atom_rmsd(structure, generated, ref),
                     api.heavy_atom_rmsd(structure, structure.positions, ref))
 
-        job = self.runner.start("rmsd", work,
+        self.runner.start("rmsd", work,
                                succeeded=lambda r: self.steering.set_rmsd_text(
             f"heavy-atom RMSD ({what} ↔ ETKDG): {r[0]:.2f} Å\ninput ↔ ETKDG: {r[1]:.2f} Å"),
                                failed=lambda msg, tb: self.steering.set_rmsd_text(f"RMSD failed: {msg}"))

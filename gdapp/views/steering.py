@@ -85,7 +85,7 @@ class LogSlider(QWidget):
         self.slider.blockSignals(True)
         self.set_value(v)
         self.slider.blockSignals(False)
-        self.label.setText(f"{self.value():.3g}")
+        self.label.setText(f"{v:.3g}")     # the value in use, not the nearest slider step
 
 
 class SteeringPanel(QWidget):

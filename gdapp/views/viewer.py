@@ -315,7 +315,7 @@ class Viewer(QWidget):
         actor = vtkActor()
         actor.SetMapper(mapper)
         actor.GetProperty().SetColor(*(c / 255.0 for c in SELECTED_COLOUR))
-        actor.GetProperty().SetLineWidth(3)
+        actor.GetProperty().SetLineWidth(5)
         self._measure_actor = actor
         self._add(actor)
         s = self.structure
@@ -468,12 +468,12 @@ class Viewer(QWidget):
             v = np.cross(n, dm)
             u[multi] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         rows, offsets, radii = [], [], []
-        layouts = {1: ((0.0,), 1.0), 2: ((-1.0, 1.0), 0.6), 3: ((-1.6, 0.0, 1.6), 0.5)}
+        layouts = {1: ((0.0,), 1.0), 2: ((-1.0, 1.0), 0.55), 3: ((-1.0, 0.0, 1.0), 0.45)}
         for k, (offs, shrink) in layouts.items():
             sel = np.flatnonzero(orders == k)
             if not len(sel):
                 continue
-            gap = 1.0 * r if k == 2 else 0.9 * r
+            gap = 1.5 * r if k == 2 else 1.7 * r       # centre to centre: clearly apart
             for o in offs:
                 rows.append(sel)
                 offsets.append(np.full(len(sel), o * gap))
@@ -615,7 +615,6 @@ class Viewer(QWidget):
             _set_array(self._points, "rgb", rgb)
             self._points.GetPointData().SetActiveScalars("rgb")
         elif self._hedgehog:
-            n = self.structure.n
             tips = self.structure.sites + coords * self._arrow_scale
             _set_points(self._arrows, np.concatenate([self.structure.sites, tips]))
             _set_array(self._arrows, "rgb", np.concatenate([rgb, rgb]))
