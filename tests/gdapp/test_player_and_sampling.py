@@ -68,6 +68,7 @@ def test_reverse_trajectory_streams_into_the_player(window, qtbot):
 
 def test_slider_change_resamples_from_the_same_seed(window, qtbot):
     window.steering.auto.setChecked(True)
+    first_steps = window.state.params.steps
     first = _reverse(window, qtbot).trajectory.final.copy()
     # moving the steps slider re-samples in the background (debounced)
     with qtbot.waitSignal(window.state.trajectoryFinished, timeout=90000,
@@ -79,7 +80,7 @@ def test_slider_change_resamples_from_the_same_seed(window, qtbot):
     # moving it back reproduces the first result exactly (same seed)
     with qtbot.waitSignal(window.state.trajectoryFinished, timeout=90000,
                           check_params_cb=lambda k: k == "reverse"):
-        window.steering.steps.setValue(50)
+        window.steering.steps.setValue(first_steps)
     assert np.allclose(window.state.trajectory("reverse").trajectory.final, first)
 
 
