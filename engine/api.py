@@ -944,14 +944,17 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
     if isinstance(out, Exception):
         raise out
     final = out.GetConformer().GetPositions() + center
-    if not np.allclose(frames[-1], final):
+    taken = len(frames) - 1                 # sampler steps (frame 0 is the prior draw)
+    polished = not np.allclose(frames[-1], final)
+    if polished:                            # the polished (and stereo-checked) conformer
         emit(len(frames), 0.0, final, final)
     return Trajectory(kind="reverse", frames=np.stack(frames), times=np.asarray(times),
                       mode_energies=np.stack(energies),
                       eigenvalues=_eigenvalues(process, structure.n),
                       s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
                       meta={"sampler": sampler, "steps": steps, "fixed": fixed.tolist(),
-                            "guidance": guidance})
+                            "guidance": guidance, "steps_taken": taken,
+                            "polished": bool(polished)})
 
 
 def _regulariser_guidance(structure, ref, g: Guidance, cls):

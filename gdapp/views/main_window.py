@@ -36,6 +36,7 @@ QUALITY_DEBOUNCE_MS = 600
 UNDO_MERGE_MS = 500        # slider moves within this time are one undo step
 FORWARD_FRAMES = 60
 LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
+SIDE_DOCK_MAX_MIN = 380    # the most minimum width a right-dock panel may claim (_DockWidthCap)
 
 
 class _FocusedControlKeys(QObject):
@@ -57,6 +58,35 @@ class _FocusedControlKeys(QObject):
                     and focus.window() is self.window):
                 event.accept()          # no shortcut: the key goes to the control
                 return True
+        return False
+
+
+class _DockWidthCap(QObject):
+    """Caps the minimum width the right docks' panels claim at ``SIDE_DOCK_MAX_MIN``.
+
+    A dock area is as wide as the largest minimum of its docks, tabs not shown included,
+    and QMainWindow squeezes the other dock area and the 3D view to make room. Text that
+    depends on where the app is installed once set that minimum: the packaged app's
+    training panel listed its configs by full path (``/tmp/gdapp-smoke.*/gdapp-linux-
+    x86_64/app/_internal/resources/configs/…``), the hidden Training tab needed 767 px, and
+    on a first run the mode-energy dock opened at its ~80 px minimum with the 3D view
+    pushed out of the centre (issue 14, docs/packaging.md). Each panel's minimum width is
+    now its layout's minimum, at most ``SIDE_DOCK_MAX_MIN`` (re-read when the layout
+    changes); wider content is clipped inside its dock instead of widening it."""
+
+    def __init__(self, window, panels):
+        super().__init__(window)
+        for panel in panels:
+            self.apply(panel)
+            panel.installEventFilter(self)
+
+    @staticmethod
+    def apply(panel):
+        panel.setMinimumWidth(min(panel.minimumSizeHint().width(), SIDE_DOCK_MAX_MIN))
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.LayoutRequest:
+            self.apply(obj)
         return False
 
 
@@ -137,6 +167,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["steering"], self.docks["training"])
         self.tabifyDockWidget(self.docks["training"], self.docks["quality"])
         self.docks["steering"].raise_()
+        self._dock_cap = _DockWidthCap(self, (self.steering, self.training, self.quality))
         self.docks["quality"].visibilityChanged.connect(self._on_quality_visible)
 
         self.resample_timer = QTimer(self)
@@ -326,9 +357,9 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(st.geometry())
         else:
             self.resize(1280, 860)
-        if st.window_state() is None or not self.restoreState(st.window_state()):
-            self.resizeDocks([self.docks["spectrum"], self.docks["steering"]], [300, 380],
-                             Qt.Horizontal)
+        self._first_run = st.window_state() is None or not self.restoreState(st.window_state())
+        if self._first_run:
+            self._first_run_docks()
             self.resizeDocks([self.docks["player"]], [40], Qt.Vertical)
         self.player.set_fps(st.player_fps)
         self.player.set_mode(st.player_mode)
@@ -1075,6 +1106,25 @@ class MainWindow(QMainWindow):
         return box
 
     # ------------------------------------------------------------------ closing
+    def _first_run_docks(self):
+        """No saved layout: mode energies ~24 % of the width, the right docks ~30 % (at
+        most ``SIDE_DOCK_MAX_MIN``), the 3D view the rest: the largest part, in the
+        centre. Applied before the window is shown and again once it is (showEvent),
+        whatever size the window manager gave it."""
+        if self._closing:
+            return
+        w = self.width()
+        left = max(LEFT_DOCK_MIN + 20, min(340, int(0.24 * w)))
+        right = min(SIDE_DOCK_MAX_MIN, int(0.30 * w))
+        self.resizeDocks([self.docks["spectrum"], self.docks["steering"]], [left, right],
+                         Qt.Horizontal)
+
+    def showEvent(self, event):
+        super().showEvent(event)
+        if self._first_run:
+            self._first_run = False
+            QTimer.singleShot(0, self._first_run_docks)
+
     def resizeEvent(self, event):
         super().resizeEvent(event)
         QTimer.singleShot(0, self._balance_docks)
