@@ -47,6 +47,8 @@ BACKGROUND = (0.11, 0.12, 0.15)
 FIXED_COLOUR = (255, 200, 0)
 SELECTED_COLOUR = (60, 230, 120)     # atoms picked for information or measurement
 CLICK_MODES = ("info", "fix", "measure")
+HOVER_MAX_ATOMS = 1500    # hover tooltips project every atom per mouse move (Python loop)
+HOVER_MS = 60
 
 
 def _glyph_actor(source_port, poly: pv.PolyData, scale_array: str, vector_scale: bool,
@@ -124,7 +126,10 @@ class _ClickFilter(QObject):
 
     def eventFilter(self, obj, event):
         kind = event.type()
-        if kind == QEvent.MouseButtonPress and event.button() == Qt.LeftButton:
+        if kind == QEvent.MouseMove and event.buttons() == Qt.NoButton:
+            pos = event.position()
+            self.viewer.hover_at(pos.x(), pos.y(), event.globalPosition().toPoint())
+        elif kind == QEvent.MouseButtonPress and event.button() == Qt.LeftButton:
             self.press = event.position()
         elif kind == QEvent.MouseButtonRelease and event.button() == Qt.LeftButton:
             if self.press is not None:
@@ -159,6 +164,9 @@ class Viewer(QWidget):
         self.measure_mode = False
         self.selected: list[int] = []          # atoms picked for info / measurement
         self.info_text = ""
+        self.hover_index = -1
+        self.hover_text = ""
+        self._hover_last = -1e9
         self.fixed: list[int] = []
         self.overlay: Optional[np.ndarray] = None
         self._actors: list = []
@@ -207,6 +215,7 @@ class Viewer(QWidget):
         self._selection = None
         self._bond_lines_key = None
         self.selected = []
+        self.hover_index = -1
         self.set_info_text("")
 
     def set_structure(self, structure: api.Structure, coords: Optional[np.ndarray] = None):
@@ -567,6 +576,36 @@ class Viewer(QWidget):
         self._update_selection(self.coords)
         self.render()
         self.atomInfo.emit(text)
+        return index
+
+    def hover_at(self, x: float, y: float, global_pos=None) -> int:
+        """Mouse over the view: a tooltip with the atom under the cursor (element, index,
+        charge); molecules up to ``HOVER_MAX_ATOMS`` atoms, at most every ``HOVER_MS``."""
+        import time
+
+        from PySide6.QtWidgets import QToolTip
+
+        s = self.structure
+        if s is None or not s.is_molecule or self.coords is None or s.n > HOVER_MAX_ATOMS:
+            return -1
+        now = time.monotonic()
+        if now - self._hover_last < HOVER_MS / 1000.0:
+            return self.hover_index
+        self._hover_last = now
+        index = self.atom_at(x, y, tolerance_px=12.0)
+        if index != self.hover_index:
+            self.hover_index = index
+            if index >= 0:
+                atom = s.mol.GetAtomWithIdx(index)
+                charge = atom.GetFormalCharge()
+                self.hover_text = (f"{atom.GetSymbol()}{index} — index {index}, formal charge "
+                                   f"{charge:+d}" if charge else
+                                   f"{atom.GetSymbol()}{index} — index {index}, formal charge 0")
+                if global_pos is not None:
+                    QToolTip.showText(global_pos, self.hover_text, self.plotter.interactor)
+            else:
+                self.hover_text = ""
+                QToolTip.hideText()
         return index
 
     def add_measure_atom(self, index: int):

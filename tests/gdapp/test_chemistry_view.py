@@ -56,6 +56,25 @@ def test_clicking_an_atom_shows_element_index_and_charge(window, qtbot):
     assert window.state.fixed == []                       # a plain click fixes nothing
 
 
+def test_hovering_an_atom_names_it(window, qtbot):
+    s = _open(window, qtbot, "caffeine")
+    window.player.seek(0)
+    v = window.viewer
+    i = _front_atoms(window, 1)[0]
+    x, y = v.display_positions()[i]
+    QTest.qWait(100)
+    QTest.mouseMove(v.plotter.interactor, QPoint(int(round(x)), int(round(y))))
+    qtbot.waitUntil(lambda: v.hover_index == i, timeout=3000)
+    atom = s.mol.GetAtomWithIdx(i)
+    assert v.hover_text.startswith(f"{atom.GetSymbol()}{i} — index {i}, formal charge")
+    w, h = v.plotter.interactor.width(), v.plotter.interactor.height()
+    corner = QPoint(3, 3) if v.atom_at(3, 3) < 0 else QPoint(w - 3, h - 3)
+    QTest.qWait(100)
+    QTest.mouseMove(v.plotter.interactor, corner)
+    qtbot.waitUntil(lambda: v.hover_index == -1, timeout=3000)
+    assert window.state.fixed == [] and v.selected == []   # hovering picks nothing
+
+
 def test_measuring_distance_angle_and_dihedral(window, qtbot):
     from gdapp import chem
 
