@@ -7,11 +7,11 @@ import time
 
 import pytest
 import torch
+from test_training_support import build_tiny_corpus, small_config
 
 from engine.errors import CheckpointError
 from engine.training.checkpoint import load_checkpoint, load_model
 from engine.training.trainer import Trainer, TrainingDiverged
-from test_training_support import build_tiny_corpus, small_config
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,17 @@ def test_resume_reproduces_uninterrupted_run_exactly(corpus, tmp_path):
     full = Trainer(small_config(corpus, **overrides), tmp_path / "full").run()
     assert full["status"] == "finished"
 
-    calls = {"n": 0}
+    seen = {"step": 0}        # should_stop is also polled during set-up: stop by the step
+
+    def note(info):
+        if info.get("event") == "train":
+            seen["step"] = int(info["step"])
 
     def stop_after_7():
-        calls["n"] += 1
-        return calls["n"] >= 7
+        return seen["step"] >= 7
 
     first = Trainer(small_config(corpus, **overrides), tmp_path / "split",
-                    should_stop=stop_after_7).run()
+                    should_stop=stop_after_7, on_progress=note).run()
     assert first["status"] == "stopped" and first["step"] == 7
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["step"] == 7
     second = Trainer(small_config(corpus, **overrides), tmp_path / "split", resume=True).run()
