@@ -30,8 +30,8 @@ index and go on with the others.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -80,13 +80,12 @@ class MoleculeTerms:
 def _bounds_matrix(mol) -> np.ndarray:
     from rdkit.Chem import rdDistGeom
 
-    from engine.io_rdlog import rdkit_logs_disabled
-
+    # no rdkit_logs_disabled() here: it switches RDKit's global log state, and this runs on
+    # sampling worker threads while the GUI thread may be parsing a SMILES
     try:
-        with rdkit_logs_disabled():
-            bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
-                                                    doTriangleSmoothing=True,
-                                                    useMacrocycle14config=False)
+        bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
+                                                doTriangleSmoothing=True,
+                                                useMacrocycle14config=False)
     except Exception as exc:  # RDKit raises ValueError/RuntimeError for odd inputs
         raise InputError(f"RDKit cannot build distance bounds for this molecule: {exc}") from None
     bm = np.asarray(bm, dtype=np.float64)
@@ -279,11 +278,11 @@ class ChemicalEnergy:
         self.dihedral_sign = cat("dihedral_sign", shift=False, dt=dtype)[0]
         self.num_atoms = int(max((o + t.num_atoms for t, o in zip(terms, offsets)), default=0))
         self.offsets = [int(o) for o in offsets]
-        self._atom_graph: Optional[torch.Tensor] = None
+        self._atom_graph: torch.Tensor | None = None
 
     @classmethod
     def for_batch(cls, terms: Sequence[MoleculeTerms], *, device=None,
-                  dtype=torch.float32) -> "ChemicalEnergy":
+                  dtype=torch.float32) -> ChemicalEnergy:
         """Molecules laid end to end in the given order (the ``collate`` layout)."""
         offsets = np.concatenate([[0], np.cumsum([t.num_atoms for t in terms])[:-1]]) if terms else []
         return cls(terms, [int(o) for o in offsets], device=device, dtype=dtype)
@@ -296,7 +295,7 @@ class ChemicalEnergy:
             self._atom_graph = (torch.searchsorted(starts, idx, right=True) - 1).clamp(min=0).to(self.device)
         return self._atom_graph
 
-    def active(self, x: torch.Tensor, margin: float = 0.6) -> "ChemicalEnergy":
+    def active(self, x: torch.Tensor, margin: float = 0.6) -> ChemicalEnergy:
         """A view of this energy without the distance pairs that are farther than
         ``margin`` Å inside both of their bounds at ``x`` (they contribute nothing there
         and cannot reach a bound in a short polish). Same value and gradient near ``x``."""
@@ -348,7 +347,7 @@ def _segment_dot(a: torch.Tensor, b: torch.Tensor, atom_graph: torch.Tensor, num
 
 
 def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
-           fixed: Optional[torch.Tensor] = None, memory: int = 8) -> torch.Tensor:
+           fixed: torch.Tensor | None = None, memory: int = 8) -> torch.Tensor:
     """Lower ``energy`` from ``x (N_total, 3)`` (Å) with ``steps`` iterations of L-BFGS
     run **per molecule**: every graph of the batch has its own history, descent test and
     backtracking step, so a molecule's result does not depend on the others in the batch
