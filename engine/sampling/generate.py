@@ -10,18 +10,22 @@ per input with its conformers, or the error that stopped it.
 from __future__ import annotations
 
 import logging
-import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
+from engine.defaults import (
+    DEFAULT_ENERGY_GUIDANCE,
+    DEFAULT_GUIDANCE_START,
+    DEFAULT_POLISH_STEPS,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+)
 from engine.errors import EngineError, InputError
-from engine.defaults import (DEFAULT_ENERGY_GUIDANCE, DEFAULT_GUIDANCE_START, DEFAULT_POLISH_STEPS,
-                             DEFAULT_SAMPLER, DEFAULT_STEPS)
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +99,23 @@ def prepare_molecule(mol):
         raise InputError("empty molecule")
     has_h = any(a.GetAtomicNum() == 1 for a in mol.GetAtoms())
     implicit = sum(a.GetTotalNumHs() for a in mol.GetAtoms())
-    out = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0) if (implicit and not has_h) or not has_h else Chem.Mol(mol)
+    out = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0) if (implicit and not has_h) or not has_h \
+        else Chem.Mol(mol)
     if len(Chem.GetMolFrags(out)) > 1:
         raise InputError("molecule has several disconnected fragments")
     Chem.AssignStereochemistry(out, cleanIt=True, force=True)
     return out
 
 
-def molecule_sample(mol, index: int = 0, pos: Optional[np.ndarray] = None):
+def molecule_sample(mol, index: int = 0, pos: np.ndarray | None = None):
     """A ``GraphSample`` of an RDKit molecule, built as the training corpus builds one."""
+    from rdkit import Chem
+
     from engine.chem.features import atom_features
     from engine.chem.graph import bond_orders, graph_edges
     from engine.data.batching import GraphSample
     from engine.data.dataset import atomic_masses
     from engine.graphs import laplacian_from_edges
-    from rdkit import Chem
 
     n = mol.GetNumAtoms()
     bonds, orders = bond_orders(mol)
@@ -182,7 +188,8 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
                                schedule=model.schedule(), dtype=torch.float32, device=model.device,
                                center=True, phi_floor=SAMPLING_PHI_FLOOR)
     net = model.network
-    prepared = net.prepare(batch) if hasattr(net, "prepare") else batch
+    prepare = getattr(net, "prepare", None)
+    prepared = prepare(batch) if prepare is not None else batch
     num_graphs = batch.num_graphs
     scale = model.coord_scale
 
@@ -218,7 +225,7 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
                               transform_s0=hook, callback=step_callback)
     coords = x0.detach() * scale
     if energy is not None and polish_steps > 0:
-        coords = polish(energy, coords.to(torch.float64), polish_steps, fixed=fixed_idx)
+        coords = polish(energy, coords, polish_steps, fixed=fixed_idx)
     coords = coords.cpu().numpy().astype(np.float64)
     ptr = batch.ptr.cpu().numpy()
     return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]
@@ -231,10 +238,11 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
 CPU_CHUNK_ATOMS = 1024
 
 
-def _chunks(items: list, atoms: list, max_items: int, max_atoms: Optional[int]):
+def _chunks(items: list, atoms: list, max_items: int, max_atoms: int | None):
     """Consecutive runs of ``items`` with at most ``max_items`` entries and (if given) at
     most ``max_atoms`` atoms in total (a single larger item forms its own run)."""
-    chunk, total = [], 0
+    chunk: list = []
+    total = 0
     for item, n in zip(items, atoms):
         if chunk and (len(chunk) >= max_items or (max_atoms is not None and total + n > max_atoms)):
             yield chunk
@@ -259,15 +267,15 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                         sampler: str = DEFAULT_SAMPLER, steps: int = DEFAULT_STEPS, seed: int = 0,
                         batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
                         relax: int = 0,
-                        progress: Optional[Callable[[int, int], None]] = None,
-                        report: Optional[GenerationReport] = None,
-                        keys: Optional[Sequence] = None,
+                        progress: Callable[[int, int], None] | None = None,
+                        report: GenerationReport | None = None,
+                        keys: Sequence | None = None,
                         guidance: float = DEFAULT_ENERGY_GUIDANCE,
                         guidance_start: float = DEFAULT_GUIDANCE_START,
                         polish: int = DEFAULT_POLISH_STEPS,
-                        fixed: Optional[tuple] = None,
+                        fixed: tuple | None = None,
                         transform=None,
-                        step_callback: Optional[Callable] = None) -> list:
+                        step_callback: Callable | None = None) -> list:
     """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
     conformers, hydrogens added) or an ``Exception`` per input, in input order.
 
@@ -342,7 +350,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             energy = None
             if guidance > 0 or polish > 0:
                 energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk],
-                                                  device=model.device, dtype=torch.float64)
+                                                  device=model.device, dtype=torch.float32)
             coords = _sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
                                    steps=steps, generator=gen, energy=energy,
                                    energy_weight=guidance, guidance_start=guidance_start,
