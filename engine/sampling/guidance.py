@@ -3,13 +3,16 @@
 A hook is ``transform_s0(S0_hat, S_t, t) -> S0_hat`` (see ``samplers``). Both hooks here
 work on every layout the processes take.
 
-- ``RegularizerGuidance``: one gradient step on ``R = lambda_E E + lambda_G G + lambda_A Al``
-  (SPEC §1, ``engine.training.regularizers``) at ``S0_hat`` with step ``scale / Lip``,
-  ``Lip`` an upper bound on the Lipschitz constant of ``grad R`` (so ``scale <= 1`` never
-  overshoots a quadratic term). In score terms this adds
-  ``-scale/Lip * Sigma(t)^{-1} Phi(t) grad R`` to the score: the guidance
-  ``-grad_{S_t} R(S0_hat(S_t))`` with the network's Jacobian replaced by ``Phi(t)^{-1}``,
-  which is exact for a data-independent denoiser and stays bounded at large t.
+- ``RegularizerGuidance``: gradient steps on the proximal objective
+  ``1/2 ||y - S0_hat||^2 + scale * R(y)`` with ``R = lambda_E E + lambda_G G + lambda_A Al``
+  (``engine.training.regularizers``), step ``1 / (1 + scale * Lip)``, ``Lip`` an upper bound
+  on the Lipschitz constant of ``grad R``. The weights act by their value: the move away
+  from ``S0_hat`` grows monotonically with every weight and with ``scale``, and never
+  overshoots a quadratic term (a step of ``scale / Lip`` once made the weight cancel, so
+  only on/off mattered). In score terms the first step adds a multiple of
+  ``-Sigma(t)^{-1} Phi(t) grad R`` to the score: the guidance ``-grad_{S_t} R(S0_hat(S_t))``
+  with the network's Jacobian replaced by ``Phi(t)^{-1}``, exact for a data-independent
+  denoiser and bounded at large t.
 - ``EnergyGuidance``: moves ``S0_hat`` towards lower chemical energy
   (``engine.chem.energy``, the molecule form of ``lambda_E``) below a start time: a few
   gradient steps on the proximal objective ``1/2 ||y - S0_hat||^2 + lambda E(y)``, so
@@ -21,8 +24,8 @@ work on every layout the processes take.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,7 +67,7 @@ class RegularizerGuidance:
     lambda_G: float = 0.0
     lambda_A: float = 0.0
     scale: float = 1.0
-    laplacian: Optional[sp.spmatrix] = None
+    laplacian: sp.spmatrix | None = None
     steps: int = 1
     lipschitz: float = field(init=False, default=0.0)
 
@@ -101,14 +104,14 @@ class RegularizerGuidance:
     def __call__(self, x0, x, t):
         if not self.active:
             return x0
-        step = self.scale / self.lipschitz
+        step = 1.0 / (1.0 + self.scale * self.lipschitz)
         y = x0
         for _ in range(self.steps):
             with torch.enable_grad():
                 z = y.detach().to(torch.float64).requires_grad_(True)
                 R = combined(z, self.ctx, self.lambda_E, self.lambda_G, self.lambda_A).sum()
                 (grad,) = torch.autograd.grad(R, z)
-            y = y - step * torch.nan_to_num(grad).to(y.dtype)
+            y = y - step * ((y - x0) + self.scale * torch.nan_to_num(grad).to(y.dtype))
         return y
 
 
@@ -122,12 +125,12 @@ class EnergyGuidance:
     towards lower energy as ``weight`` grows. ``fixed`` rows (indices) never move.
     """
 
-    energy: "object"
+    energy: object
     weight: float
     coord_scale: float = 1.0
     t_start: float = 0.5
     steps: int = 2
-    fixed: Optional[torch.Tensor] = None
+    fixed: torch.Tensor | None = None
 
     def __post_init__(self):
         if not np.isfinite(self.weight) or self.weight < 0:
@@ -177,7 +180,7 @@ class FixedAtoms:
         return x0
 
 
-def harmonic_conditional(A: np.ndarray, fixed: Sequence[int], x_fixed: np.ndarray):
+def harmonic_conditional(A, fixed: Sequence[int], x_fixed: np.ndarray):
     """Exact conditional of the harmonic prior ``p(S) ∝ exp(-1/2 tr S^T A S)`` given fixed rows.
 
     Returns ``(free, mean (U, 3), cov (U, U))`` with ``mean = -A_UU^{-1} A_UK x_K`` and
@@ -186,14 +189,14 @@ def harmonic_conditional(A: np.ndarray, fixed: Sequence[int], x_fixed: np.ndarra
     """
     A = np.asarray(A.toarray() if sp.issparse(A) else A, dtype=np.float64)
     n = A.shape[0]
-    fixed = np.asarray(sorted(set(int(i) for i in fixed)), dtype=np.int64)
-    if fixed.size == 0 or fixed.min() < 0 or fixed.max() >= n:
+    known = np.asarray(sorted(set(int(i) for i in fixed)), dtype=np.int64)
+    if known.size == 0 or known.min() < 0 or known.max() >= n:
         raise InputError(f"fixed indices must be a non-empty subset of [0, {n})")
-    if fixed.size >= n:
+    if known.size >= n:
         raise InputError("every node is fixed: nothing left to generate")
-    free = np.setdiff1d(np.arange(n), fixed)
+    free = np.setdiff1d(np.arange(n), known)
     A_uu = A[np.ix_(free, free)]
-    A_uk = A[np.ix_(free, fixed)]
+    A_uk = A[np.ix_(free, known)]
     mean = -np.linalg.solve(A_uu, A_uk @ np.asarray(x_fixed, dtype=np.float64))
     cov = np.linalg.inv(A_uu)
     return free, mean, 0.5 * (cov + cov.T)

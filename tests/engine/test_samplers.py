@@ -8,7 +8,6 @@ sampler's discretisation error and Monte-Carlo error. Tolerances (M = 2000 struc
 entry; covariance within 7% relative Frobenius error (the Monte-Carlo floor is about 2%;
 the discretisation error at the step counts used is below 4%, measured).
 """
-import math
 
 import numpy as np
 import pytest
@@ -17,8 +16,14 @@ import torch
 from engine.graphs import grid_laplacian, laplacian_from_edges
 from engine.process import CosineSchedule, GraphBatchDiffusion, GraphDiffusion, LinearSchedule
 from engine.sampling.guidance import FixedAtoms, RegularizerGuidance, compose, harmonic_conditional
-from engine.sampling.samplers import (SAMPLERS, SamplingCancelled, get_sampler, probability_flow_drift,
-                                      sample_adaptive, time_grid)
+from engine.sampling.samplers import (
+    SAMPLERS,
+    SamplingCancelled,
+    get_sampler,
+    probability_flow_drift,
+    sample_adaptive,
+    time_grid,
+)
 from engine.training.regularizers import RegularizerContext, smoothness
 
 N = 5
@@ -331,3 +336,27 @@ def test_adaptive_solver_error_vanishes_with_the_step_under_the_floor():
     x = sample_adaptive(model, start, proc, time_grid(10), stats=stats)
     assert bool(torch.isfinite(x).all()) and stats["nfe"] < 300, stats
     assert float((x - target).pow(2).mean()) < 1e-3
+
+
+def test_regulariser_weights_act_by_their_value_monotonically():
+    """A larger weight moves Ŝ₀ further, monotonically (a step of scale/Lip once cancelled
+    the weight, so 0.105 and 10 gave identical samples)."""
+    L = grid_laplacian((6, 6))
+    rough = torch.randn(36, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    ref = torch.zeros(36, 3, dtype=torch.float64)
+    masses = torch.ones(36, dtype=torch.float64)
+    smooth, dist = [], []
+    for lam in (0.01, 0.105, 1.0, 10.0):
+        g_hook = RegularizerGuidance(RegularizerContext(), lambda_G=lam, laplacian=L)
+        smooth.append(float(smoothness(g_hook(rough, rough, 0.5), L).sum()))
+        e_hook = RegularizerGuidance(RegularizerContext(S_ref=ref, masses=masses), lambda_E=lam)
+        dist.append(float(e_hook(rough, rough, 0.5).norm()))
+    assert all(b < a for a, b in zip(smooth, smooth[1:])), smooth    # saturates: one step of 1/Lip at most
+    assert smooth[-1] < 0.7 * smooth[0]
+    assert all(b < 0.99 * a for a, b in zip(dist, dist[1:])), dist
+    assert dist[-1] < float(rough.norm())            # and the pull never overshoots the reference
+    assert dist[-1] >= 0.0
+    # the overall scale acts the same way
+    scaled = [float(RegularizerGuidance(RegularizerContext(S_ref=ref, masses=masses), lambda_E=1.0,
+                                        scale=s)(rough, rough, 0.5).norm()) for s in (0.1, 1.0, 10.0)]
+    assert scaled[0] > scaled[1] > scaled[2]
