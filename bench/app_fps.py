@@ -7,7 +7,8 @@ bonds, and (2) the forward trajectory of a 10^4-site lattice as points and as ar
 A frame = the player's per-frame work (new coordinates into the scene, bonds recomputed)
 plus one full render and the Qt event processing. Goal: ≥ 30 fps (molecule), ≥ 10 fps
 (lattice). "fps" forces one repaint per frame; "player" plays with the app's own player
-(loop, speed set to 120 fps) and counts the renders VTK completed per second. Prints a table and, with --json PATH, writes the numbers.
+(loop, speed set to 120 fps) and counts the renders VTK completed per second. Prints a table and,
+with --json PATH, writes the numbers.
 """
 from __future__ import annotations
 

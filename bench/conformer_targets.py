@@ -118,7 +118,8 @@ def main():
     base = rows[0]
     print(f"\n{len(lines)} molecules x {n} conformers; references: {args.refs} ETKDGv3 + MMFF conformers "
           f"each (another seed); speed from process start to the written file\n")
-    print("| setting | AMR-R (Å) | vs ETKDG | COV-R @0.75 Å | vs ETKDG | PoseBusters-valid | conformers/s | vs ETKDG+MMFF |")
+    print("| setting | AMR-R (Å) | vs ETKDG | COV-R @0.75 Å | vs ETKDG | PoseBusters-valid | conformers/s "
+          "| vs ETKDG+MMFF |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['method']} | {r['amr_r']:.3f} | {r['amr_r'] / base['amr_r']:.2f}x | {r['cov_r']:.3f} | "

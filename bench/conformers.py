@@ -105,7 +105,7 @@ def main():
     # ---- the reference method, same molecules, same count
     start = time.perf_counter()
     base = []
-    for (s, ref), mol in zip(refs, inputs):
+    for (_s, ref), mol in zip(refs, inputs):
         try:
             base.append(etkdg_conformers(mol, 2 * ref.GetNumConformers(), seed=1, num_threads=0))
         except Exception as exc:  # noqa: BLE001
@@ -155,8 +155,10 @@ def main():
     print("| method | steps | COV-R | AMR-R (Å) | COV-P | AMR-P (Å) | PoseBusters | conformers/s | vs ETKDG+MMFF |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['method']} | {r['steps'] if r['steps'] is not None else '—'} | {r.get('cov_r', float('nan')):.3f} | "
-              f"{r.get('amr_r', float('nan')):.3f} | {r.get('cov_p', float('nan')):.3f} | {r.get('amr_p', float('nan')):.3f} | "
+        steps = r['steps'] if r['steps'] is not None else '—'
+        print(f"| {r['method']} | {steps} | {r.get('cov_r', float('nan')):.3f} | "
+              f"{r.get('amr_r', float('nan')):.3f} | {r.get('cov_p', float('nan')):.3f} | "
+              f"{r.get('amr_p', float('nan')):.3f} | "
               f"{r['posebusters']:.2f} | {r['rate']:.1f} | {r['rate'] / etkdg_rate:.2f}x |")
     print("\n| batch (molecules) | conformers/s (ddim, 10 steps) | vs ETKDG+MMFF |")
     print("|---:|---:|---:|")

@@ -510,7 +510,8 @@ def conclusions(results) -> list[str]:
             f"{100 * off['bonds_within_15']:.0f} %, Rg gen/ref {off['rg_ratio']:.2f}. The scale-0.1 rows, which "
             f"barely change Ŝ₀, already move AMR-R by up to {noise:.2f} Å (the trajectories are chaotic), "
             f"so that is the noise floor. Best AMR-R: *{best['setting']}* ({best['AMR-R']:.3f} Å); "
-            f"most damage to bonds: *{worst_bonds['setting']}* ({100 * worst_bonds['bonds_within_15']:.0f} % within 15 %).")
+            f"most damage to bonds: *{worst_bonds['setting']}* "
+            f"({100 * worst_bonds['bonds_within_15']:.0f} % within 15 %).")
         lam = float(gd.get("lam", 0.0) or 0.0)
         if off.get("rg_ratio") is not None and math.isfinite(off["rg_ratio"]) and lam > 0:
             out.append(

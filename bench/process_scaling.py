@@ -127,7 +127,8 @@ def main():
               file=sys.stderr, flush=True)
     dense_time = {(r["graph"], r["n"]): r["seconds"] for r in rows if r["backend"] == "dense"}
     print(f"\nnoise() at t={args.t}: best of {args.repeat}, float64 (molecules float32)\n")
-    print(f"| backend | graph | N | time (ms) | vs dense | extra peak (MB) | process peak (MB) | Chebyshev degree / bound |")
+    print("| backend | graph | N | time (ms) | vs dense | extra peak (MB) | process peak (MB) "
+          "| Chebyshev degree / bound |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for r in rows:
         ratio = dense_time.get((r["graph"], r["n"]))

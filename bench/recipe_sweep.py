@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import torch
-
     from conformers import load_references, score
+
     from engine.errors import EngineError
     from engine.sampling.generate import generate_conformers, load_generation_model
 

@@ -264,7 +264,6 @@ def resolve_corpus(arg):
 
 
 def run_molecules(args, times, sections, summary):
-    from engine.process import make_schedule
     from engine.sampling.generate import load_generation_model
     from engine.sampling.samplers import SAMPLING_PHI_FLOOR
 
@@ -302,9 +301,9 @@ def run_molecules(args, times, sections, summary):
 
 
 def run_lattices(args, times, sections, summary):
+    from engine.metrics.reconstruction import GaussianModeModel
     from engine.process import make_schedule
     from engine.process.schedules import schedule_from_config
-    from engine.metrics.reconstruction import GaussianModeModel
 
     shape = tuple(int(s) for s in args.lattice_shape.split(","))
     ckpt = Path(args.lattice_checkpoint)

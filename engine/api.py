@@ -9,32 +9,33 @@ Shapes: ``N`` nodes (atoms or lattice sites), ``K`` frames, ``(N, 3)`` per struc
 """
 from __future__ import annotations
 
-import math
-import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from engine.defaults import DEFAULT_ENERGY_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from engine.errors import EngineError, GraphError, InputError
 from engine.resources import resource_path
-from engine.defaults import DEFAULT_ENERGY_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
     "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
     "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
     "LatticeSystemInfo", "lattice_system_info", "build_lattice", "make_process",
-    "forward_trajectory", "reverse_trajectory", "default_guidance", "DEFAULT_ENERGY_GUIDANCE", "sampler_names", "load_model", "default_model", "harmonic_prior_model",
+    "forward_trajectory", "reverse_trajectory", "default_guidance", "DEFAULT_ENERGY_GUIDANCE", "sampler_names",
+    "load_model", "default_model", "harmonic_prior_model",
     "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
-    "export_structures", "export_trajectory", "dynamic_bonds",
+    "export_structures", "export_trajectory", "dynamic_bonds", "resource_path",
+    "EngineError", "InputError", "GraphError",
 ]
 
 DEMO_MOLECULE = "celecoxib.sdf"
 
-StepCallback = Callable[[int, float, np.ndarray, Optional[np.ndarray]], None]
+StepCallback = Callable[[int, float, np.ndarray, np.ndarray | None], None]
 
 
 class Cancelled(EngineError):
@@ -62,12 +63,12 @@ class Structure:
     positions: np.ndarray              # (N, 3) float64
     edges: np.ndarray                  # (E, 2) int64
     laplacian: sp.csr_matrix           # (N, N)
-    atomic_numbers: Optional[np.ndarray] = None   # (N,) int64, molecules
-    mol: object = None                 # rdkit.Chem.Mol with one conformer, molecules
-    sites: Optional[np.ndarray] = None # (N, 3) lattice grid coordinates
-    grid_shape: Optional[tuple] = None
-    system: Optional[str] = None       # lattice system name
-    source: Optional[str] = None       # file it came from
+    atomic_numbers: np.ndarray | None = None   # (N,) int64, molecules
+    mol: Any = None                 # rdkit.Chem.Mol with one conformer, molecules
+    sites: np.ndarray | None = None # (N, 3) lattice grid coordinates
+    grid_shape: tuple | None = None
+    system: str | None = None       # lattice system name
+    source: str | None = None       # file it came from
     note: str = ""                     # what loading changed (salt/solvent fragments removed)
 
     @property
@@ -163,7 +164,7 @@ def load_structures(path) -> list[Structure]:
     return out
 
 
-def structure_from_mol(mol, name: Optional[str] = None, seed: int = 0) -> Structure:
+def structure_from_mol(mol, name: str | None = None, seed: int = 0) -> Structure:
     """A molecule structure from an RDKit molecule (embedded with ETKDGv3 if it has no 3D conformer)."""
     from rdkit import Chem
     from rdkit.Chem import AllChem
@@ -400,7 +401,7 @@ class ProcessParams:
     (centre of mass removed), 0.1 for lattices."""
 
     gamma: float = 1.0
-    lam: Optional[float] = None
+    lam: float | None = None
     schedule: str = "linear"
     beta_min: float = 0.1
     beta_max: float = 20.0
@@ -411,8 +412,8 @@ class ProcessParams:
 SAMPLING_PHI_FLOOR = 0.05
 
 
-def make_process(structure: Structure, params: Optional[ProcessParams] = None, device=None,
-                 phi_floor: Optional[float] = None):
+def make_process(structure: Structure, params: ProcessParams | None = None, device=None,
+                 phi_floor: float | None = None):
     """``engine.process.GraphDiffusion`` for the structure (float64, centred for molecules).
 
     ``phi_floor`` guards ``Φ^{-1}`` in ``s0_from_eps``; reverse sampling uses
@@ -452,7 +453,7 @@ class Trajectory:
     times: np.ndarray
     mode_energies: np.ndarray
     eigenvalues: np.ndarray
-    s0_hat: Optional[np.ndarray] = None
+    s0_hat: np.ndarray | None = None
     model_name: str = ""
     seed: int = 0
     meta: dict = field(default_factory=dict)
@@ -491,9 +492,9 @@ def _eigenvalues(process, n: int) -> np.ndarray:
 
 
 def forward_trajectory(structure: Structure, *, num_frames: int = 60, seed: int = 0,
-                       params: Optional[ProcessParams] = None,
-                       callback: Optional[StepCallback] = None,
-                       should_stop: Optional[Callable[[], bool]] = None) -> Trajectory:
+                       params: ProcessParams | None = None,
+                       callback: StepCallback | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """An exact sample path of the forward SDE at ``num_frames`` times in ``[0, 1]``.
 
     ``S_{t_k} = Φ(t_k|t_{k-1}) S_{t_{k-1}} + Σ(t_k|t_{k-1})^{1/2} ε_k`` (exact transitions,
@@ -544,24 +545,24 @@ class ModelHandle:
 
     name: str
     eps_fn: Callable
-    path: Optional[str] = None
+    path: str | None = None
     kinds: tuple = ("molecule", "lattice")
-    params: Optional["ProcessParams"] = None   # the process the model was trained with
+    params: ProcessParams | None = None   # the process the model was trained with
     coord_scale: float = 1.0                   # Å (molecules) or field units per model unit
-    lattice: Optional[dict] = None
-    generation: object = None                  # engine.sampling.generate.GenerationModel (molecules)
+    lattice: dict | None = None
+    generation: Any = None                  # engine.sampling.generate.GenerationModel (molecules)
 
     @property
     def is_network(self) -> bool:
         return self.path is not None
 
-    def unsuitable(self, structure: "Structure") -> Optional[str]:
+    def unsuitable(self, structure: Structure) -> str | None:
         """``None`` when the model can sample ``structure``, else the reason why not."""
         if structure.kind not in self.kinds:
             return f"{self.name} is a {'/'.join(self.kinds)} model, not for a {structure.kind}"
         if structure.kind == "lattice" and self.lattice is not None:
             want_sys, want_shape = self.lattice["system"], tuple(self.lattice["shape"])
-            if structure.system != want_sys or len(structure.grid_shape) != len(want_shape):
+            if structure.system != want_sys or len(structure.grid_shape or ()) != len(want_shape):
                 return (f"{self.name} is trained on {len(want_shape)}D {want_sys} lattices "
                         f"({'x'.join(map(str, want_shape))})")
         return None
@@ -591,7 +592,7 @@ def _apply_A(process, structure: Structure, S):
     L = getattr(process, "_api_L", None)
     if L is None:
         coo = structure.laplacian.tocoo()
-        L = torch.sparse_coo_tensor(np.vstack([coo.row, coo.col]), coo.data,
+        L = torch.sparse_coo_tensor(torch.as_tensor(np.vstack([coo.row, coo.col])), coo.data,
                                     size=coo.shape, dtype=torch.float64,
                                     check_invariants=False).coalesce()
         process._api_L = L
@@ -779,7 +780,7 @@ class Guidance:
 
     @property
     def active(self) -> bool:
-        return self.scale != 0 and (self.lambda_E or self.lambda_G or self.lambda_A)
+        return bool(self.scale != 0 and (self.lambda_E or self.lambda_G or self.lambda_A))
 
 
 def default_guidance(kind: str = "molecule") -> Guidance:
@@ -802,13 +803,13 @@ def sampler_names() -> list[str]:
     return ["ddim"]
 
 
-def reverse_trajectory(structure: Structure, model: Optional[ModelHandle] = None, *,
+def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *,
                        steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
-                       guidance: Optional[Guidance] = None,
-                       fixed: Optional[Sequence[int]] = None,
-                       params: Optional[ProcessParams] = None,
-                       callback: Optional[StepCallback] = None,
-                       should_stop: Optional[Callable[[], bool]] = None) -> Trajectory:
+                       guidance: Guidance | None = None,
+                       fixed: Sequence[int] | None = None,
+                       params: ProcessParams | None = None,
+                       callback: StepCallback | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps with
     an ``engine.sampling`` sampler (``sampler_names()``).
 
@@ -997,7 +998,6 @@ def _masses(structure, like):
 def etkdg_conformer(structure: Structure, seed: int = 0, align_to=None) -> np.ndarray:
     """An RDKit ETKDGv3 + MMFF conformer ``(N, 3)`` of the molecule (the chemist's
     baseline), optionally aligned (heavy atoms) onto coordinates ``align_to`` ``(N, 3)``."""
-    from rdkit import Chem
     from rdkit.Chem import rdMolAlign
 
     from engine.metrics.baselines import etkdg_conformers
@@ -1041,7 +1041,7 @@ def select_smarts(structure: Structure, smarts: str) -> list[int]:
 class QualityRow:
     name: str
     value: str
-    ok: Optional[bool] = None
+    ok: bool | None = None
 
 
 def quality_report(structure: Structure, coords, reference=None,
@@ -1153,8 +1153,8 @@ def dynamic_bonds(atomic_numbers: np.ndarray, coords: np.ndarray, tolerance: flo
 
 # ------------------------------------------------------------------------------- export
 def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarray],
-                      names: Optional[Sequence[str]] = None,
-                      props: Optional[Sequence[dict]] = None) -> Path:
+                      names: Sequence[str] | None = None,
+                      props: Sequence[dict] | None = None) -> Path:
     """Write conformers ``coords_list`` (each ``(N, 3)``) of one molecule to ``.sdf/.xyz/.pdb``.
 
     ``names``: one title per conformer; ``props``: one ``{name: value}`` dict per conformer,
@@ -1178,7 +1178,7 @@ def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarr
 
 
 def export_trajectory(path, structure: Structure, frames: np.ndarray,
-                      times: Optional[np.ndarray] = None) -> Path:
+                      times: np.ndarray | None = None) -> Path:
     """Write a trajectory ``(K, N, 3)`` as a multi-frame ``.xyz`` or ``.pdb`` (MODEL records)."""
     path = Path(path)
     frames = np.asarray(frames, dtype=np.float64)
@@ -1216,7 +1216,7 @@ def _symbols(structure: Structure) -> list[str]:
     from rdkit import Chem
 
     table = Chem.GetPeriodicTable()
-    return [table.GetElementSymbol(int(z)) for z in structure.atomic_numbers]
+    return [table.GetElementSymbol(int(z)) for z in np.asarray(structure.atomic_numbers)]
 
 
 # ------------------------------------------------------------------------------ training
@@ -1256,7 +1256,7 @@ class TrainingConfigInfo:
     description: str
     kind: str
     total_steps: int
-    corpus_config: Optional[Path]
+    corpus_config: Path | None
 
 
 def _config_description(text: str) -> str:
@@ -1307,16 +1307,16 @@ class TrainingPlan:
     left with ``workers`` processes (rough: molecules differ a lot)."""
 
     config: TrainingConfigInfo
-    corpus_config: Optional[Path] = None
-    corpus_dir: Optional[Path] = None
+    corpus_config: Path | None = None
+    corpus_dir: Path | None = None
     corpus_built: bool = True
     molecules: int = 0
     molecules_done: int = 0
     shards_done: int = 0
     shards_total: int = 0
     workers: int = 1
-    seconds_per_molecule: Optional[float] = None
-    build_seconds: Optional[float] = None
+    seconds_per_molecule: float | None = None
+    build_seconds: float | None = None
 
     @property
     def needs_build(self) -> bool:
@@ -1340,8 +1340,8 @@ def _corpus_for(config, data):
 
 
 def training_plan(config, data=None, *, measure: bool = True,
-                  on_progress: Optional[Callable[[dict], None]] = None,
-                  should_stop: Optional[Callable[[], bool]] = None) -> TrainingPlan:
+                  on_progress: Callable[[dict], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None) -> TrainingPlan:
     """What Start will do with ``config`` (and ``data``, as in :func:`train`): which corpus,
     whether it is built, and if not how many molecules it holds and about how long its
     build takes here (``measure``: time a few molecules, about a second and a half).
@@ -1376,8 +1376,8 @@ def training_plan(config, data=None, *, measure: bool = True,
                         seconds_per_molecule=spm, build_seconds=build_s)
 
 
-def build_training_corpus(config, *, on_progress: Optional[Callable[[dict], None]] = None,
-                          should_stop: Optional[Callable[[], bool]] = None) -> Path:
+def build_training_corpus(config, *, on_progress: Callable[[dict], None] | None = None,
+                          should_stop: Callable[[], bool] | None = None) -> Path:
     """Build (or resume) the corpus a training config trains on, without training;
     progress and stopping as in ``engine.data.corpus.build_corpus`` (a stop raises
     :class:`Cancelled`; the shards written so far are kept). Returns its folder."""
@@ -1396,9 +1396,9 @@ def build_training_corpus(config, *, on_progress: Optional[Callable[[dict], None
         raise Cancelled(str(err)) from err
 
 
-def train(config, out_dir, *, data=None, resume: bool = False, overrides: Optional[dict] = None,
-          on_progress: Optional[Callable[[dict], None]] = None,
-          should_stop: Optional[Callable[[], bool]] = None) -> dict:
+def train(config, out_dir, *, data=None, resume: bool = False, overrides: dict | None = None,
+          on_progress: Callable[[dict], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> dict:
     """Run (or resume) a training job with ``engine.training``; files go to ``out_dir``.
 
     ``data``: a built corpus folder replacing the config's data source. ``overrides``:

@@ -11,8 +11,9 @@ back into a copy of the whole molecule.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import List, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,10 +73,10 @@ def _plain_smiles(mol) -> str:
 class Split:
     """A molecule cut into its connected components (atoms mapped back by ``atoms``)."""
 
-    whole: object                      # the input molecule (all components)
-    parts: List[object]                # one Chem.Mol per component
-    atoms: List[tuple]                 # atoms[j][a]: index in ``whole`` of atom a of part j
-    smiles: List[str] = field(default_factory=list)
+    whole: Any                         # the input molecule (all components)
+    parts: list[Any]                   # one Chem.Mol per component
+    atoms: list[tuple]                 # atoms[j][a]: index in ``whole`` of atom a of part j
+    smiles: list[str] = field(default_factory=list)
 
 
 def split_components(mol) -> Split:
@@ -86,7 +87,7 @@ def split_components(mol) -> Split:
     return Split(mol, parts, [tuple(m) for m in mapping], [_plain_smiles(p) for p in parts])
 
 
-def place_apart(coords: Sequence[np.ndarray], gap: float = MIN_GAP) -> List[np.ndarray]:
+def place_apart(coords: Sequence[np.ndarray], gap: float = MIN_GAP) -> list[np.ndarray]:
     """Translate each ``(n_j, 3)`` block so the blocks sit side by side along x with at
     least ``gap`` Å between consecutive bounding boxes (so between any two atoms of
     different blocks), centred on the origin in y and z; the first keeps its x range."""

@@ -5,7 +5,7 @@ here returns a ``scipy.sparse.csr_matrix`` of dtype float64.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp

@@ -41,8 +41,8 @@ molecules one after another). A molecule without conformers raises InputError na
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
 
 from rdkit import Chem
 
@@ -101,7 +101,7 @@ def _read_text(path: Path) -> str:
 
 
 def iter_molecules(path, *, charge: int = 0
-                   ) -> Iterator[Tuple[int, Optional[Chem.Mol], Optional[str]]]:
+                   ) -> Iterator[tuple[int, Chem.Mol | None, str | None]]:
     """Yield ``(index, mol, None)`` or ``(index, None, message)`` for each record, in file
     order, so a caller can report bad records and go on with the others.
 
@@ -131,7 +131,7 @@ def _checked(records, path):
         raise InputError("no molecules in file", path=path)
 
 
-def read_molecules(path, skip_invalid: bool = False, *, charge: int = 0) -> List[Chem.Mol]:
+def read_molecules(path, skip_invalid: bool = False, *, charge: int = 0) -> list[Chem.Mol]:
     """Read every molecule of ``path`` (``.smi .sdf .mol .mol2 .pdb .xyz``).
 
     With ``skip_invalid=False`` the first bad record raises :class:`InputError` (naming the
@@ -140,7 +140,7 @@ def read_molecules(path, skip_invalid: bool = False, *, charge: int = 0) -> List
     ``charge``: total charge per molecule for ``.xyz`` bond perception.
     """
     path = Path(path)
-    mols: List[Chem.Mol] = []
+    mols: list[Chem.Mol] = []
     skipped = 0
     for _, mol, err in _records(path, charge):
         if err is not None:

@@ -10,7 +10,7 @@ one molecule with several conformers; its ``index`` is that of its first model/f
 from __future__ import annotations
 
 import re
-from typing import Iterator, Optional, Tuple
+from collections.abc import Iterator
 
 import numpy as np
 from rdkit import Chem
@@ -20,7 +20,7 @@ from rdkit.Geometry import Point3D
 from engine.errors import InputError
 from engine.io_rdlog import capture_rdkit_log
 
-Record = Tuple[int, Optional[Chem.Mol], Optional[InputError]]
+Record = tuple[int, Chem.Mol | None, InputError | None]
 
 # Bond-order perception (XYZ) is a combinatorial search; bound it so garbage cannot hang.
 XYZ_MAX_BOND_ORDER_ITERATIONS = 200_000
@@ -43,7 +43,7 @@ def smiles_atom_count(smiles: str) -> int:
     return len(_SMILES_ATOM.findall(smiles))
 
 
-def smiles_size_error(smiles: str) -> Optional[str]:
+def smiles_size_error(smiles: str) -> str | None:
     """A message when ``smiles`` has more than ``SMILES_MAX_ATOMS`` atoms, else ``None``."""
     n = smiles_atom_count(smiles)
     if n > SMILES_MAX_ATOMS:
@@ -177,8 +177,10 @@ def records_sdf(text: str, path, **_) -> Iterator[Record]:
         mol, reason = _rd_call(_parse_sd_record, block)
         if mol is None:
             # RDKit counts lines from the start of the record; make them file line numbers
-            reason = _RD_LINE.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + lineno - 1} of the file",
-                                  reason)
+            def file_line(m, lineno=lineno):
+                return f"{m.group(1)}{int(m.group(2)) + lineno - 1} of the file"
+
+            reason = _RD_LINE.sub(file_line, reason)
             yield _err(f"invalid MOL/SDF record: {reason}", path, index, lineno)
             continue
         name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
@@ -286,7 +288,7 @@ def _split_pdb(text: str) -> list[_Model]:
     """Split into models; CONECT records outside MODEL/ENDMDL apply to the models before
     them that have no CONECT of their own."""
     models: list[_Model] = []
-    current: Optional[_Model] = None
+    current: _Model | None = None
     implicit = False
     awaiting: list[_Model] = []
     attaching = False
@@ -360,7 +362,7 @@ def records_pdb(text: str, path, **_) -> Iterator[Record]:
 _CONF_SUFFIX = re.compile(r"\s*conformer=\d+\s*$")
 
 
-def _element(token: str) -> Optional[int]:
+def _element(token: str) -> int | None:
     if token.isdigit():
         z = int(token)
         return z if 1 <= z <= 118 else None
@@ -368,7 +370,7 @@ def _element(token: str) -> Optional[int]:
     return _SYMBOL_TO_Z.get(sym)
 
 
-def _count_line(line: str) -> Optional[int]:
+def _count_line(line: str) -> int | None:
     tokens = line.split()
     if len(tokens) == 1 and tokens[0].isdigit():
         return int(tokens[0])
@@ -426,7 +428,7 @@ def _xyz_frames(text: str):
         i += 2 + n
 
 
-def _perceive(zs: np.ndarray, xyz: np.ndarray, charge: int) -> Tuple[Optional[Chem.Mol], str]:
+def _perceive(zs: np.ndarray, xyz: np.ndarray, charge: int) -> tuple[Chem.Mol | None, str]:
     rw = Chem.RWMol()
     for z in zs:
         rw.AddAtom(Chem.Atom(int(z)))

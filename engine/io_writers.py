@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -168,7 +168,7 @@ def _frames_array(frames, path) -> np.ndarray:
     return arr
 
 
-def write_trajectory_xyz(path, symbols: Iterable, frames, comments: Optional[Sequence[str]] = None
+def write_trajectory_xyz(path, symbols: Iterable, frames, comments: Sequence[str] | None = None
                          ) -> None:
     """Write a multi-frame XYZ trajectory.
 

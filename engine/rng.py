@@ -13,7 +13,7 @@ a plain ``torch.Generator`` (or ``None``) it *is* ``torch.randn``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ class PerGraphGenerator:
     ``seeds[j]`` seeds structure ``j``; ``ptr`` (``G + 1`` offsets) says which rows it owns.
     """
 
-    def __init__(self, seeds: Sequence[int], ptr: Sequence[int], device="cpu"):
+    def __init__(self, seeds: Sequence[int], ptr: Sequence[int] | np.ndarray, device="cpu"):
         ptr = [int(p) for p in ptr]
         if len(ptr) != len(seeds) + 1:
             raise ValueError(f"{len(seeds)} seeds need {len(seeds) + 1} offsets, got {len(ptr)}")

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 from engine import api
-from engine.errors import InputError
 
 CONFORMER_SUFFIXES = (".sdf", ".xyz", ".pdb")
 TRAJECTORY_SUFFIXES = (".xyz", ".pdb")
@@ -20,7 +19,7 @@ ANIMATION_SUFFIXES = (".gif", ".mp4")
 def _suffix(path, allowed, what) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in allowed:
-        raise InputError(f"{what} can be written as {', '.join(allowed)}, not {suffix or 'no suffix'!r}",
+        raise api.InputError(f"{what} can be written as {', '.join(allowed)}, not {suffix or 'no suffix'!r}",
                          path=path)
     return suffix
 
@@ -108,7 +107,7 @@ def export_animation(path, viewer, buffer, fps: float = 20.0, max_frames: int = 
     suffix = _suffix(path, ANIMATION_SUFFIXES, "animations")
     frames = buffer.frames
     if not len(frames):
-        raise InputError("the trajectory has no frames", path=path)
+        raise api.InputError("the trajectory has no frames", path=path)
     step = max(1, len(frames) // max_frames)
     keep = viewer.coords
     images = []

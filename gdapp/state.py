@@ -6,7 +6,6 @@ thread, through queued signals). Frames are numpy arrays ``(N, 3)``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Optional
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -38,14 +37,14 @@ class TrajectoryBuffer:
     frames: list = field(default_factory=list)
     times: list = field(default_factory=list)
     complete: bool = False
-    trajectory: Optional[api.Trajectory] = None
+    trajectory: api.Trajectory | None = None
     info: dict = field(default_factory=dict)   # what the app ran it with (sampler, steps, …)
 
     def __len__(self):
         return len(self.frames)
 
     @classmethod
-    def from_trajectory(cls, traj: api.Trajectory, info: Optional[dict] = None) -> "TrajectoryBuffer":
+    def from_trajectory(cls, traj: api.Trajectory, info: dict | None = None) -> TrajectoryBuffer:
         return cls(kind=traj.kind, frames=list(traj.frames), times=list(traj.times),
                    complete=True, trajectory=traj, info=dict(info or {}))
 
@@ -65,12 +64,12 @@ class AppState(QObject):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.structure: Optional[api.Structure] = None
+        self.structure: api.Structure | None = None
         self.trajectories: dict[str, TrajectoryBuffer] = {}
         self.fixed: list[int] = []
         self.params = SamplingParams()
         self.models: dict[str, api.ModelHandle] = {}   # active network per structure kind
-        self.reference: Optional[np.ndarray] = None
+        self.reference: np.ndarray | None = None
         self.generated: list[np.ndarray] = []   # final frames of reverse runs, (N, 3) each
         self.generated_info: list[dict] = []    # how each was made (sampler, steps, seed, …)
         self._kept: dict[str, TrajectoryBuffer] = {}   # last finished run while one streams in
@@ -93,7 +92,7 @@ class AppState(QObject):
         self.generatedChanged.emit(0)
 
     # trajectories ---------------------------------------------------------------
-    def begin_trajectory(self, kind: str, info: Optional[dict] = None):
+    def begin_trajectory(self, kind: str, info: dict | None = None):
         previous = self.trajectories.get(kind)
         if previous is not None and previous.complete:
             self._kept[kind] = previous        # back on screen if this run is cancelled
@@ -118,7 +117,7 @@ class AppState(QObject):
             buf.times.append(float(t))
         self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
-    def finish_trajectory(self, traj: api.Trajectory, info: Optional[dict] = None):
+    def finish_trajectory(self, traj: api.Trajectory, info: dict | None = None):
         if info is None:
             running = self.trajectories.get(traj.kind)
             info = running.info if running is not None else {}
@@ -145,7 +144,7 @@ class AppState(QObject):
                 del self.trajectories[kind]
             self.trajectoryFinished.emit(kind)
 
-    def trajectory(self, kind: str) -> Optional[TrajectoryBuffer]:
+    def trajectory(self, kind: str) -> TrajectoryBuffer | None:
         return self.trajectories.get(kind)
 
     # parameters, selection, model -------------------------------------------------
@@ -186,6 +185,6 @@ class AppState(QObject):
         self.models = {k: m for k, m in models.items() if m is not None}
         self.modelChanged.emit(self.model)
 
-    def set_reference(self, coords: Optional[np.ndarray]):
+    def set_reference(self, coords: np.ndarray | None):
         self.reference = None if coords is None else np.asarray(coords)
         self.referenceChanged.emit(self.reference)

@@ -78,6 +78,7 @@ def _checks():
     yield f"trained 3 steps (val loss {result['val_loss']:.3f}) and reloaded {trained.name}"
 
     from rdkit import RDConfig
+
     from engine.data.sources import SOURCES, read_source
 
     fdef = Path(RDConfig.RDDataDir) / "BaseFeatures.fdef"

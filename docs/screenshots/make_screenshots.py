@@ -24,7 +24,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from PySide6.QtWidgets import QApplication
 
-    from engine import api
     from gdapp.app import _configure_torch
     from gdapp.views.main_window import MainWindow
     from gdapp.views.snapshot import grab_window

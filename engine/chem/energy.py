@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -112,7 +113,7 @@ def _bond_distance_at_most_two(mol) -> np.ndarray:
 SOFT_PLANE_WEIGHT = 0.1
 
 
-def _planes(mol) -> tuple[list[tuple[int, int, int, int]], list[float]]:
+def _planes(mol) -> tuple[list[tuple[int, ...]], list[float]]:
     from rdkit import Chem
 
     sp2 = {Chem.HybridizationType.SP2}
@@ -284,7 +285,7 @@ class ChemicalEnergy:
     def for_batch(cls, terms: Sequence[MoleculeTerms], *, device=None,
                   dtype=torch.float32) -> ChemicalEnergy:
         """Molecules laid end to end in the given order (the ``collate`` layout)."""
-        offsets = np.concatenate([[0], np.cumsum([t.num_atoms for t in terms])[:-1]]) if terms else []
+        offsets: Any = np.concatenate([[0], np.cumsum([t.num_atoms for t in terms])[:-1]]) if terms else []
         return cls(terms, [int(o) for o in offsets], device=device, dtype=dtype)
 
     def atom_graph(self, num_atoms: int) -> torch.Tensor:

@@ -7,8 +7,8 @@ removed, kept or could not be embedded.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional
 
 from engine.commands._output import input_name
 
@@ -17,17 +17,19 @@ from engine.commands._output import input_name
 class Item:
     index: int
     mol: object = None
-    error: Optional[str] = None
-    jobs: List[int] = field(default_factory=list)   # positions in the job list
+    error: str | None = None
+    jobs: list[int] = field(default_factory=list)   # positions in the job list
     split: object = None                            # engine.fragments.Split (--keep-fragments)
-    removed: List[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
 
 
 def expand(records, keep_fragments: bool):
     """``(items, jobs, keys)`` for records ``(index, mol, error)`` of ``iter_molecules``."""
     from engine.fragments import fragment_count, largest_fragment, split_components, with_hydrogens
 
-    items, jobs, keys = [], [], []
+    items: list[Item] = []
+    jobs: list = []
+    keys: list[tuple[int, ...]] = []
     for index, mol, error in records:
         item = Item(index, mol, error)
         items.append(item)
@@ -54,7 +56,7 @@ def expand(records, keep_fragments: bool):
     return items, jobs, keys
 
 
-def write_back(items, results, out, finish: Optional[Callable] = None) -> None:
+def write_back(items, results, out, finish: Callable | None = None) -> None:
     """Write every item from its jobs' ``results`` (a ``Chem.Mol`` or an exception each);
     ``finish(mol)`` runs on each molecule before it is written (per-conformer results)."""
     from rdkit import Chem

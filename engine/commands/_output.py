@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 EPILOG = """\
 output: for each input molecule, in input order, K conformers as separate SDF records with
@@ -68,7 +69,7 @@ class ConformerWriter:
         self.failed: list[int] = []
         self.warned: list[int] = []     # written, but not all of the molecule (a component left out)
         self.start = time.perf_counter()
-        self.progress = None            # a _progress.Progress: messages go through it (tqdm bar)
+        self.progress: Any = None            # a _progress.Progress: messages go through it (tqdm bar)
         self.provenance: dict = {}      # gdapp_* properties written on every record
         self.allow_empty = False        # a shard may hold no molecule
 

@@ -11,7 +11,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 DEFAULT_INTERVAL = 10.0
 
@@ -21,7 +20,7 @@ def add_quiet_argument(parser) -> None:
                         help="no progress bar or progress lines on stderr (errors and the summary stay)")
 
 
-def count_inputs(path) -> Optional[int]:
+def count_inputs(path) -> int | None:
     """Records in a .smi / .sdf file (the progress total), or ``None`` when unknown."""
     p = Path(path)
     try:
@@ -62,8 +61,8 @@ def _clock(seconds: float) -> str:
 class Progress:
     """``update(molecules, conformers)`` after each piece of work; ``close()`` at the end."""
 
-    def __init__(self, label: str, total: Optional[int] = None, *, quiet: bool = False,
-                 unit: str = "molecules", stream=None, tty: Optional[bool] = None):
+    def __init__(self, label: str, total: int | None = None, *, quiet: bool = False,
+                 unit: str = "molecules", stream=None, tty: bool | None = None):
         self.label, self.total, self.unit = label, total, unit
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet

@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Optional, Tuple
 
 
 class ShardError(ValueError):
     pass
 
 
-def parse_shard(text: str) -> Tuple[int, int]:
+def parse_shard(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
     if not m:
         raise ShardError(f"--shard must look like K/N (e.g. 2/8), got {text!r}")
@@ -30,7 +29,7 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return k, n
 
 
-def shard_from_env(env=None) -> Optional[Tuple[int, int]]:
+def shard_from_env(env=None) -> tuple[int, int] | None:
     """``(RANK + 1, WORLD_SIZE)`` under torchrun / a launcher that sets both, else None."""
     env = os.environ if env is None else env
     if "WORLD_SIZE" not in env or "RANK" not in env:
@@ -38,7 +37,7 @@ def shard_from_env(env=None) -> Optional[Tuple[int, int]]:
     try:
         rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
     except ValueError:
-        raise ShardError(f"RANK={env['RANK']!r} / WORLD_SIZE={env['WORLD_SIZE']!r} are not integers")
+        raise ShardError(f"RANK={env['RANK']!r} / WORLD_SIZE={env['WORLD_SIZE']!r} are not integers") from None
     if world <= 1:
         return None
     if not 0 <= rank < world:
@@ -46,19 +45,19 @@ def shard_from_env(env=None) -> Optional[Tuple[int, int]]:
     return rank + 1, world
 
 
-def shard_output(out, shard: Tuple[int, int]) -> Path:
+def shard_output(out, shard: tuple[int, int]) -> Path:
     out = Path(out)
     return out.with_name(f"{out.stem}.shard{shard[0]}of{shard[1]}{out.suffix}")
 
 
-def in_shard(index: int, chunk: int, shard: Optional[Tuple[int, int]]) -> bool:
+def in_shard(index: int, chunk: int, shard: tuple[int, int] | None) -> bool:
     if shard is None:
         return True
     k, n = shard
     return (index // chunk) % n == k - 1
 
 
-def shard_size(total: Optional[int], chunk: int, shard: Optional[Tuple[int, int]]) -> Optional[int]:
+def shard_size(total: int | None, chunk: int, shard: tuple[int, int] | None) -> int | None:
     if total is None or shard is None:
         return total
     return sum(1 for i in range(total) if in_shard(i, chunk, shard))

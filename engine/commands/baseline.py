@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from dataclasses import dataclass
 
-from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
-                                     add_fragment_argument, check_common_arguments)
+from engine.commands._output import (
+    EXIT_USAGE,
+    ConformerWriter,
+    add_common_arguments,
+    add_fragment_argument,
+    check_common_arguments,
+)
 from engine.commands._progress import add_quiet_argument
 
 HELP = "RDKit ETKDGv3 (+ MMFF94) conformers for every molecule of a .smi/.sdf file (the baseline)."

@@ -47,7 +47,7 @@ def merge_files(out, shards) -> int:
     """Merge ``shards`` into ``out``; returns the number of records. Raises ValueError
     naming the file and record on a missing or duplicated input_index."""
     owner: dict[int, str] = {}
-    keyed = []
+    keyed: list[tuple] = []
     for path in shards:
         data = Path(path).read_bytes()
         try:
@@ -75,7 +75,7 @@ def merge_files(out, shards) -> int:
     with open(tmp, "wb") as fh:
         for number, (_, _, rec) in enumerate(keyed, start=1):
             # RDKit's SDWriter numbers the records in property headers: ">  <name>  (7)"
-            rec = _NUMBER.sub(lambda m: m.group(1) + b"(%d)" % number, rec)
+            rec = _NUMBER.sub(rb"\g<1>(%d)" % number, rec)
             fh.write(rec if rec.endswith(b"\n") else rec + b"\n")
     os.replace(tmp, out)
     return len(keyed)

@@ -3,14 +3,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-
 from dataclasses import asdict, dataclass
 
-from engine.commands._output import (EXIT_USAGE, ConformerWriter, add_common_arguments,
-                                     add_fragment_argument, check_common_arguments)
+from engine.commands._output import (
+    EXIT_USAGE,
+    ConformerWriter,
+    add_common_arguments,
+    add_fragment_argument,
+    check_common_arguments,
+)
 from engine.commands._progress import add_quiet_argument
-from engine.defaults import (DEFAULT_ENERGY_GUIDANCE, DEFAULT_GUIDANCE_START, DEFAULT_POLISH_STEPS,
-                             DEFAULT_SAMPLER, DEFAULT_STEPS)
+from engine.defaults import (
+    DEFAULT_ENERGY_GUIDANCE,
+    DEFAULT_GUIDANCE_START,
+    DEFAULT_POLISH_STEPS,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+)
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 
@@ -31,7 +40,7 @@ class SampleSettings:
     relax: int = 0
 
     @classmethod
-    def from_args(cls, args) -> "SampleSettings":
+    def from_args(cls, args) -> SampleSettings:
         from dataclasses import fields
 
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
@@ -84,8 +93,12 @@ def run(args) -> int:
     from engine.commands._shard import ShardError, in_shard, parse_shard, shard_from_env, shard_output, shard_size
     from engine.errors import EngineError
     from engine.io import iter_molecules
-    from engine.sampling.generate import (GenerationReport, default_checkpoint, generate_conformers,
-                                          load_generation_model)
+    from engine.sampling.generate import (
+        GenerationReport,
+        default_checkpoint,
+        generate_conformers,
+        load_generation_model,
+    )
     from engine.sampling.samplers import SAMPLERS
 
     problem = check_common_arguments(args)

@@ -69,7 +69,7 @@ class GraphBatch:
     def num_nodes(self) -> int:
         return int(self.pos.shape[0])
 
-    def _map_tensors(self, fn) -> "GraphBatch":
+    def _map_tensors(self, fn) -> GraphBatch:
         values = {}
         for f in fields(self):
             v = getattr(self, f.name)
@@ -77,7 +77,7 @@ class GraphBatch:
         return GraphBatch(**values)
 
     def to(self, device=None, dtype: torch.dtype | None = None,
-           non_blocking: bool = False) -> "GraphBatch":
+           non_blocking: bool = False) -> GraphBatch:
         """A copy with every tensor on ``device``; ``dtype`` converts the floating-point
         tensors only (indices stay long). Laplacians stay scipy matrices on the host."""
         def move(t):
@@ -85,7 +85,7 @@ class GraphBatch:
             return t.to(dtype) if dtype is not None and t.is_floating_point() else t
         return self._map_tensors(move)
 
-    def pin_memory(self) -> "GraphBatch":
+    def pin_memory(self) -> GraphBatch:
         """Pinned-memory copy (called by ``DataLoader(pin_memory=True)``)."""
         return self._map_tensors(lambda t: t.pin_memory())
 

@@ -6,8 +6,9 @@ out-of-range values raise ``ConfigError`` naming the file and the key.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ConfigError
 
@@ -110,7 +111,7 @@ def corpus_config_from_dict(data: dict | None, where: str = "corpus config",
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
                           f"known keys: {', '.join(_FIELDS)}")
-    out = {}
+    out: dict[str, Any] = {}
     for key, v in data.items():
         if key == "sources":
             if isinstance(v, str):

@@ -20,18 +20,17 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from engine.data.config import CorpusConfig
-from engine.errors import ConfigError, InputError
+from engine.data.shards import corpus_info
+from engine.errors import ConfigError
 
 __all__ = [
     "FORMAT_VERSION", "select_molecules", "corpus_key", "build_corpus", "corpus_info",
     "corpus_status", "seconds_per_molecule",
-    "default_corpus_dir", "ConformerDataset", "make_loader",
+    "default_corpus_dir",
 ]
 
 FORMAT_VERSION = 1
@@ -46,7 +45,7 @@ class _Progress:
         self.should_stop = should_stop
         self.every_s = every_s
         self.fields = fields
-        self.phase = None
+        self.phase: str | None = None
         self._t0 = self._last = 0.0
         self._done0 = 0
 
@@ -225,9 +224,10 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
         _run_shards(config, out, mols, todo, workers, progress, on_shard_written, report)
 
     # gather, split, manifest
-    ok_items, failures = [], Counter()
+    ok_items: list = []
+    failures: Counter = Counter()
     n_confs = n_atoms = 0
-    ff = Counter()
+    ff: Counter = Counter()
     for k in range(n_shards):
         report.check()
         report.report("split", k, n_shards, unit="shards")
@@ -357,7 +357,9 @@ def _num_workers(config: CorpusConfig, workers: int | None, n_items: int) -> int
 def _filter_explicit(smiles: list[str], config: CorpusConfig):
     from engine.data.filters import check_molecule
 
-    out, seen, rejected = [], set(), Counter()
+    out: list = []
+    seen: set = set()
+    rejected: Counter = Counter()
     for s in smiles:
         canonical, reason = check_molecule(s, config.min_heavy_atoms, config.max_heavy_atoms)
         if canonical is None:
@@ -464,19 +466,3 @@ def _run_shards(config, out, mols, todo, workers, progress, on_shard_written,
         tell(force=True)
     finally:
         bar.close()
-
-
-def corpus_info(cache_dir) -> dict:
-    """The manifest of a complete corpus plus its size on disk (bytes)."""
-    d = Path(cache_dir)
-    path = d / "corpus.json"
-    if not path.is_file():
-        what = "an unfinished corpus (build again to resume)" if (d / "build.json").is_file() \
-            else "not a corpus directory"
-        raise InputError(f"{d}: no corpus.json, {what}")
-    info = json.loads(path.read_text(encoding="utf-8"))
-    info["size_bytes"] = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
-    return info
-
-
-from engine.data.dataset import ConformerDataset, make_loader  # noqa: E402  (re-export)

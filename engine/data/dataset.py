@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,7 @@ class ConformerDataset:
                  bond_order_weights: bool = False, angle_edges: bool = False,
                  angle_weight: float = 0.5):
         from engine.chem.features import ATOM_FEATURE_DIM
-        from engine.data.corpus import corpus_info
-        from engine.data.shards import read_shard
+        from engine.data.shards import corpus_info, read_shard
 
         self.cache_dir = Path(cache_dir)
         info = corpus_info(self.cache_dir)
@@ -52,7 +52,7 @@ class ConformerDataset:
                   else set(splits[split]))
         self.split, self.seed, self.epoch = split, int(seed), 0
         self.conformer, self.center = conformer, center
-        self.graph_options = dict(bond_order_weights=bond_order_weights,
+        self.graph_options: dict[str, Any] = dict(bond_order_weights=bond_order_weights,
                                   angle_edges=angle_edges, angle_weight=angle_weight)
         self.info = info
         self._masses = atomic_masses()

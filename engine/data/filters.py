@@ -59,8 +59,7 @@ def stereo_isomers(smiles: str, max_isomers: int = 4) -> list[str]:
     first one that ETKDG can embed (some bridged-ring assignments are impossible), so all
     conformers of an entry share one stereo configuration."""
     from rdkit import Chem
-    from rdkit.Chem.EnumerateStereoisomers import (EnumerateStereoisomers,
-                                                   StereoEnumerationOptions)
+    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
 
     mol = Chem.MolFromSmiles(smiles)
     opts = StereoEnumerationOptions(onlyUnassigned=True, maxIsomers=max_isomers, unique=True)

@@ -22,6 +22,7 @@ Every sample is a deterministic function of ``(seed, index)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -152,7 +153,8 @@ def skyrmion_field(shape, rng, *, max_skyrmions: int = 3, radius: tuple = (0.08,
     nx, ny = shape
     side = min(nx, ny)
     want = int(rng.integers(1, max_skyrmions + 1))
-    centres, radii = [], []
+    centres: list = []
+    radii: list = []
     for _ in range(200):
         if len(centres) == want:
             break
@@ -205,7 +207,7 @@ def topological_charge(field: np.ndarray, shape) -> float:
 
 
 LATTICE_KINDS = ("elastic", "spin", "skyrmion")
-_DEFAULTS = {
+_DEFAULTS: dict[str, dict[str, Any]] = {
     "elastic": dict(stiffness=1.0, mass=0.1, temperature=1.0, deformation_scale=0.1),
     "spin": dict(correlation_length=3.0),
     "skyrmion": dict(max_skyrmions=3, radius=(0.08, 0.16), wall_width=1.5, noise=0.1,

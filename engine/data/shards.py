@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_shard", "read_shard", "pack_records", "write_json_atomic"]
+from engine.errors import InputError
+
+__all__ = ["write_shard", "read_shard", "pack_records", "write_json_atomic", "corpus_info"]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _ARRAYS = ("atomic_numbers", "bonds", "bond_orders", "features", "positions", "energies")
@@ -40,7 +42,8 @@ def pack_records(records: list[dict]) -> tuple[dict, dict[str, np.ndarray]]:
     records with ``*_ptr`` offsets: ``atom_ptr``, ``bond_ptr``, ``pos_ptr`` (rows of
     ``positions`` ``(sum C_m N_m, 3)``), ``conf_ptr``."""
     records = sorted(records, key=lambda r: r["index"])
-    meta, ok = [], []
+    meta: list = []
+    ok: list = []
     for r in records:
         m = {k: r[k] for k in ("index", "source_smiles", "smiles", "status")}
         if r["status"] == "ok":
@@ -101,3 +104,16 @@ def read_shard(path) -> tuple[dict, dict[str, np.ndarray]]:
                 arrays[name[:-4]] = np.lib.format.read_array(io.BytesIO(zf.read(name)),
                                                              allow_pickle=False)
     return meta, arrays
+
+
+def corpus_info(cache_dir) -> dict:
+    """The manifest of a complete corpus plus its size on disk (bytes)."""
+    d = Path(cache_dir)
+    path = d / "corpus.json"
+    if not path.is_file():
+        what = "an unfinished corpus (build again to resume)" if (d / "build.json").is_file() \
+            else "not a corpus directory"
+        raise InputError(f"{d}: no corpus.json, {what}")
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["size_bytes"] = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+    return info

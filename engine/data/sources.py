@@ -15,8 +15,8 @@ __all__ = ["SOURCES", "rdkit_dirs", "read_source", "source_path", "is_smiles_fil
 
 def rdkit_dirs() -> tuple[Path, Path]:
     """``(Data, Contrib)`` directories of the installed rdkit."""
-    from rdkit import RDConfig
     import rdkit
+    from rdkit import RDConfig
 
     base = Path(os.path.dirname(rdkit.__file__))
     data = Path(RDConfig.RDDataDir) if os.path.isdir(RDConfig.RDDataDir) else base / "Data"

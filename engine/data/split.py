@@ -38,7 +38,7 @@ def scaffold_split(items: list[tuple[int, str]], fractions=(0.8, 0.1, 0.1),
     order = sorted(groups, key=lambda s: (-len(groups[s]), tie(s)))
     n = len(items)
     caps = {"train": fractions[0] * n, "val": fractions[1] * n}
-    out = {"train": [], "val": [], "test": []}
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
     for s in order:
         g = groups[s]
         if len(out["train"]) + len(g) <= caps["train"]:

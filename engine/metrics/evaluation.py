@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
+
 from rdkit import Chem
 
 from engine.errors import InputError

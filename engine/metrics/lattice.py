@@ -11,7 +11,7 @@ edges ``(i, j)``):
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +22,7 @@ METRIC_NAMES = ("mse", "smoothness", "energy", "alignment", "norm_error")
 
 
 def lattice_frame_metrics(frames: Sequence[np.ndarray], S0: np.ndarray, laplacian, edges: np.ndarray,
-                          spin: bool = False, times: Optional[Sequence[float]] = None) -> list[dict]:
+                          spin: bool = False, times: Sequence[float] | None = None) -> list[dict]:
     """One dict per frame: ``frame``, ``t`` (or None), the metrics above (``norm_error``
     ``None`` unless ``spin``)."""
     S0 = np.asarray(S0, dtype=np.float64)

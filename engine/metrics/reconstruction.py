@@ -23,7 +23,7 @@ Everything works in float64 NumPy/torch; processes are ``engine.process`` object
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -202,7 +202,7 @@ class GaussianModeModel:
         self.mean_modes = process.to_modes(self.mean)
 
     @classmethod
-    def fit(cls, process, fields) -> "GaussianModeModel":
+    def fit(cls, process, fields) -> GaussianModeModel:
         X = torch.as_tensor(fields, dtype=process.dtype)
         if X.dim() != 3 or X.shape[1:] != (process.n, 3) or X.shape[0] < 2:
             raise InputError(f"fit needs (M >= 2, {process.n}, 3) fields, got {tuple(X.shape)}")

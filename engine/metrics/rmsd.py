@@ -28,8 +28,9 @@ identical.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence, Union
+from typing import TypeAlias
 
 import numpy as np
 from rdkit import Chem
@@ -37,7 +38,7 @@ from rdkit.Chem import rdMolAlign
 
 from engine.errors import InputError
 
-MolOrList = Union[Chem.Mol, Sequence[Chem.Mol]]
+MolOrList: TypeAlias = "Chem.Mol | Sequence[Chem.Mol]"
 
 DEFAULT_MAX_MATCHES = 10_000
 DEFAULT_TIME_LIMIT_S = 120.0
@@ -108,7 +109,7 @@ def _conformer_list(mols: MolOrList):
     """Normalise input to a list of ``(heavy_mol, conf_id)`` plus per-template heavy mols."""
     if isinstance(mols, Chem.Mol):
         mols = [mols]
-    out = []
+    out: list = []
     for m in mols:
         if m is None:
             raise InputError("a molecule is None (failed to read?)")
@@ -212,7 +213,7 @@ def aggregate_metrics(per_molecule: Sequence[dict]) -> dict:
     Returns ``{"num_molecules": n, "mean": {...}, "median": {...}}``.
     """
     n = len(per_molecule)
-    agg = {"num_molecules": n, "mean": {}, "median": {}}
+    agg: dict = {"num_molecules": n, "mean": {}, "median": {}}
     for k in METRIC_KEYS:
         vals = np.array([m[k] for m in per_molecule], dtype=np.float64)
         agg["mean"][k] = float(vals.mean()) if n else float("nan")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from rdkit import Chem

@@ -9,7 +9,7 @@ returns a cached form to reuse across many calls on the same graph. ``model.kind
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

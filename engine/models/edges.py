@@ -30,7 +30,7 @@ class Topology:
     num_nodes: int
     max_hops: int
 
-    def to(self, device) -> "Topology":
+    def to(self, device) -> Topology:
         return Topology(self.edge_index.to(device), self.hops.to(device), self.num_nodes,
                         self.max_hops)
 

@@ -39,7 +39,7 @@ class LatticeGraph:
     positions: torch.Tensor
 
     @classmethod
-    def from_shape(cls, shape) -> "LatticeGraph":
+    def from_shape(cls, shape) -> LatticeGraph:
         from engine.graphs import grid_edges
         shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
         edges = torch.as_tensor(grid_edges(shape), dtype=torch.long)
@@ -52,7 +52,7 @@ class LatticeGraph:
         return cls.from_edges(n, edges, torch.from_numpy(pos))
 
     @classmethod
-    def from_edges(cls, num_nodes: int, edges, positions=None) -> "LatticeGraph":
+    def from_edges(cls, num_nodes: int, edges, positions=None) -> LatticeGraph:
         """``edges (E, 2)`` each undirected edge once (or both ways); positions optional."""
         edges = torch.as_tensor(edges, dtype=torch.long).reshape(-1, 2)
         both = torch.cat([edges, edges.flip(1)]).T

@@ -24,12 +24,12 @@ mean-free subspace. It requires a connected graph.
 """
 from __future__ import annotations
 
-import hashlib
 import functools
+import hashlib
 import math
 import warnings
 from collections import OrderedDict
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -169,6 +169,7 @@ class Backend:
     name = "abstract"
     has_modes = False
     n: int
+    eigenvalues: torch.Tensor    # (M,), set by the backends with has_modes
 
     def combine(self, terms):  # pragma: no cover - interface
         raise NotImplementedError

@@ -11,6 +11,8 @@ through three hooks:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from engine.errors import InputError
@@ -23,7 +25,7 @@ class SpectralProcess:
     device: torch.device
     center: bool
     phi_floor: float
-    schedule: object
+    schedule: Any    # a schedule of engine.process.schedules (beta, integral)
 
     # ---------------------------------------------------------------- hooks
     def _prepare(self, coords, times):  # pragma: no cover - interface

@@ -10,7 +10,7 @@ differently by batch position, which broke exact resume across processes).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import scipy.sparse as sp
 import torch
@@ -45,7 +45,7 @@ class GraphBatchDiffusion(SpectralProcess):
         self.phi_floor = default_phi_floor(dtype) if phi_floor is None else float(phi_floor)
         laplacians = [sp.csr_matrix(L) for L in laplacians]
         sizes = [L.shape[0] for L in laplacians]
-        for g, (L, n) in enumerate(zip(laplacians, sizes)):
+        for g, n in enumerate(sizes):
             if n == 0:
                 raise GraphError(f"graph {g} of the batch is empty (0 nodes)")
             if n > max_nodes_per_graph:

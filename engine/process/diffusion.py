@@ -8,7 +8,6 @@ SDE ``dS = -1/2 beta(t) A S dt + sqrt(beta(t)) dW`` with ``A = gamma L + lam I``
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -169,12 +168,12 @@ class GraphDiffusion(SpectralProcess):
     # ------------------------------------------------------------------ dense matrices
     def phi(self, t, s=0.0) -> torch.Tensor:
         """Dense ``Phi(t|s)`` (N×N); projected onto the mean-free subspace when centred."""
-        return self._dense(lambda I: self.apply_phi(I, t, s))
+        return self._dense(lambda eye: self.apply_phi(eye, t, s))
 
     def sigma(self, t, s=0.0) -> torch.Tensor:
         """Dense ``Sigma(t|s)`` (N×N)."""
         Bt, Bs = self.integral(t), self.integral(s)
-        return self._dense(lambda I: self.apply_mode_function(I, lambda a: modes.var(a, Bt - Bs)))
+        return self._dense(lambda eye: self.apply_mode_function(eye, lambda a: modes.var(a, Bt - Bs)))
 
     def transition(self, t, s):
         """``(F, Q) = (Phi(t|s), Sigma(t|s))`` as dense matrices: one reverse-grid step."""
@@ -183,8 +182,8 @@ class GraphDiffusion(SpectralProcess):
     def posterior_covariance(self, t, s) -> torch.Tensor:
         """Dense posterior covariance ``C`` of ``q(S_s | S_t, S_0)`` (N×N)."""
         Bt, Bs = self.integral(t), self.integral(s)
-        return self._dense(lambda I: self.apply_mode_function(
-            I, lambda a: modes.posterior_coefficients(a, Bs, Bt)[2]))
+        return self._dense(lambda eye: self.apply_mode_function(
+            eye, lambda a: modes.posterior_coefficients(a, Bs, Bt)[2]))
 
     def _dense(self, apply_cols) -> torch.Tensor:
         if self.n > DENSE_MATRIX_MAX_NODES:

@@ -84,7 +84,7 @@ def make_schedule(name: str = "linear", **kwargs):
     raise ValueError(f"unknown schedule {name!r}; choose 'linear' or 'cosine'")
 
 
-def schedule_from_config(process) -> "LinearSchedule | CosineSchedule":
+def schedule_from_config(process) -> LinearSchedule | CosineSchedule:
     """The schedule a process configuration names (a ``ProcessConfig``, a dict such as a
     checkpoint's ``config["process"]``, or an API ``ProcessParams``).
 

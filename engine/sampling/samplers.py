@@ -25,15 +25,16 @@ modes of large graphs never destabilise a step.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
 from engine.errors import EngineError, InputError
 from engine.rng import randn  # per-structure streams when given a PerGraphGenerator
 
-__all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR", "SamplingCancelled", "time_grid", "get_sampler", "sample_ancestral",
-           "sample_ddim", "sample_pc", "sample_heun", "sample_adaptive", "probability_flow_drift"]
+__all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR", "SamplingCancelled", "time_grid",
+           "get_sampler", "sample_ancestral", "sample_ddim", "sample_pc", "sample_heun", "sample_adaptive",
+           "probability_flow_drift"]
 
 
 # Guard of Phi^{-1} for processes used in reverse sampling: an imperfect eps_hat is
@@ -195,7 +196,7 @@ def sample_heun(eps_model, x_T, process, timesteps, *, callback=None, generator=
 def sample_adaptive(eps_model, x_T, process, timesteps, *, callback=None, generator=None,
                     transform_s0=None, rtol: float = 1e-2, atol: float = 1e-3,
                     initial_step: float = 0.05, t_end: float = 1e-3, max_steps: int = 2000,
-                    stats: Optional[dict] = None):
+                    stats: dict | None = None):
     """Probability-flow ODE with an adaptive step: Heun with an embedded Euler (DDIM)
     error estimate, steps accepted when ``rms((x_heun - x_euler)/(atol + rtol |x|)) <= 1``.
 

@@ -53,7 +53,7 @@ def remove_stale_temporaries(path) -> list:
     """Delete ``.<name>.tmp-<pid>`` files beside ``path`` left by writers that were killed
     mid-write (their process no longer exists); returns the removed paths."""
     path = Path(path)
-    removed = []
+    removed: list = []
     if os.name == "nt":      # os.kill(pid, 0) is no existence check there (signal 0 = CTRL_C)
         return removed
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
@@ -147,7 +147,7 @@ def capture_rng_state() -> dict:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
                   "has_gauss": int(has_gauss), "cached": float(cached)},
         "python": random.getstate(),
     }

@@ -23,6 +23,7 @@ import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
 from engine.errors import ConfigError
 
@@ -38,8 +39,8 @@ class DataConfig:
     arguments for the synthetic lattice data set."""
 
     kind: str = "molecules"
-    cache_dir: typing.Optional[str] = None
-    corpus_config: typing.Optional[str] = None
+    cache_dir: str | None = None
+    corpus_config: str | None = None
     max_atoms: int = 64
     batch_size: int = 32
     num_workers: int = 0
@@ -179,7 +180,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    source: typing.Optional[str] = None     # the YAML file it came from (not a YAML key)
+    source: str | None = None     # the YAML file it came from (not a YAML key)
 
 
 _SECTIONS = {"data": DataConfig, "process": ProcessConfig, "model": ModelConfig,
@@ -303,6 +304,10 @@ def config_to_dict(cfg: TrainConfig) -> dict:
     return {name: dataclasses.asdict(getattr(cfg, name)) for name in _SECTIONS}
 
 
+@overload
+def resolve_path(cfg: TrainConfig, value: str) -> Path: ...
+@overload
+def resolve_path(cfg: TrainConfig, value: None) -> None: ...
 def resolve_path(cfg: TrainConfig, value: str | None) -> Path | None:
     """A path from the config, relative to the config file's folder when not absolute."""
     if value is None:

@@ -17,8 +17,8 @@ Terms (``M`` diagonal masses, ``S*`` reference structure, ``L`` graph Laplacian)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ def laplacian_operator(laplacians, dtype=torch.float32, device=None) -> Callable
         out = torch.sparse.mm(L, flat) if L.is_sparse else L @ flat
         return out.reshape(n, b, c).permute(1, 0, 2)
 
-    apply.matrix = L
+    apply.matrix = L  # type: ignore[attr-defined]  # the operator, for callers that need it
     return apply
 
 

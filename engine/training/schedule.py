@@ -41,8 +41,8 @@ class EMA:
         d = min(self.decay, (1.0 + self.updates) / (10.0 + self.updates))
         for shadow, p in zip(self.model.parameters(), model.parameters()):
             shadow.mul_(d).add_(p.detach(), alpha=1.0 - d)
-        for shadow, b in zip(self.model.buffers(), model.buffers()):
-            shadow.copy_(b)
+        for shadow_buffer, b in zip(self.model.buffers(), model.buffers()):
+            shadow_buffer.copy_(b)
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "updates": self.updates, "decay": self.decay}

@@ -169,11 +169,11 @@ class LatticeTask:
         self._process_args = dict(gamma=p.gamma, lam=p.lam, schedule=self.schedule,
                                   dtype=torch.float32, center=False)
         self._GraphDiffusion = GraphDiffusion
-        self._cache = {}
+        self._cache: dict = {}
         self.val_indices = list(range(min(len(self.val_set), max(1, cfg.data.val_size))))
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig) -> "LatticeTask":
+    def from_config(cls, cfg: TrainConfig) -> LatticeTask:
         """Synthetic fields from ``engine.data.lattice.LatticeDataset``: ``data.lattice``
         holds ``kind`` (elastic | spin | skyrmion), ``shape``, ``n_samples`` and the kind's
         physical parameters; the last ``val_size`` fields (at most a fifth) are held out."""

@@ -20,24 +20,21 @@ history), plus the global torch/numpy/python RNG states for anything else.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import csv
+import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from engine.errors import CheckpointError, ConfigError, EngineError
-from engine.training.checkpoint import (capture_rng_state, load_checkpoint, restore_rng_state,
-                                        save_checkpoint)
+from engine.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from engine.training.config import TrainConfig, config_to_dict
-from engine.training.distributed import (BatchPlan, DistInfo, all_reduce_sum, barrier,
-                                         init_distributed)
+from engine.training.distributed import BatchPlan, DistInfo, all_reduce_sum, barrier, init_distributed
 from engine.training.losses import TimeSampler, per_graph_mse, time_weight
 from engine.training.schedule import EMA, warmup_cosine
 from engine.training.tasks import make_task, per_sample_draws
@@ -104,7 +101,7 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.pos = 0
-        self.last_val = None
+        self.last_val: float | None = None
         self.ckpt_path = self.out / "checkpoint.pt"
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -346,8 +343,7 @@ class Trainer:
                                 collate_fn=self.task.collate, num_workers=workers,
                                 worker_init_fn=_seed_worker if workers else None,
                                 generator=torch.Generator().manual_seed(self.cfg.run.seed + self.epoch))
-            for batch in loader:
-                yield batch
+            yield from loader
             self.epoch += 1
             self.pos = 0
 

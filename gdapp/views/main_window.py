@@ -3,20 +3,31 @@ training and quality; menus, shortcuts, status bar; every engine call in a worke
 from __future__ import annotations
 
 import os
-
 import traceback
+from dataclasses import asdict
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
-from dataclasses import asdict
-
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoCommand, QUndoStack
-from PySide6.QtWidgets import (QAbstractSlider, QAbstractSpinBox, QApplication, QComboBox,
-                               QDialog, QDialogButtonBox, QDockWidget, QFileDialog, QLabel,
-                               QLineEdit, QMainWindow, QMenu, QMessageBox, QPushButton,
-                               QToolBar, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractSlider,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QToolBar,
+    QVBoxLayout,
+)
 
 from engine import api
 from gdapp import chem, export
@@ -120,7 +131,7 @@ class MainWindow(QMainWindow):
     loadFailed = Signal(str)
     errorShown = Signal(str)
 
-    def __init__(self, settings: Optional[Settings] = None, parent=None):
+    def __init__(self, settings: Settings | None = None, parent=None):
         super().__init__(parent)
         self.setWindowTitle("gdapp — graph diffusion of 3D structures")
         self.setAcceptDrops(True)
@@ -130,8 +141,8 @@ class MainWindow(QMainWindow):
         self.state.set_models({k: m for k, m in api.default_models().items()
                                if k in autoload_kinds()})
         self.runner = JobRunner(self)
-        self.last_error: Optional[str] = None
-        self._error_box: Optional[QMessageBox] = None
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
         self._closing = False
         self._play_forward = False          # Noise ▶: play the forward run when it is done
         self._last_fixed: list = []         # fixed atoms of the last re-sample trigger
@@ -290,7 +301,7 @@ class MainWindow(QMainWindow):
         view.addAction(self._action("Reset camera", self.viewer.reset_camera, "R"))
         view.addAction(self._action("Screenshot…", self.export_png))
         view.addSeparator()
-        for key, dock in self.docks.items():
+        for dock in self.docks.values():
             view.addAction(dock.toggleViewAction())
 
         run = self._menu(m, "&Run")
@@ -599,7 +610,7 @@ class MainWindow(QMainWindow):
         self._on_model(self.state.model)
         self.run_forward()
 
-    def current_coords(self) -> Optional[np.ndarray]:
+    def current_coords(self) -> np.ndarray | None:
         return self.viewer.coords
 
     def _show_frame(self, kind, index):

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
 
-
 MAX_CURVE_POINTS = 512
 MAX_IMAGE_ROWS = 512
 FRAME_INTERVAL_MS = 100   # cursor and spectrum follow the player at most 10 times a second

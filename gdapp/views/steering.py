@@ -8,13 +8,23 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QPushButton, QSlider, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import api
 from gdapp.state import AppState
-
 
 TIP_LAMBDA_E = ("λ_E — energy guidance: E = ½‖M^½(Ŝ₀ − S*)‖², a mass-weighted pull of the "
                 "denoised estimate Ŝ₀ towards the input structure S* at every step "

@@ -21,12 +21,21 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import api
-from engine.resources import resource_path
 from gdapp.state import AppState
 from gdapp.workers import JobRunner
 
@@ -49,7 +58,7 @@ PHASES = {"filter": "checking SMILES", "conformers": "conformers (ETKDG + MMFF)"
           "split": "reading shards, scaffold split"}
 
 
-def plan_text(plan: "api.TrainingPlan") -> str:
+def plan_text(plan: api.TrainingPlan) -> str:
     """What Start will do, in the panel's words."""
     info = plan.config
     steps = f"train {info.total_steps:,} steps"
@@ -200,7 +209,7 @@ class TrainingPanel(QWidget):
 
     # choosing files -----------------------------------------------------------------------
     def _choose_config(self):
-        path, _ = QFileDialog.getOpenFileName(self, "Training config", str(resource_path("configs")),
+        path, _ = QFileDialog.getOpenFileName(self, "Training config", str(api.resource_path("configs")),
                                               "YAML (*.yaml *.yml)")
         if path:
             self.config_box.setEditText(path)

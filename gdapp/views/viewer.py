@@ -16,23 +16,19 @@ few pixels) on an atom emits ``atomPicked(index)``.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import pyvista as pv
-from pyvistaqt import QtInteractor
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
-from vtkmodules.vtkFiltersSources import vtkArrowSource, vtkCylinderSource, vtkSphereSource
-from vtkmodules.vtkRenderingCore import vtkActor, vtkGlyph3DMapper
-from vtkmodules.vtkFiltersGeneral import vtkTransformFilter
-from vtkmodules.vtkCommonTransforms import vtkTransform
-from vtkmodules.vtkCommonCore import vtkPoints
+from pyvistaqt import QtInteractor
 from vtkmodules.util.numpy_support import numpy_to_vtk
+from vtkmodules.vtkCommonCore import vtkPoints
+from vtkmodules.vtkCommonTransforms import vtkTransform
+from vtkmodules.vtkFiltersGeneral import vtkTransformFilter
+from vtkmodules.vtkFiltersSources import vtkArrowSource, vtkCylinderSource, vtkSphereSource
+from vtkmodules.vtkRenderingCore import vtkActor, vtkGlyph3DMapper, vtkPolyDataMapper, vtkTextActor
 
 from engine import api
-from vtkmodules.vtkRenderingCore import vtkPolyDataMapper, vtkTextActor
-
 from gdapp import chem
 from gdapp.views.elements import element_colours, vdw_radii
 
@@ -52,7 +48,7 @@ HOVER_MS = 60
 
 
 def _glyph_actor(source_port, poly: pv.PolyData, scale_array: str, vector_scale: bool,
-                 orient_array: Optional[str] = None) -> tuple[vtkActor, vtkGlyph3DMapper]:
+                 orient_array: str | None = None) -> tuple[vtkActor, vtkGlyph3DMapper]:
     mapper = vtkGlyph3DMapper()
     mapper.SetInputData(poly)
     mapper.SetSourceConnection(source_port)
@@ -119,7 +115,7 @@ def _x_axis_source(source, length_axis_is_y: bool = True):
 class _ClickFilter(QObject):
     """Turns a press+release without drag on the interactor into a pick request."""
 
-    def __init__(self, viewer: "Viewer"):
+    def __init__(self, viewer: Viewer):
         super().__init__(viewer)
         self.viewer = viewer
         self.press = None
@@ -153,12 +149,12 @@ class Viewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter.interactor)
         self.plotter.interactor.installEventFilter(_ClickFilter(self))
-        self.structure: Optional[api.Structure] = None
-        self.coords: Optional[np.ndarray] = None
+        self.structure: api.Structure | None = None
+        self.coords: np.ndarray | None = None
         self.style = "ball-and-stick"
         self.dynamic = True
         self.lattice_mode = "points"
-        self.lattice_edges: Optional[bool] = None    # None: on up to LARGE_LATTICE sites
+        self.lattice_edges: bool | None = None    # None: on up to LARGE_LATTICE sites
         self.pick_mode = False
         self.bonds_drawn = np.zeros((0, 2), dtype=np.int64)   # the bonds of the frame shown
         self.measure_mode = False
@@ -168,7 +164,7 @@ class Viewer(QWidget):
         self.hover_text = ""
         self._hover_last = -1e9
         self.fixed: list[int] = []
-        self.overlay: Optional[np.ndarray] = None
+        self.overlay: np.ndarray | None = None
         self._actors: list = []
         self._overlay_actors: list = []
         self._arrow_scale = 1.0
@@ -218,7 +214,7 @@ class Viewer(QWidget):
         self.hover_index = -1
         self.set_info_text("")
 
-    def set_structure(self, structure: api.Structure, coords: Optional[np.ndarray] = None):
+    def set_structure(self, structure: api.Structure, coords: np.ndarray | None = None):
         """Build the scene for a structure (once per structure) and reset the camera."""
         self.clear()
         self.structure = structure
@@ -703,7 +699,7 @@ class Viewer(QWidget):
             return self.lattice_edges
         return self.structure is not None and self.structure.n <= LARGE_LATTICE
 
-    def set_lattice_edges(self, on: Optional[bool]):
+    def set_lattice_edges(self, on: bool | None):
         """Draw lattice edges in point mode (True/False), or decide by size (None)."""
         self.lattice_edges = None if on is None else bool(on)
         if self.structure is not None and not self.structure.is_molecule:
@@ -722,7 +718,7 @@ class Viewer(QWidget):
             self._update_halo(self.coords)
             self.render()
 
-    def set_overlay(self, coords: Optional[np.ndarray]):
+    def set_overlay(self, coords: np.ndarray | None):
         """Draw a second conformer (e.g. ETKDG) as a translucent ghost, or remove it."""
         self.overlay = None if coords is None else np.asarray(coords)
         self._refresh_overlay()

@@ -59,7 +59,7 @@ def test_largest_fragment_is_kept_by_default_and_the_rest_reported(command, rows
     err = capsys.readouterr().err
     mols = records(out)
     assert len(mols) == 2 * len(rows)
-    for i, (smi, name, largest, removed) in enumerate(rows):
+    for i, (_smi, name, largest, removed) in enumerate(rows):
         for m in mols[2 * i:2 * i + 2]:
             assert m.GetIntProp("input_index") == i and m.GetProp("_Name") == name
             assert Chem.MolToSmiles(m) == canonical_with_h(largest)       # one fragment, all its Hs

@@ -1,6 +1,5 @@
 """engine.data.corpus: build, determinism, resuming, scaffold split, filters, dataset."""
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ from rdkit import Chem
 from engine.chem.stereo import stereo_ok
 from engine.data.batching import GraphBatch
 from engine.data.config import CorpusConfig, corpus_config_from_dict, load_corpus_config
-from engine.data.corpus import (ConformerDataset, build_corpus, corpus_info, make_loader,
-                                select_molecules)
+from engine.data.corpus import build_corpus, corpus_info, select_molecules
+from engine.data.dataset import ConformerDataset, make_loader
 from engine.data.filters import check_molecule
 from engine.data.split import generic_scaffold
 from engine.errors import ConfigError, InputError

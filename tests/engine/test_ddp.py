@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training_support import build_tiny_corpus, small_config
 
 from engine.training.trainer import Trainer
-from test_training_support import build_tiny_corpus, small_config
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

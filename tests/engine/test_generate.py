@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from rdkit import Chem
+from test_training_support import build_tiny_corpus, small_config
 
 from engine.chem.stereo import stereo_ok
 from engine.cli import main as cli_main
 from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
 from engine.training.trainer import Trainer
-from test_training_support import build_tiny_corpus, small_config
 
 
 @pytest.fixture(scope="module")

@@ -48,3 +48,15 @@ def test_the_contract_test_catches_a_forbidden_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom PySide6 import QtCore\n")
     assert ("PySide6", 2) in list(_imported_roots(bad))
+
+
+def test_the_app_contract_names_every_engine_module_but_the_api():
+    """pyproject.toml's import-linter contract forbids the app every engine module except
+    engine.api; a new engine module must join that list (lint-imports runs in .ci/run)."""
+    import tomllib
+
+    config = tomllib.loads((ENGINE.parent / "pyproject.toml").read_text())
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["source_modules"] == ["gdapp"])
+    children = {f"engine.{p.stem if p.is_file() else p.name}" for p in ENGINE.iterdir()
+                if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()}
+    assert set(contract["forbidden_modules"]) == children - {"engine.api"}

@@ -142,8 +142,8 @@ def _bad_sdf(kind, good: str) -> str:
         lines[4] = "    abc.de" + lines[4][10:]
     elif kind == 3:  # five bonds on a carbon: valence error on sanitisation
         n_atoms, n_bonds = int(lines[3][:3]), int(lines[3][3:6])
-        extra = ["  1%3d  1  0" % j for j in range(2, 7) if j <= n_atoms]
-        lines[3] = "%3d%3d" % (n_atoms, n_bonds + len(extra)) + lines[3][6:]
+        extra = [f"  1{j:3d}  1  0" for j in range(2, 7) if j <= n_atoms]
+        lines[3] = f"{n_atoms:3d}{n_bonds + len(extra):3d}" + lines[3][6:]
         end = 4 + n_atoms + n_bonds
         lines[end:end] = extra
     else:            # atom block cut short

@@ -5,9 +5,17 @@ import pytest
 import torch
 from scipy.fft import idctn
 
-from engine.data.lattice import (LatticeDataset, deformation_modes, elastic_covariance,
-                                 elastic_thermal, grid_eigenvalues, lattice_system,
-                                 skyrmion_field, smooth_spin_field, topological_charge)
+from engine.data.lattice import (
+    LatticeDataset,
+    deformation_modes,
+    elastic_covariance,
+    elastic_thermal,
+    grid_eigenvalues,
+    lattice_system,
+    skyrmion_field,
+    smooth_spin_field,
+    topological_charge,
+)
 from engine.errors import InputError
 from engine.graphs import grid_laplacian
 

@@ -1,7 +1,6 @@
 """Networks: E(3) equivariance, permutation equivariance, edges, lattice net, registry."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,7 +208,7 @@ def test_score_network_is_minus_inverse_sigma_sqrt_of_eps(egnn):
     from engine.process import GraphBatchDiffusion
     g = random_tree_batch([6, 4], seed=15)
     lap = []
-    for gi, (lo, hi) in enumerate([(0, 6), (6, 10)]):
+    for lo, hi in [(0, 6), (6, 10)]:
         e = g.bond_index.T[(g.bond_index[0] >= lo) & (g.bond_index[0] < hi) & (g.bond_index[0] < g.bond_index[1])] - lo
         lap.append(laplacian_from_edges(hi - lo, e.numpy()))
     proc = GraphBatchDiffusion(lap, gamma=4.0, dtype=torch.float64)

@@ -10,6 +10,7 @@ import math
 import pytest
 import torch
 from rdkit import Chem
+from test_training_support import build_tiny_corpus, small_config
 
 import engine.process
 from engine.api import ProcessParams
@@ -18,7 +19,6 @@ from engine.sampling.generate import GenerationModel, generate_conformers, load_
 from engine.training.config import ConfigError, ProcessConfig
 from engine.training.tasks import MoleculeTask
 from engine.training.trainer import Trainer
-from test_training_support import build_tiny_corpus, small_config
 
 
 @pytest.fixture(scope="module")

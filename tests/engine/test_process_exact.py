@@ -3,16 +3,14 @@
 Tolerances: closed forms 1e-10 relative (float64 eigh/expm agree to ~1e-14); backend
 agreement 1e-6 relative (the issue's bound; Chebyshev is run at tol 1e-10).
 """
-import math
 
 import numpy as np
 import pytest
 import scipy.linalg as sla
 import torch
 
-from engine.errors import GraphError, InputError
 from engine.graphs import grid_laplacian, laplacian_from_edges
-from engine.process import CosineSchedule, GraphBatchDiffusion, GraphDiffusion, LinearSchedule
+from engine.process import CosineSchedule, GraphDiffusion, LinearSchedule
 from engine.process.reference import diag_approx_error, drift_matrix, euler_phi_sigma
 
 SCHEDULES = [LinearSchedule(0.1, 20.0), LinearSchedule(0.5, 5.0), CosineSchedule(0.008, 10.0)]

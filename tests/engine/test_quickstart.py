@@ -12,7 +12,8 @@ def test_quickstart_runs_end_to_end():
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert float(re.search(r"roundtrip error: (\S+)", out).group(1)) < 1e-9
-    assert float(re.search(r"rough / smooth mode power: (\S+)", out).group(1)) < 1.0  # rough modes lost their signal; their noise is small (1/a)
+    # rough modes lost their signal; their noise is small (1/a)
+    assert float(re.search(r"rough / smooth mode power: (\S+)", out).group(1)) < 1.0
     assert float(re.search(r"lattice sample error: (\S+)", out).group(1)) < 1e-3
     m = re.search(r"(\d+) conformers; COV-R (\S+), AMR-R (\S+) Å", out)
     assert int(m.group(1)) == 10 and 0.0 <= float(m.group(2)) <= 1.0 and float(m.group(3)) > 0

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from engine.errors import CheckpointError
-from engine.training.checkpoint import (capture_rng_state, load_checkpoint, load_model,
-                                        restore_rng_state, save_checkpoint)
+from engine.training.checkpoint import (
+    capture_rng_state,
+    load_checkpoint,
+    load_model,
+    restore_rng_state,
+    save_checkpoint,
+)
 
 
 def _state():

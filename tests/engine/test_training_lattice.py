@@ -6,13 +6,13 @@ import csv
 import numpy as np
 import pytest
 import torch
+from test_training_support import CONFIGS
 
 from engine.errors import ConfigError
 from engine.training.checkpoint import load_model
 from engine.training.config import load_config
 from engine.training.tasks import LatticeTask
 from engine.training.trainer import Trainer
-from test_training_support import CONFIGS
 
 
 def spin_waves(count, shape, seed):

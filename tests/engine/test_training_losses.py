@@ -1,7 +1,6 @@
 """Losses, time weighting, time sampling and regularisers (closed forms, gradients, layouts)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
@@ -9,8 +8,7 @@ import torch
 from engine.graphs import grid_laplacian, laplacian_from_edges
 from engine.process import GraphDiffusion, LinearSchedule
 from engine.training import regularizers as R
-from engine.training.losses import (TimeSampler, dsm_loss, eps_mse, per_graph_mse,
-                                    time_weight)
+from engine.training.losses import TimeSampler, dsm_loss, eps_mse, per_graph_mse, time_weight
 
 
 def test_per_graph_mse_weights_graphs_equally():

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import os
 
-import torch  # noqa: F401  (before Qt)
-import numpy as np
 import pytest
+import torch  # noqa: F401  (before Qt)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 

@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import numpy as np
-from PIL import Image
-
 from gui_helpers import foreground_fraction
+from PIL import Image
 
 
 def _run(args, tmp_path, **env):

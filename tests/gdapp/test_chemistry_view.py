@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import click_slider_handle, make_active
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from rdkit import Chem
-
-from gui_helpers import click_slider_handle, make_active
 
 
 def _open(window, qtbot, name):
@@ -162,8 +161,8 @@ def test_quality_names_bad_bonds_and_shows_the_inputs_energy(window, qtbot):
 
 
 def test_tooltips_version_and_fixed_atom_grammar(window, qtbot):
-    from gdapp import __version__
     from engine import api
+    from gdapp import __version__
 
     st = window.steering
     for w, word in ((st.lambda_E, "energy"), (st.lambda_G, "smooth"), (st.lambda_A, "bond"),

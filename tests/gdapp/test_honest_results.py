@@ -75,10 +75,10 @@ def test_quality_table_follows_the_frame_shown(window, qtbot):
 
 
 def test_esc_keeps_the_last_finished_run(window, qtbot):
+    from gui_helpers import make_active
     from PySide6.QtTest import QTest
 
     from engine import api
-    from gui_helpers import make_active
 
     make_active(qtbot, window)
     window.steering.auto.setChecked(False)

@@ -4,12 +4,11 @@ clicks), not by calling the window's methods."""
 from __future__ import annotations
 
 import numpy as np
+from gui_helpers import click_slider_handle, make_active
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from rdkit import Chem
-
-from gui_helpers import click_slider_handle, make_active
 
 
 def _finished(qtbot, window, kind, timeout=120000):

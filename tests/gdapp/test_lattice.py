@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+from gui_helpers import foreground_fraction
 from PySide6.QtWidgets import QDialogButtonBox
 
 from engine import api
 from engine.data.lattice import topological_charge
-from gui_helpers import foreground_fraction
 
 
 def _build_via_dialog(window, qtbot, system, shape, seed=0):

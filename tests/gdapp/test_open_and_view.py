@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from gui_helpers import foreground_fraction
 
 from engine import api
 from engine.resources import resource_path
-from gui_helpers import foreground_fraction
 
 
 def _red_pixels(img):

@@ -27,7 +27,8 @@ def test_file_patterns_drop_test_binaries_and_keep_what_runs():
                "PySide6/Qt/plugins/platforms/libqwayland-egl.so",
                "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
                "PySide6/Qt/lib/libQt6WaylandClient.so.6"]
-    kept = ["torch/bin/torch_shm_manager", "torch/lib/libtorch_cpu.so", "torch/lib/libgomp.so.1", "torch/_C.cpython-311.so",
+    kept = ["torch/bin/torch_shm_manager", "torch/lib/libtorch_cpu.so", "torch/lib/libgomp.so.1",
+            "torch/_C.cpython-311.so",
             "PySide6/Qt/plugins/platforms/libqxcb.so", "PySide6/Qt/plugins/xcbglintegrations/"
             "libqxcb-glx-integration.so", "PySide6/Qt/lib/libQt6XcbQpa.so.6",
             "rdkit/Data/Pains/test_data/wehi_mols.csv", "rdkit/Data/BaseFeatures.fdef",

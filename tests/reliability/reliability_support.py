@@ -169,8 +169,8 @@ def water_box_pdb(path, molecules: int = 6667) -> int:
     side = math.ceil(molecules ** (1 / 3))
     lines, serial = [], 0
     for k in range(molecules):
-        i, j, l = k % side, (k // side) % side, k // (side * side)
-        o = (3.1 * i, 3.1 * j, 3.1 * l)
+        i, j, h = k % side, (k // side) % side, k // (side * side)
+        o = (3.1 * i, 3.1 * j, 3.1 * h)
         for name, d, el in (("O", (0, 0, 0), "O"), ("H1", (0.96, 0, 0), "H"), ("H2", (-0.24, 0.93, 0), "H")):
             serial += 1
             lines.append(_pdb_line(serial, name, "HOH", k + 1, (o[0] + d[0], o[1] + d[1], o[2] + d[2]), el))

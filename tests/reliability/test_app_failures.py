@@ -16,15 +16,14 @@ from __future__ import annotations
 import os
 import time
 
-import torch  # noqa: F401  (before Qt)
 import numpy as np
 import pytest
+import torch  # noqa: F401  (before Qt)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
 from gui_helpers import Heartbeat  # noqa: E402  (tests/gdapp, see conftest.py)
-from reliability_support import (polyethylene_pdb, record, training_helpers,  # noqa: E402
-                                 water_box_pdb)
+from reliability_support import polyethylene_pdb, record, training_helpers, water_box_pdb  # noqa: E402
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,7 +46,7 @@ def _needs_display_and_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def window(qtbot):
-    from gui_helpers import open_main_window      # tests/gdapp (see conftest.py)
+    from gui_helpers import open_main_window  # tests/gdapp (see conftest.py)
 
     yield from open_main_window(qtbot, (1100, 760))
 
@@ -159,7 +158,8 @@ def test_20000_atom_multi_fragment_pdb_is_refused_with_a_dialog(window, qtbot, t
     water_box_pdb(path, 6667)
     current = window.state.structure
     message, hb, seconds = _load_with_heartbeat(window, qtbot, path, expect_ok=False)
-    record(atoms=20001, outcome="error dialog", message=message.split("waterbox.pdb, ")[-1][:140], load_s=round(seconds, 2),
+    record(atoms=20001, outcome="error dialog", message=message.split("waterbox.pdb, ")[-1][:140],
+           load_s=round(seconds, 2),
            max_event_loop_stall_ms=round(hb.max_gap() * 1000))
     assert "waterbox.pdb" in message and "fragment" in message
     assert window._error_box is not None and window._error_box.isVisible()

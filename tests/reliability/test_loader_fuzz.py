@@ -40,9 +40,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdkit import Chem, RDConfig
 from rdkit.Chem import AllChem
+from reliability_support import env_int, record
 
 from engine.io import READ_FORMATS, InputError, iter_molecules, read_molecules
-from reliability_support import env_int, record
 
 N_EXAMPLES = env_int("FUZZ_EXAMPLES", 25)
 READ_LIMIT_S = float(env_int("FUZZ_READ_LIMIT_S", 10))
@@ -148,7 +148,8 @@ class Tally:
         self.started = time.perf_counter()
 
     def save(self, ext, generator):
-        record(max_input_peak_rss_mib=round(self.max_peak), worst_memory_input=self.worst[:80],reader=ext, generator=generator, inputs=self.inputs, reads=self.reads,
+        record(max_input_peak_rss_mib=round(self.max_peak), worst_memory_input=self.worst[:80], reader=ext,
+               generator=generator, inputs=self.inputs, reads=self.reads,
                input_errors=self.input_errors, molecules=self.molecules,
                max_read_s=round(self.max_read_s, 4), read_time_s=round(self.total_s, 2),
                wall_s=round(time.perf_counter() - self.started, 2))
@@ -207,7 +208,7 @@ def _check_input(text: str | bytes, ext: str, tally: Tally):
     tally.inputs += 1
     for skip in (False, True):
         try:
-            mols = _timed(tally, lambda: read_molecules(path, skip_invalid=skip))
+            mols = _timed(tally, lambda skip=skip: read_molecules(path, skip_invalid=skip))
         except InputError as e:
             assert e.path == path and str(path) in str(e), str(e)
             tally.input_errors += 1

@@ -14,7 +14,6 @@ import time
 
 import pytest
 from rdkit import Chem, RDConfig, RDLogger
-
 from reliability_support import env_int, record, run_engine
 
 pytestmark = pytest.mark.timeout(900)
@@ -88,4 +87,5 @@ def test_sample_writes_every_valid_molecule_and_reports_each_invalid_one(tmp_pat
     summary = proc.stderr.strip().splitlines()[-1]
     assert f"for {len(written)}/{LINES} molecules" in summary
     record(lines=LINES, injected_broken=len(BAD), written=len(written), reported=len(reported),
-           reasons=kinds, exit_code=proc.returncode, wall_s=round(wall, 1), summary=summary.split(" to ")[0] + summary[summary.index(" in "):])
+           reasons=kinds, exit_code=proc.returncode, wall_s=round(wall, 1),
+           summary=summary.split(" to ")[0] + summary[summary.index(" in "):])

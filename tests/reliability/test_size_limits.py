@@ -8,10 +8,7 @@ too many atoms for the batched sampler).
 """
 from __future__ import annotations
 
-import json
-
 import pytest
-
 from reliability_support import polyethylene_pdb, record, run_snippet, water_box_pdb
 
 pytestmark = pytest.mark.timeout(600)
