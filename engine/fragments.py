@@ -26,6 +26,11 @@ __all__ = ["MIN_GAP", "Split", "fragment_count", "largest_fragment", "split_comp
 MIN_GAP = 3.0
 
 
+# A salt or solvate has a few counter-ions or solvent molecules; more fragments than this
+# is a solvent box or a crystal, which is refused rather than reduced to one water.
+MAX_FRAGMENTS = 20
+
+
 def fragment_count(mol) -> int:
     from rdkit import Chem
 
@@ -46,9 +51,16 @@ def largest_fragment(mol):
     from rdkit import Chem
     from rdkit.Chem.MolStandardize import rdMolStandardize
 
-    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)
-    if len(frags) <= 1:
+    count = fragment_count(mol)
+    if count <= 1:
         return mol, []
+    if count > MAX_FRAGMENTS:     # before splitting: a 20,000-atom water box has 6,667
+        from engine.errors import InputError
+
+        raise InputError(f"{mol.GetNumAtoms()} atoms in {count} disconnected fragments: a solvent "
+                         f"box, crystal or mixture rather than a salt (at most {MAX_FRAGMENTS} "
+                         f"fragments are reduced to the largest); give one molecule")
+    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)
     chosen = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
     target = Chem.MolToSmiles(chosen)
     smiles = [Chem.MolToSmiles(f) for f in frags]

@@ -39,7 +39,7 @@ import torch
 
 from engine.errors import InputError
 
-__all__ = ["MoleculeTerms", "molecule_terms", "ChemicalEnergy", "polish", "BOND_WEIGHT",
+__all__ = ["MoleculeTerms", "molecule_terms", "empty_terms", "ChemicalEnergy", "polish", "BOND_WEIGHT",
            "CHIRAL_VOLUME"]
 
 # Bonds and heavy-atom 1-3 pairs (bond lengths and angles) weigh this much more than the
@@ -81,18 +81,43 @@ class MoleculeTerms:
 def _bounds_matrix(mol) -> np.ndarray:
     from rdkit.Chem import rdDistGeom
 
-    # no rdkit_logs_disabled() here: it switches RDKit's global log state, and this runs on
-    # sampling worker threads while the GUI thread may be parsing a SMILES
+    import contextlib
+    import threading
+
+    from engine.io_rdlog import rdkit_logs_disabled
+
+    # RDKit prints a stack trace for an invariant violation; silence it on the main thread
+    # only (the switch is global, and worker threads may run beside a GUI thread's parse)
+    quiet = rdkit_logs_disabled() if threading.current_thread() is threading.main_thread() \
+        else contextlib.nullcontext()
     try:
-        bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
-                                                doTriangleSmoothing=True,
-                                                useMacrocycle14config=False)
+        with quiet:
+            bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
+                                                    doTriangleSmoothing=True,
+                                                    useMacrocycle14config=False)
     except Exception as exc:  # RDKit raises ValueError/RuntimeError for odd inputs
-        raise InputError(f"RDKit cannot build distance bounds for this molecule: {exc}") from None
+        raise InputError(f"RDKit cannot build distance bounds for this molecule: {_reason(exc)}") from None
     bm = np.asarray(bm, dtype=np.float64)
     if bm.shape != (mol.GetNumAtoms(),) * 2 or not np.all(np.isfinite(bm)):
         raise InputError("RDKit returned unusable distance bounds for this molecule")
     return bm
+
+
+def _reason(exc: Exception) -> str:
+    """The informative line of an RDKit exception (not its invariant-violation boilerplate)."""
+    skip = ("Invariant Violation", "Violation occurred", "Failed Expression", "RDKIT:", "BOOST:", "****")
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(skip)]
+    return (useful or lines or [type(exc).__name__])[0]
+
+
+def empty_terms(num_atoms: int) -> MoleculeTerms:
+    """Tables with no terms (the energy is 0 for such a molecule)."""
+    z4 = np.zeros((0, 4), dtype=np.int64)
+    z = np.zeros(0, dtype=np.float64)
+    return MoleculeTerms(num_atoms=int(num_atoms), pairs=np.zeros((0, 2), dtype=np.int64), lower=z,
+                         upper=z, weight=z, planes=z4, plane_weight=z, chiral=z4, chiral_sign=z,
+                         dihedrals=z4, dihedral_sign=z)
 
 
 def _bond_distance_at_most_two(mol) -> np.ndarray:
@@ -339,6 +364,8 @@ class ChemicalEnergy:
         with torch.enable_grad():
             z = x.detach().to(self.dtype).requires_grad_(True)
             e = self.energy(z)
+            if not e.requires_grad:             # no terms at all: a flat energy
+                return e.detach(), torch.zeros_like(z)
             (g,) = torch.autograd.grad(e.sum(), z)
         return e.detach(), torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
 

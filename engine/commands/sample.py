@@ -155,6 +155,9 @@ def run(args) -> int:
         items, jobs, keys = expand(chunk, args.keep_fragments)
         results = generate_conformers(jobs, args.num_confs, model, **asdict(settings),
                                       batch_size=args.batch_size, report=report, keys=keys)
+        for job, message in sorted(report.warnings.items()):    # e.g. no chemical energy
+            out.warn(keys[job][0], message)
+        report.warnings.clear()
         before = out.conformers
         write_back(items, results, out, finish)
         progress.update(len(items), out.conformers - before)

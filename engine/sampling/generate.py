@@ -147,6 +147,7 @@ class GenerationReport:
     seconds: float = 0.0
     batches: int = 0
     errors: dict = field(default_factory=dict)
+    warnings: dict = field(default_factory=dict)     # index -> what was done differently
 
     @property
     def conformers_per_second(self) -> float:
@@ -288,8 +289,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     planarity and stereo tags): ``guidance`` weighs the chemical energy against the
     network's estimate Ŝ₀ at sampler times ``t <= guidance_start`` (0 = off), and
     ``polish`` L-BFGS iterations lower it on every sample before the stereo check. A
-    molecule the energy cannot be built for is reported (``report.errors``) like any other
-    bad input. ``fixed`` = ``(indices, coords (k, 3) Å)`` holds those atoms (centred
+    molecule the energy cannot be built for is sampled without it and reported
+    (``report.warnings``, by index, with RDKit's reason). ``fixed`` = ``(indices, coords (k, 3) Å)`` holds those atoms (centred
     coordinates) in every conformer; ``transform`` is an extra Ŝ₀ hook in model units
     (``engine.sampling.guidance``); ``step_callback(step, t, S_t, Ŝ₀)`` streams every
     sampler step of every batch (Å tensors, the batch's molecules concatenated).
@@ -302,7 +303,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     from rdkit import Chem
     from rdkit.Geometry import Point3D
 
-    from engine.chem.energy import ChemicalEnergy, molecule_terms
+    from engine.chem.energy import ChemicalEnergy, empty_terms, molecule_terms
     from engine.chem.stereo import fix_stereo, stereo_ok
 
     if num_confs < 1:
@@ -325,7 +326,13 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             if pm.GetNumAtoms() > MAX_ATOMS:
                 raise InputError(f"molecule has {pm.GetNumAtoms()} atoms with hydrogens; the "
                                  f"sampler handles at most {MAX_ATOMS}")
-            terms = molecule_terms(pm) if (guidance > 0 or polish > 0) else None
+            terms = None
+            if guidance > 0 or polish > 0:
+                try:
+                    terms = molecule_terms(pm)
+                except InputError as exc:       # sampled all the same, without the energy
+                    terms = empty_terms(pm.GetNumAtoms())
+                    report.warnings[i] = f"no chemical energy ({exc}); sampled without guidance and polish"
             prepared.append((pm, molecule_sample(pm, i), terms))
         except Exception as exc:  # report and go on with the others
             prepared.append(exc)
