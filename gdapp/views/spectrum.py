@@ -16,6 +16,28 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
 
+def _guard_pyqtgraph_auto_add():
+    """pyqtgraph's ``WidgetGroup.autoAdd`` walks ``obj.children()`` of a new plot's menus.
+    Under PySide6 a child at a recycled address can come back as a stale wrapper of another
+    type (seen: a ``QSurface``, which has no ``children``) after many windows were created
+    and destroyed (the test suite), and the plot's constructor raised. Skip such objects."""
+    from pyqtgraph import WidgetGroup as module
+
+    original = module.WidgetGroup.autoAdd
+    if getattr(original, "_gdapp_guarded", False):
+        return
+
+    def auto_add(self, obj):
+        if not hasattr(obj, "children"):
+            return
+        original(self, obj)
+
+    auto_add._gdapp_guarded = True
+    module.WidgetGroup.autoAdd = auto_add
+
+
+_guard_pyqtgraph_auto_add()
+
 MAX_CURVE_POINTS = 512
 MAX_IMAGE_ROWS = 512
 FRAME_INTERVAL_MS = 100   # cursor and spectrum follow the player at most 10 times a second
