@@ -21,8 +21,9 @@ def _guard_pyqtgraph_auto_add():
     Under PySide6 a child at a recycled address can come back as a stale wrapper of another
     type (seen: a ``QSurface``, which has no ``children``) after many windows were created
     and destroyed (the test suite), and the plot's constructor raised. Skip such objects."""
-    from pyqtgraph import WidgetGroup as module
+    import importlib
 
+    module = importlib.import_module("pyqtgraph.WidgetGroup")   # the module, not the class
     original = module.WidgetGroup.autoAdd
     if getattr(original, "_gdapp_guarded", False):
         return
