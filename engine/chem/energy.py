@@ -79,10 +79,10 @@ class MoleculeTerms:
 
 
 def _bounds_matrix(mol) -> np.ndarray:
-    from rdkit.Chem import rdDistGeom
-
     import contextlib
     import threading
+
+    from rdkit.Chem import rdDistGeom
 
     from engine.io_rdlog import rdkit_logs_disabled
 

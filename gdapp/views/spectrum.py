@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
 
+
 def _guard_pyqtgraph_auto_add():
     """pyqtgraph's ``WidgetGroup.autoAdd`` walks ``obj.children()`` of a new plot's menus.
     Under PySide6 a child at a recycled address can come back as a stale wrapper of another
