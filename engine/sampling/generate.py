@@ -292,8 +292,9 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     molecule the energy cannot be built for is sampled without it and reported
     (``report.warnings``, by index, with RDKit's reason). ``fixed`` =
     ``(indices, coords (k, 3) Å)`` holds those atoms (centred coordinates) in every
-    conformer; ``transform`` is an extra Ŝ₀ hook in model units (``engine.sampling.guidance``); ``step_callback(step, t, S_t, Ŝ₀)`` streams every
-    sampler step of every batch (Å tensors, the batch's molecules concatenated).
+    conformer; ``transform`` is an extra Ŝ₀ hook in model units (``engine.sampling.guidance``);
+    ``step_callback(step, t, S_t, Ŝ₀)`` streams every sampler step of every batch (Å tensors,
+    the batch's molecules concatenated).
 
     Random streams: conformer slot ``c`` of molecule ``i`` (resampling round ``r``) draws
     from its own generator seeded by ``(seed, *keys[i], c, r)`` (``keys[i]``: an int or a
