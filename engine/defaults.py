@@ -19,3 +19,9 @@ DEFAULT_STEPS = 10
 DEFAULT_ENERGY_GUIDANCE = 1.0
 DEFAULT_GUIDANCE_START = 0.3
 DEFAULT_POLISH_STEPS = 50
+
+# Guard of Phi^{-1} for processes used in reverse sampling: an imperfect eps_hat is
+# amplified at most 1/(2 floor) times in modes whose signal has decayed (their S_0 part is
+# unknowable there; later steps, where phi ~ 1, recover it). The exact 1e-10 floor of
+# GraphDiffusion is for roundtrips; sampling with a real network needs this one.
+SAMPLING_PHI_FLOOR = 0.05

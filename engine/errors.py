@@ -44,3 +44,14 @@ class ConfigError(EngineError, ValueError):
 class Interrupted(EngineError):
     """A long engine call (corpus build, training set-up) stopped early because its
     ``should_stop()`` predicate returned True; what was finished is kept on disk."""
+
+
+class Cancelled(EngineError):
+    """Raised inside a long call (a trajectory, a corpus build, a training set-up) when its
+    ``should_stop`` predicate returned True."""
+
+
+def check_stop(should_stop) -> None:
+    """Raise :class:`Cancelled` when ``should_stop`` (a no-argument predicate or None) says so."""
+    if should_stop is not None and should_stop():
+        raise Cancelled("cancelled")

@@ -186,13 +186,8 @@ def corpus_config_from_dict(data: dict | None, where: str = "corpus config",
 
 def load_corpus_config(path) -> CorpusConfig:
     """Read and validate a YAML corpus config; ``ConfigError`` names the file and key."""
-    import yaml
+    from engine.yaml_config import read_yaml
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path)
     return corpus_config_from_dict(data, where=str(path), base_dir=path.parent)

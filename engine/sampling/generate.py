@@ -25,6 +25,7 @@ from engine.defaults import (
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
 )
+from engine.devices import resolve_device
 from engine.errors import EngineError, InputError
 
 log = logging.getLogger(__name__)
@@ -70,14 +71,6 @@ class GenerationModel:
     def schedule(self):
         from engine.process.schedules import schedule_from_config
         return schedule_from_config(self.process_config)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but no CUDA device is available")
-    return torch.device(name)
 
 
 def load_generation_model(path=None, device="auto") -> GenerationModel:
@@ -179,9 +172,10 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     """
     from engine.chem.energy import polish
     from engine.data.batching import collate
+    from engine.defaults import SAMPLING_PHI_FLOOR
     from engine.process import GraphBatchDiffusion
     from engine.sampling.guidance import EnergyGuidance, FixedAtoms, compose
-    from engine.sampling.samplers import SAMPLING_PHI_FLOOR, get_sampler, time_grid
+    from engine.sampling.samplers import get_sampler, time_grid
 
     batch = collate(samples).to(model.device)
     p = model.process_config

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import torch
 
+from engine.defaults import SAMPLING_PHI_FLOOR  # noqa: F401  (in __all__: samplers' users import it here)
 from engine.errors import EngineError, InputError
 from engine.rng import randn  # per-structure streams when given a PerGraphGenerator
 
@@ -37,11 +38,6 @@ __all__ = ["SAMPLERS", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR",
            "probability_flow_drift"]
 
 
-# Guard of Phi^{-1} for processes used in reverse sampling: an imperfect eps_hat is
-# amplified at most 1/(2 floor) times in modes whose signal has decayed (their S_0 part is
-# unknowable there; later steps, where phi ~ 1, recover it). The exact 1e-10 floor of
-# GraphDiffusion is for roundtrips; sampling with a real network needs this one.
-SAMPLING_PHI_FLOOR = 0.05
 
 
 class SamplingCancelled(EngineError):

@@ -288,14 +288,9 @@ def config_from_dict(raw: dict, source: str | None = None) -> TrainConfig:
 
 def load_config(path) -> TrainConfig:
     """Read and validate a YAML training config."""
-    import yaml
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    from engine.yaml_config import read_yaml
+
+    raw = read_yaml(path)
     return config_from_dict(raw, source=str(path))
 
 

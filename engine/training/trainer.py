@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import devices
 from engine.errors import CheckpointError, ConfigError, EngineError
 from engine.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from engine.training.config import TrainConfig, config_to_dict
@@ -50,11 +51,9 @@ class TrainingDiverged(EngineError):
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("run.device is 'cuda' but no CUDA device is available")
-    return torch.device(name)
+    """``run.device`` as a ``torch.device`` (:func:`engine.devices.resolve_device`)."""
+    return devices.resolve_device(name, error=ConfigError,
+                                  unavailable="run.device is 'cuda' but no CUDA device is available")
 
 
 class Trainer:
