@@ -1,4 +1,4 @@
-"""Molecule files in and out: the SPEC §3 contract.
+"""Molecule files in and out: the file contract of docs/math.md §6.
 
     from engine.io import read_molecules, write_molecules, InputError
     mols = read_molecules(path, skip_invalid=False)   # .smi .sdf .mol .mol2 .pdb .xyz

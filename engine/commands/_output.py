@@ -1,4 +1,4 @@
-"""The SDF output contract shared by ``sample`` and ``baseline`` (SPEC §3).
+"""The SDF output contract shared by ``sample`` and ``baseline`` (docs/math.md §6).
 
 For each input molecule, in input order: K conformers as separate records with all atoms,
 ``_Name`` copied from the input and the integer property ``input_index``. A molecule that

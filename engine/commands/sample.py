@@ -1,4 +1,4 @@
-"""``python -m engine sample``: conformers from the diffusion model (SPEC §3)."""
+"""``python -m engine sample``: conformers from the diffusion model (the contract of docs/math.md §6)."""
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,4 @@
-"""The conformer corpus (SPEC §2): SMILES from the rdkit wheel -> cached 3D targets.
+"""The conformer corpus (docs/data.md): SMILES from the rdkit wheel -> cached 3D targets.
 
 Layout of a corpus directory::
 

@@ -1,4 +1,4 @@
-"""Synthetic lattice data: a 3D vector per site of a 1D/2D/3D grid (SPEC §2, "grid systems").
+"""Synthetic lattice data: a 3D vector per site of a 1D/2D/3D grid (docs/data.md, "grid systems").
 
 Kinds (``LatticeDataset(kind, shape, n_samples, seed, **params)``):
 

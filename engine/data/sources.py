@@ -1,4 +1,4 @@
-"""The SMILES sources that ship inside the rdkit wheel (SPEC §2), and SMILES files.
+"""The SMILES sources that ship inside the rdkit wheel (docs/data.md: nothing is downloaded), and SMILES files.
 
 Each reader returns ``(name, smiles)`` pairs in file order. ``SOURCES`` maps the source
 names used in corpus configs to their readers; a source that is a path ending in ``.smi``

@@ -1,4 +1,4 @@
-"""Per-frame metrics of a lattice trajectory (the seed's lattice metrics, SPEC §1).
+"""Per-frame metrics of a lattice trajectory (the seed's lattice metrics; regularisers of docs/math.md §4).
 
 For each frame ``S`` against the input ``S₀`` on the lattice graph (Laplacian ``L``,
 edges ``(i, j)``):

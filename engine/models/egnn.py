@@ -11,7 +11,7 @@ edges so that a sampler calling the network many times on the same batch pays fo
 
 Messages run over bond-distance pairs (1 … ``max_hops`` bonds apart) plus each atom's
 ``knn`` nearest atoms within ``cutoff`` (recomputed from the noised coordinates ``x``).
-Layout (PERF_NOTES): the first edge layer ``W[h_i; h_j; r²_ij; r_ij; type]`` is computed
+Layout (for speed: no per-edge matmul): the first edge layer ``W[h_i; h_j; r²_ij; r_ij; type]`` is computed
 as ``(W₁h)_i + (W₂h)_j + w·r²_ij + w'·r_ij + e_type`` — project per node, then gather;
 no concatenated edge tensor.
 

@@ -1,4 +1,4 @@
-"""Score-network view of an ε-network: ``s = −Σ(t)^{-1/2} ε̂`` (SPEC §1)."""
+"""Score-network view of an ε-network: ``s = −Σ(t)^{-1/2} ε̂`` (docs/math.md §2)."""
 from __future__ import annotations
 
 import torch

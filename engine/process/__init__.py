@@ -1,4 +1,4 @@
-"""The exact graph-Laplacian diffusion process (SPEC §1): schedules, backends, processes."""
+"""The exact graph-Laplacian diffusion process (docs/math.md §1): schedules, backends, processes."""
 from engine.process.backends import EIGH_CACHE, ChebyshevBackend, DenseEigenBackend, LatticeDCTBackend
 from engine.process.batch import GraphBatchDiffusion
 from engine.process.diffusion import GraphDiffusion

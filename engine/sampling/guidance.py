@@ -55,7 +55,7 @@ def compose(*hooks):
 
 @dataclass
 class RegularizerGuidance:
-    """Sampling-time guidance by the SPEC §1 regularisers (weights changeable without retraining).
+    """Sampling-time guidance by the regularisers of docs/math.md §4 (weights changeable without retraining).
 
     ``laplacian`` (scipy, block-diagonal for a concatenated batch) is needed for
     ``lambda_G``; ``ctx`` carries ``S_ref``/``masses`` (E) and ``edges``/``ref_dirs`` (Al).

@@ -1,4 +1,4 @@
-"""Regularisers on the denoised estimate Ŝ_0 (SPEC §1), differentiable torch functions.
+"""Regularisers on the denoised estimate Ŝ_0 (docs/math.md §4), differentiable torch functions.
 
 Used as training terms and, by the sampler, as guidance (``−∇_{S_t} R(Ŝ_0(S_t))``), so
 every function accepts three layouts and returns one value per structure:
