@@ -127,7 +127,7 @@ class Job(QObject):
 
 
 class JobRunner(QObject):
-    """Runs jobs on worker threads; one named slot ("reverse", "train", ...) holds at most
+    """Runs jobs on worker threads; one named slot (:class:`gdapp.jobs.JobSlot`) holds at most
     one job: starting a new one cancels the previous job of that slot."""
 
     jobStarted = Signal(object)

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine import api
 from gdapp import chem, export
+from gdapp.jobs import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
 from gdapp.views.lattice_dialog import LatticeDialog
@@ -430,13 +431,12 @@ class MainWindow(QMainWindow):
             self.job_progress.setText(text)
 
     def cancel_jobs(self):
-        running = [slot for slot in ("load", "forward", "reverse", "quality", "compare")
-                   if self.runner.running(slot)]
-        for slot in ("load", "forward", "reverse", "quality", "compare"):
+        running = [slot for slot in JobSlot.CANCELLABLE if self.runner.running(slot)]
+        for slot in JobSlot.CANCELLABLE:
             self.runner.cancel(slot)
         self.resample_timer.stop()
         self._play_forward = False
-        kept = [k for k in ("forward", "reverse") if k in running
+        kept = [k for k in JobSlot.TRAJECTORIES if k in running
                 and self.state._kept.get(k) is not None]
         self.status("cancelled" + (f"; the last finished {' and '.join(kept)} run stays"
                                    if kept else ""))
@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return api.load_structures(path)
 
-        job = self.runner.start("load", work,
+        job = self.runner.start(JobSlot.LOAD, work,
                                succeeded=lambda structures: self._loaded(structures, path, remember),
                                failed=lambda msg, tb: self._load_failed(path, msg, tb))
         return job
@@ -475,7 +475,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return [api.structure_from_smiles(smiles)]
 
-        job = self.runner.start("load", work,
+        job = self.runner.start(JobSlot.LOAD, work,
                                succeeded=lambda structures: self._loaded(structures, None, False),
                                failed=lambda msg, tb: self._load_failed(f"SMILES {smiles!r}", msg, tb))
         return job
@@ -533,8 +533,8 @@ class MainWindow(QMainWindow):
         self.show_error("Could not open", f"{what}: {msg}" if what not in msg else msg, tb)
 
     def set_structure(self, structure: api.Structure):
-        self.runner.cancel("forward")
-        self.runner.cancel("reverse")
+        self.runner.cancel(JobSlot.FORWARD)
+        self.runner.cancel(JobSlot.REVERSE)
         self.state.set_structure(structure)
 
     def _update_recent_menu(self):
@@ -563,7 +563,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return [api.build_lattice(shape, system, seed=seed)]
 
-        job = self.runner.start("load", work,
+        job = self.runner.start(JobSlot.LOAD, work,
                                succeeded=lambda s: self._loaded(s, None, False),
                                failed=lambda msg, tb: self._load_failed("lattice", msg, tb))
         return job
@@ -760,7 +760,7 @@ class MainWindow(QMainWindow):
             return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=seed,
                                           callback=callback, should_stop=should_stop)
         self._play_forward = bool(play)
-        return self._start_trajectory_job("forward", fn, {"seed": seed})
+        return self._start_trajectory_job(JobSlot.FORWARD, fn, {"seed": seed})
 
     def noise_and_play(self):
         return self.run_forward(play=True)
@@ -778,7 +778,7 @@ class MainWindow(QMainWindow):
             return api.reverse_trajectory(structure, model, steps=p.steps, sampler=p.sampler,
                                           seed=p.seed, guidance=p.guidance(), fixed=fixed,
                                           callback=callback, should_stop=should_stop)
-        return self._start_trajectory_job("reverse", fn, info)
+        return self._start_trajectory_job(JobSlot.REVERSE, fn, info)
 
     def _on_params(self, params):
         if not self._undoing:
@@ -913,7 +913,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return api.etkdg_conformer(structure, seed=seed, align_to=align_to)
 
-        self.runner.start("compare", work,
+        self.runner.start(JobSlot.COMPARE, work,
                                succeeded=lambda coords: self._compare_ready(structure, coords),
                                failed=lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
 
@@ -939,7 +939,7 @@ class MainWindow(QMainWindow):
             return (api.heavy_atom_rmsd(structure, generated, ref),
                     api.heavy_atom_rmsd(structure, structure.positions, ref))
 
-        self.runner.start("rmsd", work,
+        self.runner.start(JobSlot.RMSD, work,
                                succeeded=lambda r: self.steering.set_rmsd_text(
             f"heavy-atom RMSD ({what} ↔ ETKDG): {r[0]:.2f} Å\ninput ↔ ETKDG: {r[1]:.2f} Å"),
                                failed=lambda msg, tb: self.steering.set_rmsd_text(f"RMSD failed: {msg}"))
@@ -958,7 +958,7 @@ class MainWindow(QMainWindow):
         def work(job):
             return api.quality_report(structure, coords, posebusters=posebusters)
 
-        job = self.runner.start("quality", work,
+        job = self.runner.start(JobSlot.QUALITY, work,
                                succeeded=lambda rows: self._quality_done(structure, coords, label, rows),
                                failed=lambda msg, tb: self.quality.set_failed(msg))
         return job

@@ -1,12 +1,12 @@
 """Training panel: config and data, start / pause / resume / stop, progress with ETA,
 live loss curves, and switching the active model to the newest checkpoint.
 
-Training runs in a worker of the app's :class:`JobRunner` (slot "train") through
+Training runs in a worker of the app's :class:`JobRunner` (slot ``JobSlot.TRAIN``) through
 ``engine.api.train``; progress dicts arrive as queued signals. *Pause* stops the run
 after writing a checkpoint; *Resume* continues from it; *Stop* ends the run.
 
 Before Start the panel says what Start will do (``engine.api.training_plan``, computed on
-a worker, slot "train-plan", when the panel is shown or the config changes): when the
+a worker, slot ``JobSlot.TRAIN_PLAN``, when the panel is shown or the config changes): when the
 config's corpus is not built it names the corpus, its size and the build time measured on
 this machine, and offers *Build corpus now* and a config that trains in minutes. The
 corpus build (inside ``api.train`` or ``api.build_training_corpus``) streams its phase,
@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import api
+from gdapp.jobs import JobSlot
 from gdapp.state import AppState
 from gdapp.workers import JobRunner
 
@@ -278,7 +279,7 @@ class TrainingPanel(QWidget):
             return api.training_plan(config, data, on_progress=job.report_step,
                                      should_stop=job.should_stop)
 
-        job = self.runner.create("train-plan", work, name="training plan")
+        job = self.runner.create(JobSlot.TRAIN_PLAN, work, name="training plan")
         job.step.connect(self._on_plan_progress)
         job.succeeded.connect(self._on_plan)
         job.failed.connect(lambda msg, tb: self._on_plan_failed(msg))
@@ -306,7 +307,7 @@ class TrainingPanel(QWidget):
 
     def _cancel_plan(self):
         self.plan_timer.stop()
-        job = self.runner.running("train-plan")
+        job = self.runner.running(JobSlot.TRAIN_PLAN)
         if job is not None:
             job.cancel()
 
@@ -355,7 +356,7 @@ class TrainingPanel(QWidget):
         self.phase = ""
         self._last_corpus = None
         self.progress.setRange(0, 0)          # busy until the first count arrives
-        job = self.runner.create("train", work, name=name)
+        job = self.runner.create(JobSlot.TRAIN, work, name=name)
         job.step.connect(self._on_progress)
         job.succeeded.connect(self._on_succeeded)
         job.failed.connect(self._on_failed)

@@ -193,3 +193,24 @@ def test_worker_exception_is_shown_and_app_stays_usable(window, qtbot):
     window._error_box.close()
     buf = _reverse(window, qtbot)                         # still works
     assert buf.complete
+
+
+def test_cancel_jobs_cancels_every_slot_but_training(window, qtbot):
+    """Cancel (Esc) stops a job in any slot the window runs — the RMSD of the ETKDG
+    comparison included; the training panel's jobs stop through its own buttons."""
+    from gdapp.jobs import JobSlot
+
+    assert set(JobSlot.CANCELLABLE) == set(JobSlot.ALL) - set(JobSlot.TRAINING)
+    assert JobSlot.RMSD in JobSlot.CANCELLABLE
+
+    def wait_for_stop(job):
+        while not job.should_stop():
+            job._stop.wait(0.01)
+        return None
+
+    jobs = {slot: window.runner.start(slot, wait_for_stop) for slot in JobSlot.CANCELLABLE}
+    window.cancel_jobs()
+    for slot, job in jobs.items():
+        assert job.wait(10.0), slot
+        assert job.should_stop(), slot
+    qtbot.waitUntil(lambda: not window.runner.busy(), timeout=10000)
