@@ -60,7 +60,6 @@ class AppState(QObject):
     paramsChanged = Signal(object)             # SamplingParams
     modelChanged = Signal(object)              # api.ModelHandle
     referenceChanged = Signal(object)          # ETKDG coords (N, 3) or None
-    generatedChanged = Signal(int)             # number of kept generated conformers
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -89,7 +88,6 @@ class AppState(QObject):
         self.structureChanged.emit(structure)
         self.fixedChanged.emit([])
         self.referenceChanged.emit(None)
-        self.generatedChanged.emit(0)
 
     # trajectories ---------------------------------------------------------------
     def begin_trajectory(self, kind: str, info: dict | None = None):
@@ -98,14 +96,6 @@ class AppState(QObject):
             self._kept[kind] = previous        # back on screen if this run is cancelled
         self.trajectories[kind] = TrajectoryBuffer(kind, info=dict(info or {}))
         self.trajectoryStarted.emit(kind)
-
-    def append_frame(self, kind: str, t: float, frame: np.ndarray):
-        buf = self.trajectories.get(kind)
-        if buf is None or buf.complete:
-            return
-        buf.frames.append(np.asarray(frame))
-        buf.times.append(float(t))
-        self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
     def append_frames(self, kind: str, items):
         """Append several ``(t, frame)`` pairs, then signal once (the newest index)."""
@@ -129,7 +119,6 @@ class AppState(QObject):
             if not any(np.array_equal(final, g) for g in self.generated):
                 self.generated.append(final)
                 self.generated_info.append(dict(info))
-                self.generatedChanged.emit(len(self.generated))
         self.trajectoryFinished.emit(traj.kind)
 
     def abandon_trajectory(self, kind: str):

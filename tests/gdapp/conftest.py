@@ -33,12 +33,6 @@ def _isolated_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("GDAPP_MODELS", "lattice")
 
 
-def wait_for(qtbot, job, timeout=60000):
-    """Wait until a gdapp Job has delivered its final signal."""
-    with qtbot.waitSignal(job.finished, timeout=timeout):
-        pass
-
-
 @pytest.fixture
 def window(qtbot):
     """The main window with the demo molecule loaded and its forward trajectory done."""
