@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine import api
 from gdapp import chem, export
+from gdapp.controller import AnalysisController
 from gdapp.jobs import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
@@ -142,6 +143,7 @@ class MainWindow(QMainWindow):
         self.state.set_models({k: m for k, m in api.default_models().items()
                                if k in autoload_kinds()})
         self.runner = JobRunner(self)
+        self.analysis = AnalysisController(self.state, self.runner, self)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closing = False
@@ -355,8 +357,12 @@ class MainWindow(QMainWindow):
         self.steering.pickModeToggled.connect(self._set_pick_mode)
         self.steering.smartsRequested.connect(self.fix_smarts)
         self.steering.clearFixedRequested.connect(lambda: self.state.set_fixed([]))
-        self.steering.compareToggled.connect(self._on_compare)
+        self.steering.compareToggled.connect(self.analysis.set_compare)
         self.quality.refreshRequested.connect(self.run_quality)
+        self.analysis.compareFailed.connect(lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
+        self.analysis.rmsdChanged.connect(self.steering.set_rmsd_text)
+        self.analysis.qualityReady.connect(self._quality_done)
+        self.analysis.qualityFailed.connect(self.quality.set_failed)
         self.training.modelActivated.connect(self.state.set_model)
         self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
         self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
@@ -717,7 +723,7 @@ class MainWindow(QMainWindow):
             self.run_status.setText(text)
             self.status(f"{text} — done")
             if self.state.reference is not None:
-                self._update_compare_rmsd()
+                self.analysis.update_rmsd()
         elif self._play_forward:
             self._play_forward = False
             if self.player.kind == "forward":
@@ -900,68 +906,17 @@ class MainWindow(QMainWindow):
         self.state.set_fixed(set(self.state.fixed) | set(idx))
         self.status(f"fixed {len(idx)} atoms matching {smarts}")
 
-    # ------------------------------------------------------------------ compare and quality
-    def _on_compare(self, on):
-        structure = self.state.structure
-        if not on or structure is None or not structure.is_molecule:
-            self.state.set_reference(None)
-            self.steering.set_rmsd_text("—")
-            return
-        align_to = self._generated_or_input()
-        seed = self.state.params.seed
-
-        def work(job):
-            return api.etkdg_conformer(structure, seed=seed, align_to=align_to)
-
-        self.runner.start(JobSlot.COMPARE, work,
-                               succeeded=lambda coords: self._compare_ready(structure, coords),
-                               failed=lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
-
-    def _generated_or_input(self):
-        buf = self.state.trajectory("reverse")
-        if buf is not None and buf.complete:
-            return buf.trajectory.final
-        return self.state.structure.positions
-
-    def _compare_ready(self, structure, coords):
-        if structure is not self.state.structure or not self.steering.compare.isChecked():
-            return
-        self.state.set_reference(coords)
-        self._update_compare_rmsd()
-
-    def _update_compare_rmsd(self):
-        structure, ref = self.state.structure, self.state.reference
-        generated = self._generated_or_input()
-        buf = self.state.trajectory("reverse")
-        what = "generated" if buf is not None and buf.complete else "input"
-
-        def work(job):
-            return (api.heavy_atom_rmsd(structure, generated, ref),
-                    api.heavy_atom_rmsd(structure, structure.positions, ref))
-
-        self.runner.start(JobSlot.RMSD, work,
-                               succeeded=lambda r: self.steering.set_rmsd_text(
-            f"heavy-atom RMSD ({what} ↔ ETKDG): {r[0]:.2f} Å\ninput ↔ ETKDG: {r[1]:.2f} Å"),
-                               failed=lambda msg, tb: self.steering.set_rmsd_text(f"RMSD failed: {msg}"))
-
+    # ------------------------------------------------------------------ quality (AnalysisController runs it)
     def run_quality(self, posebusters: bool = True):
+        """Check the frame shown; the rows go to the quality panel (_quality_done)."""
         structure = self.state.structure
         coords = self.current_coords()
         if structure is None or coords is None:
             return None
         self.quality_timer.stop()
-        coords = np.array(coords)
         label = self.frame_label()
-        posebusters = posebusters and structure.is_molecule
         self.quality.set_busy(f"checking {structure.name} ({label}) …")
-
-        def work(job):
-            return api.quality_report(structure, coords, posebusters=posebusters)
-
-        job = self.runner.start(JobSlot.QUALITY, work,
-                               succeeded=lambda rows: self._quality_done(structure, coords, label, rows),
-                               failed=lambda msg, tb: self.quality.set_failed(msg))
-        return job
+        return self.analysis.check_quality(coords, label, posebusters)
 
     def _quality_done(self, structure, coords, label, rows):
         """Show the rows only if they describe what is on screen now."""
