@@ -146,6 +146,41 @@ def sampler_names() -> list[str]:
     return list(SAMPLERS)
 
 
+class _ReverseRecorder:
+    """Frames of a reverse run as they stream in: ``add(k, t, frame, s0_hat)`` with
+    coordinates in the structure's frame (Å or field units, shifted by ``center``), the
+    mode energies from model units, and the caller's ``callback``."""
+
+    def __init__(self, process, center, scale: float, callback):
+        self.process, self.center, self.scale, self.callback = process, center, scale, callback
+        self.frames: list = []
+        self.s0_hats: list = []
+        self.energies: list = []
+        self.times: list = []
+
+    def clear(self):
+        for items in (self.frames, self.s0_hats, self.energies, self.times):
+            items.clear()
+
+    def add(self, k, t, frame: np.ndarray, s0_hat: np.ndarray | None):
+        import torch
+
+        self.frames.append(frame)
+        self.s0_hats.append(s0_hat if s0_hat is not None else frame)
+        self.energies.append(_mode_energies(self.process,
+                                            torch.as_tensor((frame - self.center) / self.scale)))
+        self.times.append(float(t))
+        if self.callback is not None:
+            self.callback(k, float(t), frame, s0_hat)
+
+    def trajectory(self, structure, model, seed: int, meta: dict) -> Trajectory:
+        return Trajectory(kind="reverse", frames=np.stack(self.frames), times=np.asarray(self.times),
+                          mode_energies=np.stack(self.energies),
+                          eigenvalues=_eigenvalues(self.process, structure.n),
+                          s0_hat=np.stack(self.s0_hats), model_name=model.name, seed=int(seed),
+                          meta=meta)
+
+
 def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *,
                        steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
                        guidance: Guidance | None = None,
@@ -198,17 +233,11 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
         hooks.append(_regulariser_guidance(structure, ref, guidance, RegularizerGuidance))
     if len(fixed_idx):
         hooks.append(FixedAtoms(torch.as_tensor(fixed_idx), ref[fixed_idx]))
-    frames, s0_hats, energies, times = [], [], [], []
+    record = _ReverseRecorder(process, center, scale, callback)
 
     def emit(k, t, S_t, S0):
-        f = S_t.detach().cpu().numpy() * scale + center
-        h = None if S0 is None else S0.detach().cpu().numpy() * scale + center
-        frames.append(f)
-        s0_hats.append(h if h is not None else f)
-        energies.append(_mode_energies(process, S_t))
-        times.append(float(t))
-        if callback is not None:
-            callback(k, float(t), f, h)
+        record.add(k, t, S_t.detach().cpu().numpy() * scale + center,
+                   None if S0 is None else S0.detach().cpu().numpy() * scale + center)
 
     def step_callback(k, t, S_t, S0):
         if should_stop is not None and should_stop():
@@ -222,14 +251,12 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
                                      generator=gen, transform_s0=compose(*hooks) if hooks else None)
     except SamplingCancelled as err:
         raise Cancelled("cancelled") from err
-    if len(frames) == 1 or not np.allclose(frames[-1], final.detach().cpu().numpy() * scale + center):
-        emit(len(frames), 0.0, final, final)
-    return Trajectory(kind="reverse", frames=np.stack(frames), times=np.asarray(times),
-                      mode_energies=np.stack(energies),
-                      eigenvalues=_eigenvalues(process, structure.n),
-                      s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
-                      meta={"sampler": sampler, "steps": steps, "fixed": fixed_idx.tolist(),
-                            "guidance": guidance})
+    if len(record.frames) == 1 or not np.allclose(record.frames[-1],
+                                                  final.detach().cpu().numpy() * scale + center):
+        emit(len(record.frames), 0.0, final, final)
+    return record.trajectory(structure, model, seed, {"sampler": sampler, "steps": steps,
+                                                      "fixed": fixed_idx.tolist(),
+                                                      "guidance": guidance})
 
 
 def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, sampler: str,
@@ -259,24 +286,15 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
         transform = _regulariser_guidance(structure, ref, replace(guidance, lambda_E=0.0),
                                           RegularizerGuidance)
     fixed_arg = (fixed, structure.positions[fixed] - center) if len(fixed) else None
-    frames, s0_hats, energies, times = [], [], [], []
-
-    def emit(k, t, f, h):
-        frames.append(f)
-        s0_hats.append(h if h is not None else f)
-        energies.append(_mode_energies(process, torch.as_tensor((f - center) / scale)))
-        times.append(float(t))
-        if callback is not None:
-            callback(k, float(t), f, h)
+    record = _ReverseRecorder(process, center, scale, callback)
 
     def step_callback(k, t, S_t, S0):
         if should_stop is not None and should_stop():
             raise SamplingCancelled("cancelled")
         if k == 0:          # a new round (a stereo violation was resampled): start afresh
-            frames.clear(), s0_hats.clear(), energies.clear(), times.clear()
-        f = S_t.detach().cpu().numpy().astype(np.float64) + center
-        h = None if S0 is None else S0.detach().cpu().numpy().astype(np.float64) + center
-        emit(k, t, f, h)
+            record.clear()
+        record.add(k, t, S_t.detach().cpu().numpy().astype(np.float64) + center,
+                   None if S0 is None else S0.detach().cpu().numpy().astype(np.float64) + center)
 
     try:
         (out,) = generate_conformers([structure.mol], 1, model.generation, sampler=sampler,
@@ -289,17 +307,13 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
     if isinstance(out, Exception):
         raise out
     final = out.GetConformer().GetPositions() + center
-    taken = len(frames) - 1                 # sampler steps (frame 0 is the prior draw)
-    polished = not np.allclose(frames[-1], final)
+    taken = len(record.frames) - 1          # sampler steps (frame 0 is the prior draw)
+    polished = not np.allclose(record.frames[-1], final)
     if polished:                            # the polished (and stereo-checked) conformer
-        emit(len(frames), 0.0, final, final)
-    return Trajectory(kind="reverse", frames=np.stack(frames), times=np.asarray(times),
-                      mode_energies=np.stack(energies),
-                      eigenvalues=_eigenvalues(process, structure.n),
-                      s0_hat=np.stack(s0_hats), model_name=model.name, seed=int(seed),
-                      meta={"sampler": sampler, "steps": steps, "fixed": fixed.tolist(),
-                            "guidance": guidance, "steps_taken": taken,
-                            "polished": bool(polished)})
+        record.add(len(record.frames), 0.0, final, final)
+    return record.trajectory(structure, model, seed, {"sampler": sampler, "steps": steps,
+                                                      "fixed": fixed.tolist(), "guidance": guidance,
+                                                      "steps_taken": taken, "polished": bool(polished)})
 
 
 def _regulariser_guidance(structure, ref, g: Guidance, cls):
