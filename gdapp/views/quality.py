@@ -174,7 +174,8 @@ class LatticeQualitySection(QWidget):
                 result = api.lattice_frame_quality(structure, frames, times)
             except Exception as err:  # noqa: BLE001 -- shown in the title, not a crash
                 result = err
-            self._result = (token, kind, result)
+            if token == self._token:     # a stale run must not overwrite a newer result
+                self._result = (token, kind, result)
 
         threading.Thread(target=work, name="lattice-quality", daemon=True).start()
         self._poll.start()
@@ -184,9 +185,9 @@ class LatticeQualitySection(QWidget):
             return
         token, kind, result = self._result
         self._result = None
-        self._poll.stop()
         if token != self._token:
-            return                       # a newer structure or trajectory replaced it
+            return                       # a newer run replaced it: keep polling for that one
+        self._poll.stop()
         if isinstance(result, Exception):
             self.title.setText(f"lattice metrics failed: {result}")
             return
