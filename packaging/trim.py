@@ -66,6 +66,9 @@ BASE_EXCLUDED_MODULES = [
     # test tools and interactive shells (pulled in by torch.testing._internal and friends)
     "pytest", "_pytest", "hypothesis", "expecttest", "pluggy", "IPython", "ipykernel",
     "jupyter_client", "notebook", "sphinx", "docutils", "pip",
+    # the guardrails (test extra): pyvista's mypy plugin imports mypy when find_spec sees it,
+    # and a half-collected mypy (its mypyc modules) stopped the bundle at start-up
+    "mypy", "mypyc", "importlinter", "grimp",
     # Tk (matplotlib's TkAgg backend is never used: pyvista only uses its colormaps)
     "tkinter", "_tkinter", "matplotlib.backends.backend_tkagg", "matplotlib.backends._backend_tk",
     # Qt modules the app does not import (it uses QtCore/Gui/Widgets/OpenGL(Widgets)/Svg/Test)
