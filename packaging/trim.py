@@ -81,6 +81,12 @@ BASE_EXCLUDED_MODULES = [
 ]
 
 
+# Left out although the app's libraries import them when they are installed: pyvista's
+# typing plugin does `if importlib.util.find_spec("mypy"): from mypy... import ...`; in
+# the bundle find_spec finds nothing and pyvista goes on without it (smoke.sh checks).
+IMPORTED_ONLY_IF_INSTALLED = ["mypy", "mypyc"]
+
+
 def excluded_modules() -> list[str]:
     return BASE_EXCLUDED_MODULES + vtk_excluded_modules()
 
