@@ -5,44 +5,19 @@ a dihedral measurement, bond orders. Run under Xvfb:
 """
 from __future__ import annotations
 
-import os
-import time
-from pathlib import Path
-
-import torch  # noqa: F401  (before Qt)
-
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-chem-screenshots.ini")
-OUT = Path(__file__).resolve().parent
+from app_session import AppSession
 
 
 def main() -> int:
     import numpy as np
-    from PySide6.QtWidgets import QApplication
 
     from engine import api
-    from gdapp.app import _configure_torch
-    from gdapp.views.main_window import MainWindow
-    from gdapp.views.snapshot import grab_window
 
-    _configure_torch()
-    app = QApplication.instance() or QApplication([])
-    win = MainWindow()
-    win.resize(1280, 860)
-    win.show()
-    finished = []
-    win.state.trajectoryFinished.connect(finished.append)
-
-    def pump(seconds=0.3):
-        t0 = time.time()
-        while time.time() - t0 < seconds:
-            app.processEvents()
-            time.sleep(0.01)
+    session = AppSession("/tmp/gdapp-chem-screenshots.ini")
+    win, pump, finished = session.win, session.pump, session.finished
 
     def shot(name):
-        pump(0.4)
-        grab_window(win).save(str(OUT / name))
-        print("wrote", OUT / name)
+        session.shot(name, settle=0.4)
 
     win.steering.auto.setChecked(False)
     win.open_path(str(api.demo_molecule_path().parent / "caffeine.sdf"))

@@ -4,16 +4,11 @@
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
-import torch  # noqa: F401  (before Qt)
-
-os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-screenshots.ini")
-OUT = Path(__file__).resolve().parent
+from app_session import OUT, AppSession
 
 
 def main(argv=None) -> int:
@@ -22,36 +17,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="take the screenshots of docs/app.md")
     ap.add_argument("--lattice-only", action="store_true", help="only the lattice screenshots")
     args = ap.parse_args(argv)
-    from PySide6.QtWidgets import QApplication
-
-    from gdapp.app import _configure_torch
-    from gdapp.views.main_window import MainWindow
-    from gdapp.views.snapshot import grab_window
-
-    _configure_torch()
-    app = QApplication.instance() or QApplication([])
-    win = MainWindow()
-    win.resize(1280, 860)
-    win.show()
-    finished = []
-    win.state.trajectoryFinished.connect(finished.append)
-
-    def pump(seconds=0.3):
-        t0 = time.time()
-        while time.time() - t0 < seconds:
-            app.processEvents()
-            time.sleep(0.01)
-
-    def wait(kind):
-        finished.clear()
-        while kind not in finished:
-            pump(0.05)
-        pump(0.3)
-
-    def shot(name):
-        pump(0.3)
-        grab_window(win).save(str(OUT / name))
-        print("wrote", OUT / name)
+    session = AppSession("/tmp/gdapp-screenshots.ini")
+    win, wait, pump, shot = session.win, session.wait, session.pump, session.shot
 
     if not args.lattice_only:
         molecule_shots(win, wait, pump, shot)
