@@ -1,5 +1,8 @@
 """The main window: 3D view in the centre, docks for player, spectrum, steering,
-training and quality; menus, shortcuts, status bar; every engine call in a worker."""
+training and quality; menus, shortcuts, status bar; every engine call in a worker.
+
+Trajectory runs and analyses are run by the controllers of :mod:`gdapp.controller`; the
+window lays out the views and wires them to the controllers' signals."""
 from __future__ import annotations
 
 import os
@@ -31,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from engine import api
 from gdapp import chem, export
-from gdapp.controller import AnalysisController
+from gdapp.controller import AnalysisController, TrajectoryController, describe_run
 from gdapp.jobs import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
@@ -47,7 +50,6 @@ from gdapp.workers import JobRunner
 DEBOUNCE_MS = 250
 QUALITY_DEBOUNCE_MS = 600
 UNDO_MERGE_MS = 500        # slider moves within this time are one undo step
-FORWARD_FRAMES = 60
 LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
 SIDE_DOCK_MAX_MIN = 380    # the most minimum width a right-dock panel may claim (_DockWidthCap)
 
@@ -144,6 +146,7 @@ class MainWindow(QMainWindow):
                                if k in autoload_kinds()})
         self.runner = JobRunner(self)
         self.analysis = AnalysisController(self.state, self.runner, self)
+        self.trajectories = TrajectoryController(self.state, self.runner, self)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closing = False
@@ -366,6 +369,11 @@ class MainWindow(QMainWindow):
         self.training.modelActivated.connect(self.state.set_model)
         self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
         self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
+        self.trajectories.progress.connect(lambda kind, done, total: self._on_progress(done, total))
+        self.trajectories.runFinished.connect(self._on_run_finished)
+        self.trajectories.runFailed.connect(
+            lambda kind, msg, tb: self.show_error(f"{kind.capitalize()} trajectory failed", msg, tb))
+        self.trajectories.statusMessage.connect(self.status)
         self.runner.jobStarted.connect(self._on_job_started)
         self.runner.jobFinished.connect(self._on_job_finished)
 
@@ -539,8 +547,7 @@ class MainWindow(QMainWindow):
         self.show_error("Could not open", f"{what}: {msg}" if what not in msg else msg, tb)
 
     def set_structure(self, structure: api.Structure):
-        self.runner.cancel(JobSlot.FORWARD)
-        self.runner.cancel(JobSlot.REVERSE)
+        self.trajectories.cancel()
         self.state.set_structure(structure)
 
     def _update_recent_menu(self):
@@ -677,49 +684,10 @@ class MainWindow(QMainWindow):
         """Molecules are diffused without their centre of mass (no centre-of-mass mode)."""
         return self.state.structure is not None and self.state.structure.is_molecule
 
-    # ------------------------------------------------------------------ runs
-    def _start_trajectory_job(self, kind: str, fn, info=None):
-        structure = self.state.structure
-        if structure is None:
-            self.status("open a structure first")
-            return None
-        self.runner.cancel(kind)
-        self.state.begin_trajectory(kind, info)
-
-        def work(job):
-            def callback(k, t, frame, s0_hat):
-                job.report_step((k, t, frame))
-            return fn(structure, callback, job.should_stop)
-
-        job = self.runner.create(kind, work, name=kind)
-        job.steps.connect(lambda items, j=job: self._on_steps(j, kind, structure, items))
-        job.succeeded.connect(lambda traj, j=job: self._on_traj_done(j, kind, structure, traj))
-        job.failed.connect(lambda msg, tb: self._on_traj_failed(kind, msg, tb))
-        job.cancelled.connect(lambda j=job: self._on_traj_cancelled(kind, j))
-        return self.runner.launch(job)
-
-    def _current_job(self, kind, job) -> bool:
-        return self.runner.slots.get(kind) is job
-
-    def _on_steps(self, job, kind, structure, items):
-        if not self._current_job(kind, job) or structure is not self.state.structure:
-            return
-        self.state.append_frames(kind, [(t, frame) for _, t, frame in items])
-        total = FORWARD_FRAMES if kind == "forward" else self.state.params.steps + 1
-        self._on_progress(items[-1][0] + 1, total)
-
-    def _on_traj_done(self, job, kind, structure, traj):
-        if not self._current_job(kind, job) or structure is not self.state.structure:
-            return
-        running = self.state.trajectory(kind)
-        info = dict(running.info) if running is not None else {}
-        if kind == "reverse":
-            # what actually ran: adaptive samplers take as many steps as they need
-            info["steps_taken"] = traj.meta.get("steps_taken", len(traj.frames) - 1)
-            info["polished"] = bool(traj.meta.get("polished"))
-        self.state.finish_trajectory(traj, info)
-        if kind == "reverse":
-            text = "reverse: " + self.describe_run(info)
+    # ------------------------------------------------------------------ runs (TrajectoryController runs them)
+    def _on_run_finished(self, kind, info):
+        if kind == JobSlot.REVERSE:
+            text = "reverse: " + describe_run(info)
             self.run_status.setText(text)
             self.status(f"{text} — done")
             if self.state.reference is not None:
@@ -730,61 +698,18 @@ class MainWindow(QMainWindow):
                 self.player.seek(0)
                 self.player.play()
 
-    @staticmethod
-    def describe_run(info: dict) -> str:
-        """'adaptive: 37 steps taken (…), seed 0, model …' from a run's info."""
-        taken, asked = info.get("steps_taken"), info.get("steps")
-        if info.get("sampler") == "adaptive" and taken is not None:
-            steps = f"{taken} steps taken (error-controlled; the steps setting, {asked}, is not used)"
-        elif taken is None or taken == asked:
-            steps = f"{asked} steps"
-        else:
-            steps = f"{taken} steps taken ({asked} asked)"
-        if info.get("polished"):
-            steps += " + energy polish"
-        lam = [f"{k}={info[k]:.3g}" for k in ("lambda_E", "lambda_G", "lambda_A") if info.get(k)]
-        fixed = info.get("fixed_atoms") or []
-        extra = (", " + " ".join(lam) if lam else "") + \
-                (f", {len(fixed)} {'atom' if len(fixed) == 1 else 'atoms'} fixed" if fixed else "")
-        return (f"{info.get('sampler', '?')}: {steps}, seed {info.get('seed', '?')}{extra}, "
-                f"model {info.get('model', '?')}")
-
-    def _on_traj_failed(self, kind, msg, tb):
-        self.state.abandon_trajectory(kind)
-        self.show_error(f"{kind.capitalize()} trajectory failed", msg, tb)
-
-    def _on_traj_cancelled(self, kind, job):
-        if self._current_job(kind, job):
-            self.state.abandon_trajectory(kind)
-
     def run_forward(self, play: bool = False):
         """The forward (noising) path from the steering seed; ``play``: play it from t = 0
         when it is done (Noise ▶, F5)."""
-        seed = int(self.state.params.seed)
-
-        def fn(structure, callback, should_stop):
-            return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=seed,
-                                          callback=callback, should_stop=should_stop)
         self._play_forward = bool(play)
-        return self._start_trajectory_job(JobSlot.FORWARD, fn, {"seed": seed})
+        return self.trajectories.run_forward()
 
     def noise_and_play(self):
         return self.run_forward(play=True)
 
     def run_reverse(self):
         self.resample_timer.stop()
-        p = self.state.params
-        model = self.state.model
-        fixed = list(self.state.fixed)
-        info = {"sampler": p.sampler, "steps": int(p.steps), "seed": int(p.seed),
-                "lambda_E": p.lambda_E, "lambda_G": p.lambda_G, "lambda_A": p.lambda_A,
-                "guidance_scale": p.guidance_scale, "model": model.name, "fixed_atoms": fixed}
-
-        def fn(structure, callback, should_stop):
-            return api.reverse_trajectory(structure, model, steps=p.steps, sampler=p.sampler,
-                                          seed=p.seed, guidance=p.guidance(), fixed=fixed,
-                                          callback=callback, should_stop=should_stop)
-        return self._start_trajectory_job(JobSlot.REVERSE, fn, info)
+        return self.trajectories.run_reverse()
 
     def _on_params(self, params):
         if not self._undoing:

@@ -1,5 +1,7 @@
-"""The analysis controller (ETKDG comparison, quality checks) driven without a window."""
+"""The controllers (trajectory runs, ETKDG comparison, quality checks) driven without a window."""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 
@@ -42,4 +44,88 @@ def test_etkdg_comparison_without_a_window(qtbot):
     assert "input ↔ ETKDG" in texts[-1] and "Å" in texts[-1]
     controller.set_compare(False)
     assert state.reference is None and texts[-1] == "—"
+    controller.runner.shutdown(10.0)
+
+
+# ----------------------------------------------------------------------- trajectory runs
+def _trajectories(qtbot, smiles="CCO"):
+    from engine import api
+    from gdapp.controller import TrajectoryController
+    from gdapp.state import AppState
+
+    state = AppState()
+    state.set_structure(api.structure_from_smiles(smiles))
+    controller = TrajectoryController(state)
+    return state, controller
+
+
+def _kind_is(kind):
+    return lambda k, *_: k == kind
+
+
+def test_forward_and_reverse_runs_without_a_window(qtbot):
+    from gdapp.controller import FORWARD_FRAMES
+
+    state, controller = _trajectories(qtbot)
+    streamed = {"forward": [], "reverse": []}
+    progress = {"forward": [], "reverse": []}
+    controller.framesAdded.connect(lambda kind, n: streamed[kind].append(n))
+    controller.progress.connect(lambda kind, done, total: progress[kind].append((done, total)))
+
+    with qtbot.waitSignal(controller.runFinished, timeout=60000,
+                          check_params_cb=_kind_is("forward")) as finished:
+        job = controller.run_forward()
+    assert job is not None and job.name == "forward"
+    forward = state.trajectory("forward")
+    assert forward.complete and len(forward) == FORWARD_FRAMES
+    assert forward.frames[0].shape == state.structure.positions.shape
+    assert streamed["forward"] and streamed["forward"][-1] == FORWARD_FRAMES    # frames streamed in
+    assert progress["forward"][-1] == (FORWARD_FRAMES, FORWARD_FRAMES)
+    assert finished.args[1]["seed"] == state.params.seed
+
+    state.set_params(steps=6, seed=3)
+    with qtbot.waitSignal(controller.runFinished, timeout=60000,
+                          check_params_cb=_kind_is("reverse")) as finished:
+        assert controller.run_reverse() is not None
+    reverse = state.trajectory("reverse")
+    assert reverse.complete and len(reverse) == 7
+    assert streamed["reverse"] and 0 < streamed["reverse"][0] <= 7
+    assert progress["reverse"][-1][1] == 7
+    info = finished.args[1]
+    assert info["steps"] == 6 and info["seed"] == 3 and info["steps_taken"] == 6
+    assert reverse.info == info
+    assert len(state.generated) == 1 and np.array_equal(state.generated[0], reverse.frames[-1])
+    assert state.trajectory("forward").complete          # the forward run is untouched
+    qtbot.waitUntil(lambda: not controller.runner.busy(), timeout=10000)
+    controller.runner.shutdown(10.0)
+
+
+def test_cancel_stops_a_trajectory_run_without_a_window(qtbot, monkeypatch):
+    """A long reverse run is stopped by cancel: the job ends as cancelled, its partial frames
+    are dropped and nothing more streams in."""
+    from engine import api
+
+    real = api.reverse_trajectory
+
+    def slow(structure, *args, callback=None, **kw):      # ~5 ms a step: it cannot end first
+        def cb(*step):
+            callback(*step)
+            time.sleep(0.005)
+        return real(structure, *args, callback=cb, **kw)
+
+    monkeypatch.setattr(api, "reverse_trajectory", slow)
+    state, controller = _trajectories(qtbot)
+    state.set_params(steps=3000)
+    finished = []
+    controller.runFinished.connect(lambda kind, info: finished.append(kind))
+    job = controller.run_reverse()
+    assert controller.running("reverse") is job
+    qtbot.waitUntil(lambda: len(state.trajectory("reverse") or []) >= 3, timeout=30000)
+    with qtbot.waitSignal(controller.runCancelled, timeout=10000) as cancelled:
+        controller.cancel()
+    assert cancelled.args == ["reverse"]
+    assert job.is_done() and controller.running("reverse") is None
+    assert state.trajectory("reverse") is None and not state.generated    # partial run dropped
+    qtbot.wait(100)
+    assert not finished and not controller.runner.busy()
     controller.runner.shutdown(10.0)
