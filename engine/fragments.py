@@ -132,7 +132,8 @@ def assemble(split: Split, parts: Sequence):
     component with the fewest.
     """
     from rdkit import Chem
-    from rdkit.Geometry import Point3D
+
+    from engine.chem.conformers import add_conformer
 
     keep = [j for j, p in enumerate(parts) if p is not None and p.GetNumConformers() > 0]
     dropped = [j for j in range(len(parts)) if j not in keep]
@@ -155,12 +156,11 @@ def assemble(split: Split, parts: Sequence):
     n_confs = min(parts[j].GetNumConformers() for j in keep)
     for k in range(n_confs):
         placed = place_apart([parts[j].GetConformers()[k].GetPositions() for j in keep])
-        conf = Chem.Conformer(whole.GetNumAtoms())
+        coords = np.zeros((whole.GetNumAtoms(), 3))
         for j, xyz in zip(keep, placed):
             for a, old in enumerate(split.atoms[j]):
-                conf.SetAtomPosition(new_index[old], Point3D(*map(float, xyz[a])))
-        conf.Set3D(True)
-        whole.AddConformer(conf, assignId=True)
+                coords[new_index[old]] = xyz[a]
+        add_conformer(whole, coords)
     return whole, dropped
 
 

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDetermineBonds
-from rdkit.Geometry import Point3D
 
+from engine.chem.conformers import add_conformer
 from engine.errors import InputError
 from engine.io_rdlog import capture_rdkit_log
 
@@ -432,11 +432,8 @@ def _perceive(zs: np.ndarray, xyz: np.ndarray, charge: int) -> tuple[Chem.Mol | 
     rw = Chem.RWMol()
     for z in zs:
         rw.AddAtom(Chem.Atom(int(z)))
-    conf = Chem.Conformer(len(zs))
-    for k, p in enumerate(xyz):
-        conf.SetAtomPosition(k, Point3D(*map(float, p)))
     mol = rw.GetMol()
-    mol.AddConformer(conf, assignId=True)
+    add_conformer(mol, xyz)
     _, reason = _rd_call(lambda: rdDetermineBonds.DetermineConnectivity(mol) or True)
     if reason:
         return None, f"bond perception failed: {reason}"
@@ -467,10 +464,7 @@ def records_xyz(text: str, path, charge: int = 0, **_) -> Iterator[Record]:
             continue
         key = tuple(zs.tolist())
         if group.mol is not None and key == group.key:
-            conf = Chem.Conformer(len(zs))
-            for k, p in enumerate(xyz):
-                conf.SetAtomPosition(k, Point3D(*map(float, p)))
-            group.mol.AddConformer(conf, assignId=True)
+            add_conformer(group.mol, xyz)
             continue
         done = group.flush()
         if done:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Geometry import Point3D
 
+from engine.chem.conformers import mol_with_conformers
 from engine.errors import InputError
 from engine.io_rdlog import capture_rdkit_log
 
@@ -202,11 +202,4 @@ def write_trajectory_pdb(path, mol: Chem.Mol, frames) -> None:
     if arr.shape[1] != mol.GetNumAtoms():
         raise InputError(f"frames have {arr.shape[1]} atoms but the molecule has "
                          f"{mol.GetNumAtoms()}", path=path)
-    traj = Chem.Mol(mol)
-    traj.RemoveAllConformers()
-    for frame in arr:
-        conf = Chem.Conformer(traj.GetNumAtoms())
-        for k, p in enumerate(frame):
-            conf.SetAtomPosition(k, Point3D(*map(float, p)))
-        traj.AddConformer(conf, assignId=True)
-    write_text(path, pdb_text([traj], path))
+    write_text(path, pdb_text([mol_with_conformers(mol, arr)], path))

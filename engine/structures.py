@@ -53,20 +53,11 @@ class Structure:
 
     def mol_with_coords(self, coords: np.ndarray):
         """A copy of ``mol`` whose single conformer holds ``coords`` ``(N, 3)``."""
-        from rdkit import Chem
-        from rdkit.Geometry import Point3D
+        from engine.chem.conformers import mol_with_conformers
 
         if self.mol is None:
             raise InputError(f"{self.name} is a lattice, not a molecule")
-        coords = as_coords(coords, self.n, "coordinates")
-        mol = Chem.Mol(self.mol)
-        mol.RemoveAllConformers()
-        conf = Chem.Conformer(self.n)
-        for i, (x, y, z) in enumerate(coords):
-            conf.SetAtomPosition(i, Point3D(float(x), float(y), float(z)))
-        conf.Set3D(True)
-        mol.AddConformer(conf, assignId=True)
-        return mol
+        return mol_with_conformers(self.mol, [as_coords(coords, self.n, "coordinates")])
 
 
 def as_coords(coords, n: int, what: str) -> np.ndarray:

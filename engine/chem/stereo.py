@@ -39,16 +39,12 @@ def _as_coords(mol, coords) -> np.ndarray:
 
 def _tags_from_coords(mol, x: np.ndarray):
     from rdkit import Chem
-    from rdkit.Geometry import Point3D
 
-    copy = Chem.Mol(mol)
-    copy.RemoveAllConformers()
-    conf = Chem.Conformer(mol.GetNumAtoms())
-    for i, (a, b, c) in enumerate(x):
-        conf.SetAtomPosition(i, Point3D(float(a), float(b), float(c)))
-    conf.Set3D(True)
-    cid = copy.AddConformer(conf, assignId=True)
-    Chem.AssignAtomChiralTagsFromStructure(copy, confId=cid, replaceExistingTags=True)
+    from engine.chem.conformers import mol_with_conformers
+
+    copy = mol_with_conformers(mol, [x])
+    Chem.AssignAtomChiralTagsFromStructure(copy, confId=copy.GetConformer().GetId(),
+                                           replaceExistingTags=True)
     return [a.GetChiralTag() for a in copy.GetAtoms()]
 
 

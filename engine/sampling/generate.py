@@ -296,8 +296,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     molecules in the call (``sample`` passes input indices: shards reproduce the whole run).
     """
     from rdkit import Chem
-    from rdkit.Geometry import Point3D
 
+    from engine.chem.conformers import add_conformer
     from engine.chem.energy import ChemicalEnergy, empty_terms, molecule_terms
     from engine.chem.stereo import fix_stereo, stereo_ok
 
@@ -389,11 +389,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         for xyz in results[i]:
             if xyz is None or not np.all(np.isfinite(xyz)):
                 continue
-            conf = Chem.Conformer(mol.GetNumAtoms())
-            for a, (x, y, z) in enumerate(xyz):
-                conf.SetAtomPosition(a, Point3D(float(x), float(y), float(z)))
-            conf.Set3D(True)
-            mol.AddConformer(conf, assignId=True)
+            add_conformer(mol, xyz)
         if mol.GetNumConformers() == 0:
             out.append(EngineError("no finite conformer was generated"))
             report.failed += 1
