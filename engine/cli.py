@@ -1,7 +1,9 @@
 """``python -m engine <command>``: each command lives in ``engine/commands/<name>.py``.
 
 A command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``. Commands are imported lazily so ``--help`` stays fast.
+``run(args) -> int``. Commands are imported lazily so ``--help`` stays fast. An output a
+command cannot write (``engine.commands._output.OutputError``) is reported here, the same
+way for every command.
 """
 from __future__ import annotations
 
@@ -50,7 +52,13 @@ def main(argv=None) -> int:
     if getattr(args, "_module", None) is None:
         parser.print_help()
         return 2
-    return int(args._module.run(args) or 0)
+    from engine.commands._output import EXIT_USAGE, OutputError
+
+    try:
+        return int(args._module.run(args) or 0)
+    except OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The SDF output contract shared by ``sample`` and ``baseline`` (docs/math.md §6).
+"""The SDF output contract shared by ``sample`` and ``baseline`` (docs/math.md §6), and
+what every command does when its output cannot be written.
 
 For each input molecule, in input order: K conformers as separate records with all atoms,
 ``_Name`` copied from the input and the integer property ``input_index``. A molecule that
@@ -7,8 +8,13 @@ still written.
 """
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 EPILOG = """\
@@ -35,6 +41,95 @@ exit codes:
 """
 
 EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
+
+
+# ------------------------------------------------------------------ unwritable outputs
+class OutputError(Exception):
+    """An output path that cannot be written (permission denied, missing folder, disk
+    full). ``engine.cli.main`` reports it for every command the same way:
+    ``error: cannot write PATH: REASON`` on stderr and exit code :data:`EXIT_USAGE`. Not an
+    ``EngineError``: the commands' handlers for unusable inputs let it through."""
+
+    def __init__(self, path, exc: OSError):
+        self.path = path
+        super().__init__(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def _concerns(exc: OSError, path: Path) -> bool:
+    """Whether ``exc`` is about ``path``, a file under it or a folder above it."""
+    if exc.filename is None:
+        return True
+    failed = Path(os.path.abspath(os.fsdecode(exc.filename)))
+    target = Path(os.path.abspath(path))
+    return failed == target or target in failed.parents or failed in target.parents
+
+
+@contextmanager
+def output_errors(path) -> Iterator[None]:
+    """Turn an ``OSError`` about ``path`` (a file or a folder the command writes into) into
+    an :class:`OutputError`; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if _concerns(exc, Path(path)):
+            raise OutputError(path, exc) from exc
+        raise
+
+
+class AtomicFile:
+    """A file written under a temporary name beside ``path`` and renamed over ``path`` by
+    :meth:`commit`, so an interrupted or failed write never leaves half a file there. Every
+    ``OSError`` becomes an :class:`OutputError` (the temporary file is removed first)."""
+
+    def __init__(self, path, mode: str = "w"):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        with self._errors():
+            self.fh = open(self.tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            self.discard()
+            raise OutputError(self.path, exc) from exc
+
+    def write(self, data) -> None:
+        with self._errors():
+            self.fh.write(data)
+            self.fh.flush()
+
+    def commit(self) -> None:
+        with self._errors():
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        """Drop what was written (the temporary file); ``path`` is left as it was."""
+        fh = getattr(self, "fh", None)
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+        try:
+            os.unlink(self.tmp)
+        except OSError:
+            pass
+
+
+@contextmanager
+def atomic_output(path, mode: str = "w") -> Iterator[AtomicFile]:
+    """``with atomic_output(path) as out: out.write(...)``: ``path`` appears, complete,
+    when the block ends without an error, and is left as it was otherwise."""
+    out = AtomicFile(path, mode)
+    try:
+        yield out
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
 
 
 def add_common_arguments(parser, what: str) -> None:
@@ -64,7 +159,9 @@ class ConformerWriter:
 
         self.label = label
         self.path = path
-        self.writer = Chem.SDWriter(str(path))  # OSError when the folder is missing
+        self.file = AtomicFile(path)     # OutputError when the folder is missing or read-only
+        self.buffer = io.StringIO()      # one SDWriter for the whole file (it numbers the records)
+        self.writer = Chem.SDWriter(self.buffer)
         self.inputs = self.molecules = self.conformers = 0
         self.failed: list[int] = []
         self.warned: list[int] = []     # written, but not all of the molecule (a component left out)
@@ -72,6 +169,14 @@ class ConformerWriter:
         self.progress: Any = None            # a _progress.Progress: messages go through it (tqdm bar)
         self.provenance: dict = {}      # gdapp_* properties written on every record
         self.allow_empty = False        # a shard may hold no molecule
+
+    def _drain(self) -> None:
+        """Move what the SDWriter wrote so far to the file (OutputError on a full disk)."""
+        text = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        if text:
+            self.file.write(text)
 
     def note(self, index: int, message: str) -> None:
         """A message about molecule ``index`` on stderr (above a progress bar)."""
@@ -102,12 +207,15 @@ class ConformerWriter:
             for key in extra:
                 mol.ClearProp(key)
         self.writer.flush()
+        self._drain()
         self.molecules += 1
         self.conformers += mol.GetNumConformers()
 
     def close(self) -> int:
         """Close the file, print the summary, return the exit code."""
         self.writer.close()
+        self._drain()
+        self.file.commit()
         dt = time.perf_counter() - self.start
         rate = self.conformers / dt if dt > 0 else 0.0
         print(f"{self.label}: wrote {self.conformers} conformers for {self.molecules}/{self.inputs} "

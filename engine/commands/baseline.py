@@ -61,11 +61,7 @@ def run(args) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        out = ConformerWriter(args.out, "baseline")
-    except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    out = ConformerWriter(args.out, "baseline")
     out.provenance = settings_provenance(BaselineSettings(seed=args.seed, mmff=not args.no_mmff))
     progress = Progress("baseline", count_inputs(args.input), quiet=args.quiet)
     out.progress = progress

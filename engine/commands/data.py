@@ -49,7 +49,9 @@ def run(args) -> int:
     import json
     import sys
     import time
+    from contextlib import nullcontext
 
+    from engine.commands._output import output_errors
     from engine.errors import EngineError
 
     action = getattr(args, "data_command", None)
@@ -73,8 +75,9 @@ def run(args) -> int:
             return 2
         config = load_corpus_config(args.config)
         start = time.perf_counter()
-        out = build_corpus(config, args.out, workers=args.workers, overwrite=args.overwrite,
-                           progress=not args.quiet)
+        with output_errors(args.out) if args.out else nullcontext():
+            out = build_corpus(config, args.out, workers=args.workers, overwrite=args.overwrite,
+                               progress=not args.quiet)
         elapsed = time.perf_counter() - start
         print(f"corpus in {out} ({elapsed:.1f} s)")
         _print_info(corpus_info(out))

@@ -82,6 +82,8 @@ def run(args) -> int:
         print(msg, file=sys.stderr)
     print(format_table(result))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result, fh, indent=2)
+        from engine.commands._output import atomic_output
+
+        with atomic_output(args.json) as fh:
+            fh.write(json.dumps(result, indent=2))
     return EXIT_OK if result["aggregate"]["num_molecules"] > 0 else EXIT_USAGE

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
+
+from engine.commands._output import atomic_output
 
 HELP = "Merge SD files written by `sample --shard K/N` into one file ordered by input_index."
 
@@ -70,14 +71,11 @@ def merge_files(out, shards) -> int:
             here.add(index)
             keyed.append((index, len(keyed), rec))
     keyed.sort(key=lambda k: (k[0], k[1]))
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as fh:
+    with atomic_output(out, "wb") as fh:
         for number, (_, _, rec) in enumerate(keyed, start=1):
             # RDKit's SDWriter numbers the records in property headers: ">  <name>  (7)"
             rec = _NUMBER.sub(rb"\g<1>(%d)" % number, rec)
             fh.write(rec if rec.endswith(b"\n") else rec + b"\n")
-    os.replace(tmp, out)
     return len(keyed)
 
 

@@ -136,11 +136,7 @@ def run(args) -> int:
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")
-    except OSError as exc:
-        print(f"error: cannot write {out_path}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")
     out.allow_empty = shard is not None
     out.provenance = {**model_provenance(args.checkpoint or default_checkpoint()), **settings_provenance(settings)}
     progress = Progress(out.label, shard_size(count_inputs(args.input), args.chunk, shard), quiet=args.quiet)

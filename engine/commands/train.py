@@ -22,6 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from engine.commands._output import OutputError, output_errors
     from engine.errors import EngineError
     from engine.training.config import load_config
     from engine.training.distributed import shutdown_distributed
@@ -36,13 +37,17 @@ def run(args) -> int:
             cfg.optim.total_steps = args.steps
         if args.device is not None:
             cfg.run.device = args.device
-        trainer = Trainer(cfg, args.out, resume=args.resume,
-                          progress_bar=not args.no_progress and sys.stderr.isatty())
-        result = trainer.run()
+        with output_errors(args.out):
+            trainer = Trainer(cfg, args.out, resume=args.resume,
+                              progress_bar=not args.no_progress and sys.stderr.isatty())
+            result = trainer.run()
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         shutdown_distributed()
         return 1
+    except OutputError:          # engine.cli reports it
+        shutdown_distributed()
+        raise
     except KeyboardInterrupt:
         print("interrupted; resume with --resume (the last checkpoint is kept)", file=sys.stderr)
         shutdown_distributed()

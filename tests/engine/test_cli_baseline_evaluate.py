@@ -198,3 +198,53 @@ def test_evaluate_reports_a_molecule_whose_records_disagree(tmp_path, baseline_r
     assert [m["key"] for m in result["molecules"]] == [0]
     assert [e["key"] for e in result["errors"]] == [1]
     assert "molecule 1:" in capsys.readouterr().err
+
+
+def test_commands_report_an_unwritable_output_the_same_way(tmp_path, baseline_runs, capsys):
+    smi = write_smi(tmp_path / "in.smi", [SMILES[0]])
+    missing = tmp_path / "no such folder"
+    runs = [
+        (missing / "b.sdf", ["baseline", str(smi), "--out", str(missing / "b.sdf"), "-k", "1", "--threads", "1"]),
+        (missing / "m.sdf", ["merge", str(missing / "m.sdf"), str(baseline_runs[0])]),
+        (missing / "e.json", ["evaluate", "--ref", str(baseline_runs[0]), "--gen", str(baseline_runs[1]),
+                              "--no-posebusters", "--json", str(missing / "e.json")]),
+    ]
+    for path, argv in runs:
+        assert main(argv) == 2, argv[0]
+        err = capsys.readouterr().err
+        assert f"error: cannot write {path}: No such file or directory" in err, (argv[0], err)
+        assert "Traceback" not in err
+    assert not missing.exists()
+
+
+def test_a_full_disk_leaves_the_output_as_it_was(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from engine.commands import _output
+
+    class FullDisk:
+        """A file that takes the first write and then reports a full disk."""
+
+        def __init__(self, fh):
+            self.fh, self.writes = fh, 0
+
+        def write(self, data):
+            self.writes += 1
+            if self.writes > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.fh.write(data)
+
+        def flush(self):
+            self.fh.flush()
+
+        def close(self):
+            self.fh.close()
+
+    monkeypatch.setattr(_output, "open", lambda *a, **k: FullDisk(open(*a, **k)), raising=False)
+    smi = write_smi(tmp_path / "in.smi", [SMILES[0], SMILES[2]])
+    out = tmp_path / "out.sdf"
+    out.write_text("an earlier run\n")
+    assert main(["baseline", str(smi), "--out", str(out), "-k", "1", "--threads", "1", "--quiet"]) == 2
+    assert f"error: cannot write {out}: No space left on device" in capsys.readouterr().err
+    assert out.read_text() == "an earlier run\n"                       # nothing half-written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.smi", "out.sdf"]   # no temporary file left
