@@ -99,11 +99,14 @@ def run(args) -> int:
         generate_conformers,
         load_generation_model,
     )
-    from engine.sampling.samplers import SAMPLERS
+    from engine.sampling.samplers import get_sampler
 
     problem = check_common_arguments(args)
-    if problem is None and args.sampler not in SAMPLERS:
-        problem = f"unknown sampler {args.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+    if problem is None:
+        try:
+            get_sampler(args.sampler)       # the one check of a sampler's name
+        except EngineError as exc:
+            problem = str(exc)
     if problem is None and not (args.guidance >= 0 and args.guidance < float("inf")):
         problem = f"--guidance must be a finite number >= 0, got {args.guidance}"
     if problem is None and not 0 <= args.guidance_start <= 1:

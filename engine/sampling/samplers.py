@@ -255,7 +255,9 @@ from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS  # noqa: E402
 
 
 def get_sampler(name: str) -> Callable:
+    """The sampler called ``name``: the one check of a sampler's name (``sample``, the API
+    and ``generate_conformers`` all come here); InputError naming the choices otherwise."""
     try:
         return SAMPLERS[name]
     except KeyError:
-        raise InputError(f"unknown sampler {name!r}; choose one of {sorted(SAMPLERS)}") from None
+        raise InputError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}") from None
