@@ -80,7 +80,7 @@ class TrajectoryController(QObject):
         fixed = list(self.state.fixed)
         info = {"sampler": p.sampler, "steps": int(p.steps), "seed": int(p.seed),
                 "lambda_E": p.lambda_E, "lambda_G": p.lambda_G, "lambda_A": p.lambda_A,
-                "guidance_scale": p.guidance_scale, "model": model.name, "fixed_atoms": fixed}
+                "guidance_scale": p.scale, "model": model.name, "fixed_atoms": fixed}
 
         def fn(structure, callback, should_stop):
             return api.reverse_trajectory(structure, model, steps=p.steps, sampler=p.sampler,

@@ -20,13 +20,13 @@ class SamplingParams:
     lambda_E: float = api.DEFAULT_ENERGY_GUIDANCE   # molecules: chemical energy; lattices: pull to input
     lambda_G: float = 0.0
     lambda_A: float = 0.0
-    guidance_scale: float = 1.0
+    scale: float = 1.0                              # engine.api.Guidance.scale
     steps: int = api.DEFAULT_STEPS
     sampler: str = api.DEFAULT_SAMPLER
     seed: int = 0
 
     def guidance(self) -> api.Guidance:
-        return api.Guidance(self.lambda_E, self.lambda_G, self.lambda_A, self.guidance_scale)
+        return api.Guidance(self.lambda_E, self.lambda_G, self.lambda_A, self.scale)
 
 
 @dataclass

@@ -34,7 +34,14 @@ import torch
 from engine.errors import InputError
 from engine.training.regularizers import RegularizerContext, combined
 
-__all__ = ["RegularizerGuidance", "EnergyGuidance", "FixedAtoms", "compose", "harmonic_conditional"]
+__all__ = ["RegularizerGuidance", "EnergyGuidance", "FixedAtoms", "acts", "compose", "harmonic_conditional"]
+
+
+def acts(scale: float, *weights: float) -> bool:
+    """The one test of "this guidance does something": a non-zero overall ``scale`` and at
+    least one non-zero weight (``engine.api.Guidance``, ``RegularizerGuidance`` and
+    ``EnergyGuidance`` all ask it)."""
+    return bool(scale != 0 and any(w != 0 for w in weights))
 
 
 def compose(*hooks):
@@ -99,7 +106,7 @@ class RegularizerGuidance:
 
     @property
     def active(self) -> bool:
-        return self.scale > 0 and self.lipschitz > 0
+        return acts(self.scale, self.lipschitz)     # lipschitz > 0: some weight acts
 
     def __call__(self, x0, x, t):
         if not self.active:
@@ -141,7 +148,7 @@ class EnergyGuidance:
 
     @property
     def active(self) -> bool:
-        return self.weight > 0 and self.steps > 0
+        return self.steps > 0 and acts(self.weight, 1.0)
 
     def __call__(self, x0, x, t):
         if not self.active or float(t) > self.t_start:

@@ -129,7 +129,9 @@ class Guidance:
 
     @property
     def active(self) -> bool:
-        return bool(self.scale != 0 and (self.lambda_E or self.lambda_G or self.lambda_A))
+        from engine.sampling.guidance import acts
+
+        return acts(self.scale, self.lambda_E, self.lambda_G, self.lambda_A)
 
 
 def default_guidance(kind: str = "molecule") -> Guidance:
@@ -230,7 +232,7 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
     x_T = process.apply_sigma_sqrt(eps0, 1.0)
     hooks = []
     if guidance.active:
-        hooks.append(_regulariser_guidance(structure, ref, guidance, RegularizerGuidance))
+        hooks.append(_regularizer_guidance(structure, ref, guidance, RegularizerGuidance))
     if len(fixed_idx):
         hooks.append(FixedAtoms(torch.as_tensor(fixed_idx), ref[fixed_idx]))
     record = _ReverseRecorder(process, center, scale, callback)
@@ -281,10 +283,10 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
     center = _centroid(structure)
     scale = float(model.coord_scale)
     transform = None
-    if guidance.scale and (guidance.lambda_G or guidance.lambda_A):
+    steering = replace(guidance, lambda_E=0.0)      # lambda_E weighs the chemical energy instead
+    if steering.active:
         ref = torch.as_tensor((structure.positions - center) / scale, dtype=torch.float32)
-        transform = _regulariser_guidance(structure, ref, replace(guidance, lambda_E=0.0),
-                                          RegularizerGuidance)
+        transform = _regularizer_guidance(structure, ref, steering, RegularizerGuidance)
     fixed_arg = (fixed, structure.positions[fixed] - center) if len(fixed) else None
     record = _ReverseRecorder(process, center, scale, callback)
 
@@ -316,7 +318,7 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
                                                       "steps_taken": taken, "polished": bool(polished)})
 
 
-def _regulariser_guidance(structure, ref, g: Guidance, cls):
+def _regularizer_guidance(structure, ref, g: Guidance, cls):
     """``engine.sampling.guidance.RegularizerGuidance`` for one structure (model units)."""
     import torch
 

@@ -113,7 +113,7 @@ class SteeringPanel(QWidget):
         self.lambda_G = LogSlider(1e-3, 10.0)
         self.lambda_A = LogSlider(1e-3, 10.0)
         self.scale = LogSlider(0.01, 10.0, zero=True)
-        self.scale.set_value(p.guidance_scale)
+        self.scale.set_value(p.scale)
         self.steps = QSlider(Qt.Horizontal)
         self.steps.setRange(2, 500)
         self.steps.setValue(p.steps)
@@ -202,7 +202,7 @@ class SteeringPanel(QWidget):
         self.lambda_E.valueChanged.connect(lambda v: state.set_params(lambda_E=v))
         self.lambda_G.valueChanged.connect(lambda v: state.set_params(lambda_G=v))
         self.lambda_A.valueChanged.connect(lambda v: state.set_params(lambda_A=v))
-        self.scale.valueChanged.connect(lambda v: state.set_params(guidance_scale=v))
+        self.scale.valueChanged.connect(lambda v: state.set_params(scale=v))
         self.steps.valueChanged.connect(self._on_steps)
         self.steps_spin.valueChanged.connect(self._on_steps)
         self.sampler.currentTextChanged.connect(self._on_sampler)
@@ -231,7 +231,7 @@ class SteeringPanel(QWidget):
                 widget.setValue(value)
                 widget.blockSignals(False)
         for widget, value in ((self.lambda_E, p.lambda_E), (self.lambda_G, p.lambda_G),
-                              (self.lambda_A, p.lambda_A), (self.scale, p.guidance_scale)):
+                              (self.lambda_A, p.lambda_A), (self.scale, p.scale)):
             if abs(widget.value() - value) > 1e-12 * max(1.0, abs(value)):
                 widget.show_value(value)
         if self.sampler.currentText() != p.sampler:
