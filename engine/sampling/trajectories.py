@@ -8,7 +8,8 @@ one sampling path of ``python -m engine sample``
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -148,6 +149,18 @@ def sampler_names() -> list[str]:
     return list(SAMPLERS)
 
 
+@contextmanager
+def _cancellation() -> Iterator[None]:
+    """The one place a sampler's ``SamplingCancelled`` (raised by a step callback when
+    ``should_stop`` says so) becomes :class:`engine.errors.Cancelled` (``api.Cancelled``)."""
+    from engine.sampling.samplers import SamplingCancelled
+
+    try:
+        yield
+    except SamplingCancelled as err:
+        raise Cancelled("cancelled") from err
+
+
 class _ReverseRecorder:
     """Frames of a reverse run as they stream in: ``add(k, t, frame, s0_hat)`` with
     coordinates in the structure's frame (Å or field units, shifted by ``center``), the
@@ -248,11 +261,9 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
 
     emit(0, 1.0, x_T, None)
     eps_model = lambda S_t, t: model.eps_fn(structure, process, S_t, float(t))  # noqa: E731
-    try:
+    with _cancellation():
         final = get_sampler(sampler)(eps_model, x_T, process, grid, callback=step_callback,
                                      generator=gen, transform_s0=compose(*hooks) if hooks else None)
-    except SamplingCancelled as err:
-        raise Cancelled("cancelled") from err
     if len(record.frames) == 1 or not np.allclose(record.frames[-1],
                                                   final.detach().cpu().numpy() * scale + center):
         emit(len(record.frames), 0.0, final, final)
@@ -298,14 +309,12 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
         record.add(k, t, S_t.detach().cpu().numpy().astype(np.float64) + center,
                    None if S0 is None else S0.detach().cpu().numpy().astype(np.float64) + center)
 
-    try:
+    with _cancellation():
         (out,) = generate_conformers([structure.mol], 1, model.generation, sampler=sampler,
                                      steps=steps, seed=seed,
                                      guidance=float(guidance.lambda_E) * float(guidance.scale),
                                      fixed=fixed_arg, transform=transform,
                                      step_callback=step_callback)
-    except SamplingCancelled as err:
-        raise Cancelled("cancelled") from err
     if isinstance(out, Exception):
         raise out
     final = out.GetConformer().GetPositions() + center
