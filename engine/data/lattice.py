@@ -153,10 +153,10 @@ def skyrmion_field(shape, rng, *, max_skyrmions: int = 3, radius: tuple = (0.08,
     nx, ny = shape
     side = min(nx, ny)
     want = int(rng.integers(1, max_skyrmions + 1))
-    centres: list = []
+    centers: list = []
     radii: list = []
     for _ in range(200):
-        if len(centres) == want:
+        if len(centers) == want:
             break
         R = float(rng.uniform(*radius)) * side
         margin = R + 4 * wall_width
@@ -164,16 +164,16 @@ def skyrmion_field(shape, rng, *, max_skyrmions: int = 3, radius: tuple = (0.08,
             continue
         c = rng.uniform([margin, margin], [nx - 1 - margin, ny - 1 - margin])
         if all(np.hypot(*(c - c2)) >= R + R2 + 6 * wall_width
-               for c2, R2 in zip(centres, radii)):
-            centres.append(c)
+               for c2, R2 in zip(centers, radii)):
+            centers.append(c)
             radii.append(R)
     gx, gy = np.meshgrid(np.arange(nx, dtype=float), np.arange(ny, dtype=float),
                          indexing="ij")
     pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
     m = np.zeros((len(pts), 3))
     m[:, 2] = 1.0
-    if centres:
-        C = np.array(centres)
+    if centers:
+        C = np.array(centers)
         d = np.linalg.norm(pts[:, None, :] - C[None], axis=2)
         nearest = d.argmin(axis=1)
         helicity = rng.uniform(0, 2 * np.pi, size=len(C))
@@ -188,7 +188,7 @@ def skyrmion_field(shape, rng, *, max_skyrmions: int = 3, radius: tuple = (0.08,
     if noise > 0:
         filt = noise * np.exp(-0.5 * correlation_length ** 2 * grid_eigenvalues(shape))
         m = m + _spectral_sample(shape, filt, 1, rng)[0]
-    return _normalise(m), len(centres)
+    return _normalise(m), len(centers)
 
 
 def topological_charge(field: np.ndarray, shape) -> float:

@@ -69,9 +69,9 @@ def heavy_atom_copy(mol: Chem.Mol) -> Chem.Mol:
 def _symmetrized(mol: Chem.Mol) -> Chem.Mol:
     """Topology-only copy in which conjugated terminal pairs X=*-X look identical."""
     rw = Chem.RWMol(mol)
-    for a, centre, b in mol.GetSubstructMatches(_TERMINAL_PAIR, uniquify=True):
+    for a, center, b in mol.GetSubstructMatches(_TERMINAL_PAIR, uniquify=True):
         for t in (a, b):
-            bond = rw.GetBondBetweenAtoms(t, centre)
+            bond = rw.GetBondBetweenAtoms(t, center)
             bond.SetBondType(Chem.BondType.SINGLE)
             bond.SetIsAromatic(False)
             rw.GetAtomWithIdx(t).SetFormalCharge(0)

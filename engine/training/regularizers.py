@@ -174,15 +174,15 @@ def combined(S0_hat: torch.Tensor, ctx: RegularizerContext, lambda_E: float = 0.
 
     if lambda_E:
         if ctx.S_ref is None:
-            raise ValueError("energy regulariser (lambda_E != 0) needs ctx.S_ref")
+            raise ValueError("energy regularizer (lambda_E != 0) needs ctx.S_ref")
         add(lambda_E * energy(S0_hat, ctx.S_ref, ctx.masses, ctx.batch, ctx.num_graphs))
     if lambda_G:
         if ctx.laplacian_apply is None:
-            raise ValueError("smoothness regulariser (lambda_G != 0) needs ctx.laplacian_apply")
+            raise ValueError("smoothness regularizer (lambda_G != 0) needs ctx.laplacian_apply")
         add(lambda_G * smoothness(S0_hat, ctx.laplacian_apply, ctx.batch, ctx.num_graphs))
     if lambda_A:
         if ctx.edges is None:
-            raise ValueError("alignment regulariser (lambda_A != 0) needs ctx.edges")
+            raise ValueError("alignment regularizer (lambda_A != 0) needs ctx.edges")
         add(lambda_A * alignment(S0_hat, ctx.edges, ctx.ref_dirs, ctx.edge_weights,
                                  ctx.batch, ctx.num_graphs))
     if total is None:

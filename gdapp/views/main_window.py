@@ -672,15 +672,15 @@ class MainWindow(QMainWindow):
     def _on_trajectory_selected(self, kind):
         buf = self.state.trajectory(kind)
         self.spectrum.set_trajectory(buf.trajectory if buf and buf.complete else None,
-                                     centred=self._centred())
+                                     centered=self._centered())
 
     def _on_trajectory_finished(self, kind):
         buf = self.state.trajectory(kind)
         if buf is not None and buf.complete and self.player.kind == kind:
-            self.spectrum.set_trajectory(buf.trajectory, centred=self._centred())
+            self.spectrum.set_trajectory(buf.trajectory, centered=self._centered())
             self.spectrum.set_frame(self.player.index)
 
-    def _centred(self) -> bool:
+    def _centered(self) -> bool:
         """Molecules are diffused without their centre of mass (no centre-of-mass mode)."""
         return self.state.structure is not None and self.state.structure.is_molecule
 

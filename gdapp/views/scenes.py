@@ -303,7 +303,7 @@ class MoleculeScene(Scene):
         poly = self.bonds
         self.bonds_drawn = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
         if len(bonds) == 0:
-            centres = np.zeros((0, 3))
+            centers = np.zeros((0, 3))
             vec = np.zeros((0, 3))
             rgb = np.zeros((0, 3), dtype=np.uint8)
             rad = np.zeros(0)
@@ -311,13 +311,13 @@ class MoleculeScene(Scene):
             a, b, rad, rows = self.sticks(bonds, coords)
             bonds = bonds[rows]
             d = b - a
-            centres = np.concatenate([a + 0.25 * d, a + 0.75 * d])
+            centers = np.concatenate([a + 0.25 * d, a + 0.75 * d])
             vec = np.concatenate([d, d])
             rgb = np.concatenate([self.colours[bonds[:, 0]], self.colours[bonds[:, 1]]])
             rad = np.concatenate([rad, rad])
         length = np.linalg.norm(vec, axis=1) * 0.5
         scale = np.stack([length, rad, rad], axis=1)
-        set_points(poly, centres)
+        set_points(poly, centers)
         set_array(poly, "orient", vec.reshape(-1, 3))
         set_array(poly, "scale", scale.reshape(-1, 3))
         set_array(poly, "rgb", rgb.reshape(-1, 3).astype(np.uint8))

@@ -88,8 +88,8 @@ class SpectrumView(QWidget):
         self.map_plot.setYRange(0.0, 1.0, padding=0)
         self.title.setText("energy per Laplacian mode (log10)")
 
-    def set_trajectory(self, traj: api.Trajectory | None, centred: bool = False):
-        """Show a finished trajectory's ``mode_energies`` ``(K, N)``. ``centred``: the
+    def set_trajectory(self, traj: api.Trajectory | None, centered: bool = False):
+        """Show a finished trajectory's ``mode_energies`` ``(K, N)``. ``centered``: the
         structure is diffused with its centre of mass removed (molecules), so its first
         mode (ascending eigenvalue: the constant vector) is not one of its modes."""
         if traj is None:
@@ -109,7 +109,7 @@ class SpectrumView(QWidget):
         # and modes centring removes (with λ > 0 the centre-of-mass mode is not null, but its
         # energy is rounding noise, ~1e-30 of the others)
         keep &= E.max(axis=0) > 1e-12 * max(float(E.max(initial=0.0)), 1e-300)
-        if centred and len(keep) > 1:
+        if centered and len(keep) > 1:
             # the centre-of-mass mode: fixed atoms or guidance move the centre a little, so
             # its energy is no longer rounding noise, but it is still not a mode of the
             # molecule (N atoms have N - 1 internal modes); its near-zero values also
