@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 EPILOG = """\
 output: for each input molecule, in input order, K conformers as separate SDF records with
@@ -85,7 +85,7 @@ class AtomicFile:
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         with self._errors():
-            self.fh = open(self.tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+            self.fh: IO[Any] = open(self.tmp, mode, encoding=None if "b" in mode else "utf-8")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
