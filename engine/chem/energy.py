@@ -20,6 +20,12 @@ well-formed conformer:
   on the tagged side by at least ``CHIRAL_VOLUME`` Å³: ``relu(V₀ − sign·V)²``.
 - **double-bond stereo**: for a tagged E/Z bond the cosine of the dihedral between its
   stereo atoms must have the tagged sign: ``relu(±cos φ)²``.
+- **torsion preferences** (ETKDG's): for every rotatable bond that matches one of ETKDGv3's
+  experimental torsion patterns (``rdDistGeom.GetExperimentalTorsions``) the Fourier
+  series ``Σ_k V_k (1 + s_k cos kφ)`` (k = 1…6), shifted so that its minimum is 0 and
+  weighted by ``TORSION_WEIGHT``. It is a preference, not a validity check: it pulls
+  torsions towards the values crystal structures show (and ETKDG samples). ``cos kφ`` is
+  evaluated as the Chebyshev polynomial ``T_k(cos φ)``, so there is no ``atan2``.
 
 :func:`polish` lowers the energy of a batch with L-BFGS; the samplers use
 :class:`EnergyGuidance` (``engine.sampling.guidance``) to steer Ŝ₀ with it.
@@ -40,7 +46,7 @@ import torch
 from engine.errors import InputError
 
 __all__ = ["MoleculeTerms", "molecule_terms", "empty_terms", "ChemicalEnergy", "polish", "BOND_WEIGHT",
-           "CHIRAL_VOLUME"]
+           "CHIRAL_VOLUME", "TORSION_WEIGHT"]
 
 # Bonds and heavy-atom 1-3 pairs (bond lengths and angles) weigh this much more than the
 # other pairs (clashes, angles ending on a hydrogen).
@@ -52,6 +58,9 @@ STEREO_WEIGHT = 4.0
 # Least |signed volume| (Å^3) of a tagged centre's first three neighbours on the tagged
 # side (an ideal sp3 carbon with C–X bonds of 1.5 Å has about 2.2 Å^3; see the tests).
 CHIRAL_VOLUME = 0.8
+# Weight of ETKDG's torsion preferences (their barriers are a few units: 2.5–8 for sp3–sp3,
+# 100 for an amide's cis/trans); engine/defaults.py gives the measurements behind it.
+TORSION_WEIGHT = 0.03
 # Bounds wider than this (RDKit's "no constraint" upper bound is 1000 Å) are dropped.
 _NO_UPPER = 100.0
 
@@ -62,7 +71,9 @@ class MoleculeTerms:
 
     ``pairs (P, 2)``, ``lower``/``upper``/``weight (P,)``; ``planes (Q, 4)`` with ``plane_weight (Q,)``;
     ``chiral (C, 4)`` (centre, three neighbours) with ``chiral_sign (C,)``;
-    ``dihedrals (D, 4)`` with ``dihedral_sign (D,)`` (+1: cis, −1: trans).
+    ``dihedrals (D, 4)`` with ``dihedral_sign (D,)`` (+1: cis, −1: trans);
+    ``torsions (T, 4)`` with ``torsion_coef (T, 7)``: the constant and the coefficients of
+    ``cos kφ``, k = 1…6, of ETKDG's torsion preference (minimum 0).
     """
 
     num_atoms: int
@@ -76,6 +87,8 @@ class MoleculeTerms:
     chiral_sign: np.ndarray
     dihedrals: np.ndarray
     dihedral_sign: np.ndarray
+    torsions: np.ndarray
+    torsion_coef: np.ndarray
 
 
 def _bounds_matrix(mol) -> np.ndarray:
@@ -117,7 +130,8 @@ def empty_terms(num_atoms: int) -> MoleculeTerms:
     z = np.zeros(0, dtype=np.float64)
     return MoleculeTerms(num_atoms=int(num_atoms), pairs=np.zeros((0, 2), dtype=np.int64), lower=z,
                          upper=z, weight=z, planes=z4, plane_weight=z, chiral=z4, chiral_sign=z,
-                         dihedrals=z4, dihedral_sign=z)
+                         dihedrals=z4, dihedral_sign=z, torsions=z4,
+                         torsion_coef=np.zeros((0, 7), dtype=np.float64))
 
 
 def _bond_distance_at_most_two(mol) -> np.ndarray:
@@ -203,6 +217,34 @@ def _double_bond_stereo(mol):
     return rows, signs
 
 
+_TORSION_GRID = np.linspace(-np.pi, np.pi, 1441)
+
+
+def _torsion_preferences(mol) -> tuple[list[tuple[int, ...]], list[np.ndarray]]:
+    """ETKDGv3's experimental torsion terms of ``mol``: atom quadruples and the
+    coefficients ``(c0, c1 … c6)`` of ``c0 + Σ c_k cos kφ`` with minimum 0 over φ."""
+    from rdkit.Chem import rdDistGeom
+
+    try:
+        found = rdDistGeom.GetExperimentalTorsions(mol, rdDistGeom.ETKDGv3())
+    except Exception:       # a preference only: a molecule RDKit cannot match goes without
+        return [], []
+    rows: list[tuple[int, ...]] = []
+    coefs: list[np.ndarray] = []
+    k = np.arange(1, 7)
+    for t in found:
+        atoms = tuple(int(a) for a in t["atomIndices"])
+        V = np.asarray(list(t["V"]), dtype=np.float64)[:6]
+        sgn = np.asarray(list(t["signs"]), dtype=np.float64)[:6]
+        if len(atoms) != 4 or len(V) != 6 or len(sgn) != 6 or not np.any(V):
+            continue
+        c = V * sgn
+        curve = V.sum() + np.cos(np.outer(_TORSION_GRID, k)) @ c
+        rows.append(atoms)
+        coefs.append(np.concatenate([[V.sum() - curve.min()], c]))
+    return rows, coefs
+
+
 def molecule_terms(mol) -> MoleculeTerms:
     """The energy's tables for an RDKit molecule (hydrogens as they are in ``mol``).
 
@@ -229,6 +271,7 @@ def molecule_terms(mol) -> MoleculeTerms:
     planes, plane_weight = _planes(mol)
     chiral, chiral_sign = _chiral(mol)
     dihedrals, dihedral_sign = _double_bond_stereo(mol)
+    torsions, torsion_coef = _torsion_preferences(mol)
 
     def table(rows, width):
         return np.asarray(rows, dtype=np.int64).reshape(-1, width)
@@ -241,6 +284,8 @@ def molecule_terms(mol) -> MoleculeTerms:
         chiral=table(chiral, 4),
         chiral_sign=np.asarray(chiral_sign, dtype=np.float64),
         dihedrals=table(dihedrals, 4), dihedral_sign=np.asarray(dihedral_sign, dtype=np.float64),
+        torsions=table(torsions, 4),
+        torsion_coef=np.asarray(torsion_coef, dtype=np.float64).reshape(-1, 7),
     )
 
 
@@ -249,6 +294,26 @@ def _volume(x: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
     a = x[quads[:, 0]]
     return torch.linalg.vecdot(x[quads[:, 1]] - a,
                                torch.linalg.cross(x[quads[:, 2]] - a, x[quads[:, 3]] - a))
+
+
+def _chebyshev_series(c: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """``coef[:, 0] + Σ_k coef[:, k] T_k(c)``, k = 1…6 (``T_k(cos φ) = cos kφ``)."""
+    t_prev, t_cur = torch.ones_like(c), c
+    total = coef[:, 0] + coef[:, 1] * c
+    for k in range(2, 7):
+        t_prev, t_cur = t_cur, 2 * c * t_cur - t_prev
+        total = total + coef[:, k] * t_cur
+    return total
+
+
+def _chebyshev_slope(c: torch.Tensor, coef: torch.Tensor) -> torch.Tensor:
+    """d/dc of :func:`_chebyshev_series`: ``T_k' = k U_{k-1}`` (second-kind polynomials)."""
+    u_prev, u_cur = torch.ones_like(c), 2 * c          # U_0, U_1
+    total = coef[:, 1] * u_prev + 2 * coef[:, 2] * u_cur
+    for k in range(3, 7):
+        u_prev, u_cur = u_cur, 2 * c * u_cur - u_prev
+        total = total + k * coef[:, k] * u_cur
+    return total
 
 
 def _cos_dihedral(x: torch.Tensor, quads: torch.Tensor) -> torch.Tensor:
@@ -302,6 +367,9 @@ class ChemicalEnergy:
         self.chiral_sign = cat("chiral_sign", shift=False, dt=dtype)[0]
         self.dihedrals, self.dihedral_graph = cat("dihedrals", 4)
         self.dihedral_sign = cat("dihedral_sign", shift=False, dt=dtype)[0]
+        self.torsions, self.torsion_graph = cat("torsions", 4)
+        self.torsion_coef = cat("torsion_coef", 7, shift=False, dt=dtype)[0]
+        self.torsion_weight = float(TORSION_WEIGHT)
         self.num_atoms = int(max((o + t.num_atoms for t, o in zip(terms, offsets)), default=0))
         self.offsets = [int(o) for o in offsets]
         self._atom_graph: torch.Tensor | None = None
@@ -337,6 +405,14 @@ class ChemicalEnergy:
         view.lower, view.upper, view.weight = self.lower[keep], self.upper[keep], self.weight[keep]
         return view
 
+    def without_preferences(self) -> ChemicalEnergy:
+        """A view of this energy without the torsion preferences: only the terms that a
+        valid structure must satisfy (bounds, planarity, stereo)."""
+        view = object.__new__(ChemicalEnergy)
+        view.__dict__.update(self.__dict__)
+        view.torsion_weight = 0.0
+        return view
+
     def energy(self, x: torch.Tensor) -> torch.Tensor:
         """Per-graph energies ``(B,)`` of coordinates ``x (N_total, 3)`` in Å."""
         x = x.to(self.dtype)
@@ -357,17 +433,95 @@ class ChemicalEnergy:
         if len(self.dihedrals):
             wrong = torch.relu(-self.dihedral_sign * _cos_dihedral(x, self.dihedrals))
             e = e.index_add(0, self.dihedral_graph, STEREO_WEIGHT * wrong * wrong)
+        if len(self.torsions) and self.torsion_weight:
+            pref = _chebyshev_series(_cos_dihedral(x, self.torsions), self.torsion_coef)
+            e = e.index_add(0, self.torsion_graph, self.torsion_weight * pref)
         return e
 
     def gradient(self, x: torch.Tensor):
-        """``(energies (B,), dE/dx (N_total, 3))`` with NaN/inf gradients zeroed."""
-        with torch.enable_grad():
-            z = x.detach().to(self.dtype).requires_grad_(True)
-            e = self.energy(z)
-            if not e.requires_grad:             # no terms at all: a flat energy
-                return e.detach(), torch.zeros_like(z)
-            (g,) = torch.autograd.grad(e.sum(), z)
-        return e.detach(), torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+        """``(energies (B,), dE/dx (N_total, 3))`` with NaN/inf gradients zeroed.
+
+        Every term has a closed-form gradient (no autograd: the polish calls this at
+        every iteration)."""
+        x = x.detach().to(self.dtype)
+        e = x.new_zeros(self.num_graphs)
+        g = torch.zeros_like(x)
+        if len(self.pairs):
+            i, j = self.pairs[:, 0], self.pairs[:, 1]
+            diff = x[i] - x[j]
+            d = torch.sqrt((diff * diff).sum(-1) + 1e-12)
+            over = torch.relu(d - self.upper)
+            under = torch.relu(self.lower - d)
+            e = e.index_add(0, self.pair_graph, self.weight * (over * over + under * under))
+            f = (2 * self.weight * (over - under) / d)[:, None] * diff
+            g.index_add_(0, i, f)
+            g.index_add_(0, j, f, alpha=-1)
+        if len(self.planes):
+            e, g = _add_volume_term(x, self.planes, e, g, self.plane_graph,
+                                    lambda v: (PLANARITY_WEIGHT * self.plane_weight * v * v,
+                                               2 * PLANARITY_WEIGHT * self.plane_weight * v))
+        if len(self.chiral):
+            def chiral(v):
+                short = torch.relu(CHIRAL_VOLUME - v * self.chiral_sign)
+                return STEREO_WEIGHT * short * short, -2 * STEREO_WEIGHT * short * self.chiral_sign
+            e, g = _add_volume_term(x, self.chiral, e, g, self.chiral_graph, chiral)
+        if len(self.dihedrals):
+            def stereo(c):
+                wrong = torch.relu(-self.dihedral_sign * c)
+                return STEREO_WEIGHT * wrong * wrong, -2 * STEREO_WEIGHT * wrong * self.dihedral_sign
+            e, g = _add_dihedral_term(x, self.dihedrals, e, g, self.dihedral_graph, stereo)
+        if len(self.torsions) and self.torsion_weight:
+            w = self.torsion_weight
+            e, g = _add_dihedral_term(x, self.torsions, e, g, self.torsion_graph,
+                                      lambda c: (w * _chebyshev_series(c, self.torsion_coef),
+                                                 w * _chebyshev_slope(c, self.torsion_coef)))
+        return e, torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _add_dihedral_term(x, quads, e, g, owner, value_and_slope):
+    """Add ``E(cos φ)`` of the dihedrals of ``quads`` (as :func:`_cos_dihedral`) to ``e`` and
+    its gradient to ``g``; ``value_and_slope(c)`` returns ``(E, dE/dc)`` per row."""
+    p0, p1, p2, p3 = (x[quads[:, k]] for k in range(4))
+    b = p2 - p1
+    a, f = p0 - p1, p3 - p2
+    v = torch.linalg.cross(a, b)
+    w = torch.linalg.cross(f, b)
+    vv, ww, vw = (v * v).sum(-1), (w * w).sum(-1), (v * w).sum(-1)
+    den = torch.sqrt(vv * ww + 1e-12)
+    c = vw / den
+    val, slope = value_and_slope(c)
+    e = e.index_add(0, owner, val)
+    k = (slope / den)[:, None]
+    q = (slope * vw / den ** 3)[:, None]
+    gv = k * w - q * ww[:, None] * v            # dE/dv
+    gw = k * v - q * vv[:, None] * w            # dE/dw
+    ga = torch.linalg.cross(b, gv)              # v = a × b
+    gf = torch.linalg.cross(b, gw)              # w = f × b
+    gb = torch.linalg.cross(gv, a) + torch.linalg.cross(gw, f)
+    g.index_add_(0, quads[:, 0], ga)
+    g.index_add_(0, quads[:, 1], -ga - gb)
+    g.index_add_(0, quads[:, 2], gb - gf)
+    g.index_add_(0, quads[:, 3], gf)
+    return e, g
+
+
+def _add_volume_term(x, quads, e, g, owner, value_and_slope):
+    """Add ``E(V)`` of the signed volumes ``V`` of ``quads`` to ``e`` and its gradient to ``g``;
+    ``value_and_slope(V)`` returns ``(E, dE/dV)`` per row."""
+    a = x[quads[:, 0]]
+    u, v, w = x[quads[:, 1]] - a, x[quads[:, 2]] - a, x[quads[:, 3]] - a
+    vw = torch.linalg.cross(v, w)
+    vol = torch.linalg.vecdot(u, vw)
+    val, slope = value_and_slope(vol)
+    e = e.index_add(0, owner, val)
+    gu = slope[:, None] * vw
+    gv = slope[:, None] * torch.linalg.cross(w, u)
+    gw = slope[:, None] * torch.linalg.cross(u, v)
+    g.index_add_(0, quads[:, 1], gu)
+    g.index_add_(0, quads[:, 2], gv)
+    g.index_add_(0, quads[:, 3], gw)
+    g.index_add_(0, quads[:, 0], -(gu + gv + gw))
+    return e, g
 
 
 def _segment_dot(a: torch.Tensor, b: torch.Tensor, atom_graph: torch.Tensor, num_graphs: int):
@@ -382,9 +536,12 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
     (``sample --shard`` relies on that). Rows in ``fixed`` (indices) do not move. Returns
     new coordinates in ``x``'s dtype.
 
-    Each iteration costs one gradient and, where the full step fails the Armijo test, an
-    energy per halving (at most 6). Pairs far from both of their bounds contribute nothing;
-    they are dropped from the work every 10 iterations (``ChemicalEnergy.active``).
+    Each iteration costs one energy-and-gradient evaluation: the step is tried, and a
+    molecule where it fails the Armijo test stays put and tries a quarter of it next
+    time (backtracking carried across iterations, so a few stuck molecules do not make
+    the whole batch backtrack); it falls back to steepest descent when the step has
+    shrunk below 1e-4. Pairs far from both of their bounds contribute
+    nothing; they are dropped from the work every 10 iterations (``ChemicalEnergy.active``).
     """
     if steps <= 0 or x.numel() == 0:
         return x
@@ -428,26 +585,27 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
         if bool(bad.any()):                             # not a descent direction: reset
             d = torch.where(bad[graph, None], -g * 1e-2, d)
             slope = torch.where(bad, _segment_dot(g, d, graph, B), slope)
-        step.fill_(1.0)
-        accepted = torch.zeros(B, dtype=torch.bool, device=y.device)
-        y_new = y
-        e_new = e
-        for _ in range(7):
-            trial = y + step[graph, None] * d
-            e_trial = work.energy(trial)
-            ok = (e_trial <= e + 1e-4 * step * slope) & ~accepted & torch.isfinite(e_trial)
-            y_new = torch.where(ok[graph, None], trial, y_new)
-            e_new = torch.where(ok, e_trial, e_new)
-            accepted |= ok
-            if bool(accepted.all()):
-                break
-            step = torch.where(accepted, step, step * 0.5)
-        if not bool(accepted.any()):
-            break
+        stuck = step < 1e-4                             # backtracked to nothing: steepest descent
+        if bool(stuck.any()):
+            gn = torch.sqrt(_segment_dot(g, g, graph, B)).clamp(min=1e-12)
+            d = torch.where(stuck[graph, None], -g * (0.1 / gn)[graph, None], d)
+            slope = torch.where(stuck, _segment_dot(g, d, graph, B), slope)
+            step = torch.where(stuck, torch.ones_like(step), step)
+        trial = y + step[graph, None] * d
+        e_trial, g_trial = work.gradient(trial)
+        accepted = (e_trial <= e + 1e-4 * step * slope) & torch.isfinite(e_trial)
+        y_new = torch.where(accepted[graph, None], trial, y)
+        e_new = torch.where(accepted, e_trial, e)
+        g_new = torch.where(accepted[graph, None], g_trial * mask, g)
+        # one try per iteration: a molecule whose step fails the Armijo test stays where it
+        # is and tries a quarter of that step at its next iteration (backtracking carried
+        # over, so a few stuck molecules do not make the whole batch backtrack); one whose
+        # step succeeds starts from the full step again
+        step = torch.where(accepted, torch.ones_like(step), step * 0.25)
         if it % 10 == 9:
             work = energy.active(y_new)
-        e_new, g_new = work.gradient(y_new)
-        g_new = g_new * mask
+            e_new, g_new = work.gradient(y_new)
+            g_new = g_new * mask
         s_k, y_k = y_new - y, g_new - g
         sy = _segment_dot(s_k, y_k, graph, B)
         rho = torch.where(accepted & (sy > 1e-12), 1.0 / sy.clamp(min=1e-12), torch.zeros_like(sy))

@@ -146,6 +146,75 @@ def test_double_bond_term_prefers_the_tagged_isomer():
     assert float(e_trans.energy(x_cis)[0]) > float(e_trans.energy(x_trans)[0]) + 1.0
 
 
+def _set_dihedral(mol, quad, degrees):
+    from rdkit.Chem import rdMolTransforms
+
+    copy = Chem.Mol(mol)
+    rdMolTransforms.SetDihedralDeg(copy.GetConformer(), *quad, degrees)
+    return torch.tensor(copy.GetConformer().GetPositions())
+
+
+def test_torsion_preferences_are_etkdgs_and_prefer_staggered_chains():
+    """ETKDG's pattern for an sp3 CH2-CH2 bond is 4 (1 + cos 3φ): zero when staggered,
+    largest when eclipsed; the term reproduces that profile, and a view without
+    preferences leaves only the validity terms."""
+    from rdkit.Chem import rdDistGeom
+
+    mol = _mmff("CCCCO")
+    terms = molecule_terms(mol)
+    found = rdDistGeom.GetExperimentalTorsions(mol, rdDistGeom.ETKDGv3())
+    assert len(terms.torsions) == len([t for t in found if any(t["V"])]) > 0
+    quad = next(tuple(t["atomIndices"]) for t in found if "CX4H2:2" in t["smarts"] and "CX4H2:3" in t["smarts"])
+    energy = ChemicalEnergy.for_batch([terms], dtype=torch.float64)
+    energy.torsion_weight = 1.0
+    bare = energy.without_preferences()
+    prof = {deg: float(energy.energy(_set_dihedral(mol, quad, deg))[0]) for deg in (180, 60, 120, 0)}
+    base = {deg: float(bare.energy(_set_dihedral(mol, quad, deg))[0]) for deg in prof}
+    pref = {deg: prof[deg] - base[deg] for deg in prof}
+    # only the rotated bond's term changes: 4 (1 + cos 3φ) up to the other torsions' share
+    assert pref[0] - pref[180] == pytest.approx(8.0, abs=0.3), pref
+    assert pref[120] - pref[60] == pytest.approx(8.0, abs=0.3), pref
+    assert pref[60] == pytest.approx(pref[180], abs=0.3), pref
+    assert energy.torsion_weight == 1.0 and bare.torsion_weight == 0.0
+
+
+def test_gradient_of_the_stereo_and_torsion_terms_matches_finite_differences():
+    mols = [_mmff("F/C=C\\CCCC(=O)NC"), _mmff("CC(C)Cc1ccc(cc1)[C@@H](C)C(=O)O")]
+    energy = ChemicalEnergy.for_batch([molecule_terms(m) for m in mols], dtype=torch.float64)
+    energy.torsion_weight = 1.0
+    assert len(energy.torsions) and len(energy.dihedrals) and len(energy.chiral)
+    x = torch.tensor(np.concatenate([m.GetConformer().GetPositions() for m in mols]))
+    y = x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(5), dtype=x.dtype)
+    z = y.clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(energy.energy(z).sum(), z)
+    e, grad = energy.gradient(y)
+    assert torch.allclose(e, energy.energy(y), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(grad, auto, rtol=1e-9, atol=1e-9)
+    h = 1e-6
+    for atom in range(0, len(y), 5):
+        for axis in range(3):
+            plus, minus = y.clone(), y.clone()
+            plus[atom, axis] += h
+            minus[atom, axis] -= h
+            fd = float((energy.energy(plus).sum() - energy.energy(minus).sum()) / (2 * h))
+            assert abs(fd - float(grad[atom, axis])) < 1e-5 * max(1.0, abs(fd)), (atom, axis, fd)
+
+
+def test_polish_of_one_molecule_does_not_depend_on_the_rest_of_the_batch(batch):
+    """Backtracking is per molecule: a badly strained neighbour in the batch (which keeps
+    failing its step) does not change another molecule's result."""
+    mols, energy, x = batch
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(6), dtype=x.dtype)
+    y0 = x + 0.2 * noise
+    n0 = mols[0].GetNumAtoms()
+    strained = y0.clone()
+    strained[n0:] = x[n0:] + 1.5 * noise[n0:]
+    a = polish(energy, y0, steps=40)
+    b = polish(energy, strained, steps=40)
+    assert torch.allclose(a[:n0], b[:n0], rtol=0, atol=1e-9)
+    assert float(energy.energy(a)[0]) < 0.05 * float(energy.energy(y0)[0])
+
+
 def test_energy_guidance_weight_acts_by_value_monotonically(batch):
     _, energy, x = batch
     noisy = (x + 0.25 * torch.randn(x.shape, generator=torch.Generator().manual_seed(4),
