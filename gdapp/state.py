@@ -75,6 +75,7 @@ class AppState(QObject):
 
     # structure ------------------------------------------------------------------
     def set_structure(self, structure: api.Structure):
+        previous_kind = self.structure.kind if self.structure is not None else "molecule"
         self.structure = structure
         self.trajectories = {}
         self.fixed = []
@@ -83,8 +84,12 @@ class AppState(QObject):
         self.generated_info = []
         self._kept = {}
         # lambda_E means the chemical energy for molecules (on by default, as in `sample`)
-        # and a pull towards the input for lattices (off by default)
-        self.set_params(lambda_E=api.default_guidance(structure.kind).lambda_E)
+        # and a pull towards the input for lattices (off by default); the steps follow the
+        # kind only when it changes (a user's choice stays from molecule to molecule)
+        changes = {"lambda_E": api.default_guidance(structure.kind).lambda_E}
+        if previous_kind != structure.kind:
+            changes["steps"] = api.default_steps(structure.kind)
+        self.set_params(**changes)
         self.structureChanged.emit(structure)
         self.fixedChanged.emit([])
         self.referenceChanged.emit(None)

@@ -24,6 +24,7 @@ from engine.defaults import (
     DEFAULT_POLISH_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
+    POLISH_SETTLE_STEPS,
 )
 from engine.devices import resolve_device
 from engine.errors import EngineError, InputError
@@ -220,7 +221,12 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
                               transform_s0=hook, callback=step_callback)
     coords = x0.detach() * scale
     if energy is not None and polish_steps > 0:
-        coords = polish(energy, coords, polish_steps, fixed=fixed_idx)
+        # the torsion preferences shape the structure first; the last iterations lower
+        # only the terms a valid structure must satisfy (bounds, planarity, stereo), so
+        # that a preference does not leave a bond or an angle outside its bounds
+        settle = min(POLISH_SETTLE_STEPS, polish_steps // 3)
+        coords = polish(energy, coords, polish_steps - settle, fixed=fixed_idx)
+        coords = polish(energy.without_preferences(), coords, settle, fixed=fixed_idx)
     coords = coords.cpu().numpy().astype(np.float64)
     ptr = batch.ptr.cpu().numpy()
     return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from engine.defaults import DEFAULT_ENERGY_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLING_PHI_FLOOR
+from engine.defaults import (
+    DEFAULT_ENERGY_GUIDANCE,
+    DEFAULT_LATTICE_STEPS,
+    DEFAULT_SAMPLER,
+    DEFAULT_STEPS,
+    SAMPLING_PHI_FLOOR,
+)
 from engine.errors import Cancelled, InputError, check_stop
 from engine.process.params import ProcessParams, make_process
 from engine.sampling.models import ModelHandle, harmonic_prior_model
@@ -142,6 +148,13 @@ def default_guidance(kind: str = "molecule") -> Guidance:
     return Guidance(lambda_E=DEFAULT_ENERGY_GUIDANCE if kind == "molecule" else 0.0)
 
 
+def default_steps(kind: str = "molecule") -> int:
+    """The reverse steps a structure kind gets by default: few for molecules (the chemical
+    energy's polish relaxes what few steps leave; ``sample``'s default as well), more for
+    lattices (engine/defaults.py gives the measurements)."""
+    return DEFAULT_STEPS if kind == "molecule" else DEFAULT_LATTICE_STEPS
+
+
 def sampler_names() -> list[str]:
     """Samplers :func:`reverse_trajectory` accepts."""
     from engine.sampling.samplers import SAMPLERS
@@ -197,14 +210,15 @@ class _ReverseRecorder:
 
 
 def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *,
-                       steps: int = DEFAULT_STEPS, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
+                       steps: int | None = None, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
                        guidance: Guidance | None = None,
                        fixed: Sequence[int] | None = None,
                        params: ProcessParams | None = None,
                        callback: StepCallback | None = None,
                        should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps with
-    an ``engine.sampling`` sampler (``sampler_names()``).
+    an ``engine.sampling`` sampler (``sampler_names()``); ``steps`` defaults to
+    ``default_steps(structure.kind)``.
 
     ``guidance``: regulariser guidance on Ŝ_0 (``engine.sampling.guidance``).
     ``fixed``: node indices held at the input coordinates (their Ŝ_0 rows are replaced at
@@ -213,6 +227,8 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
     """
     import torch
 
+    if steps is None:
+        steps = default_steps(structure.kind)
     if steps < 1 or steps > 5000:
         raise InputError(f"steps must be in [1, 5000], got {steps}")
     from engine.sampling.samplers import get_sampler

@@ -51,6 +51,28 @@ def test_the_app_defaults_are_the_command_line_defaults():
     assert app.guidance().lambda_E * app.guidance().scale == cli.guidance
     assert api.default_guidance("molecule").lambda_E == cli.guidance
     assert api.default_guidance("lattice").lambda_E == 0.0
+    assert api.default_steps("molecule") == cli.steps
+
+
+def test_the_app_steps_follow_the_structure_kind_but_keep_a_users_choice(demo):
+    """Few steps for molecules (the polish relaxes them), the lattice model's 50 for
+    lattices; a user's setting survives loading another molecule."""
+    from gdapp.state import AppState
+
+    state = AppState()
+    state.set_structure(demo)
+    assert state.params.steps == api.default_steps("molecule") < api.default_steps("lattice")
+    state.set_structure(api.build_lattice((6, 6), "spin", seed=0))
+    assert state.params.steps == api.default_steps("lattice") == 50
+    state.set_structure(demo)
+    assert state.params.steps == api.default_steps("molecule")
+    state.set_params(steps=12)
+    state.set_structure(api.structure_from_smiles("CCO"))
+    assert state.params.steps == 12
+    # the API's own default follows the kind too
+    lattice = api.build_lattice((4, 4), "spin", seed=0)
+    traj = api.reverse_trajectory(lattice, api.default_model("lattice"), seed=0)
+    assert len(traj.frames) == api.default_steps("lattice") + 1
 
 
 ZINC_COMPLEX = "C1C[N+]2=CC3=CC=CC=C3O[Zn]24OC5=CC=CC=C5C=[N+]14"   # from the NCI set
