@@ -163,15 +163,15 @@ def relax_conformers(mol, max_iters: int) -> str:
 
 def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
                   energy=None, energy_weight: float = 0.0, guidance_start: float = 1.0,
-                  polish_steps: int = 0, fixed=None, transform=None, callback=None):
-    """Sample every structure of ``samples`` once; returns centred coordinates in Å per sample.
+                  fixed=None, transform=None, callback=None) -> torch.Tensor:
+    """Sample every structure of ``samples`` once; returns the centred coordinates in Å,
+    concatenated ``(N_total, 3)`` on the model's device (not yet polished: :func:`_polish`).
 
     ``energy``: the batch's ``ChemicalEnergy`` (Å), used as guidance on Ŝ₀ with weight
-    ``energy_weight`` at ``t <= guidance_start`` and for ``polish_steps`` L-BFGS iterations
-    on the result. ``fixed``: ``(indices, coords (k, 3) in Å, centred)`` rows held exactly.
-    ``callback(step, t, S_t, Ŝ₀)`` gets Å tensors (concatenated) after every step.
+    ``energy_weight`` at ``t <= guidance_start``. ``fixed``: ``(indices, coords (k, 3) in
+    Å, centred)`` rows held exactly. ``callback(step, t, S_t, Ŝ₀)`` gets Å tensors
+    (concatenated) after every step.
     """
-    from engine.chem.energy import polish
     from engine.data.batching import collate
     from engine.defaults import SAMPLING_PHI_FLOOR
     from engine.process import GraphBatchDiffusion
@@ -219,17 +219,30 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
         step_callback(0, 1.0, x_T, None)
     x0 = get_sampler(sampler)(eps_model, x_T, proc, time_grid(steps), generator=generator,
                               transform_s0=hook, callback=step_callback)
-    coords = x0.detach() * scale
-    if energy is not None and polish_steps > 0:
-        # the torsion preferences shape the structure first; the last iterations lower
-        # only the terms a valid structure must satisfy (bounds, planarity, stereo), so
-        # that a preference does not leave a bond or an angle outside its bounds
-        settle = min(POLISH_SETTLE_STEPS, polish_steps // 3)
-        coords = polish(energy, coords, polish_steps - settle, fixed=fixed_idx)
-        coords = polish(energy.without_preferences(), coords, settle, fixed=fixed_idx)
-    coords = coords.cpu().numpy().astype(np.float64)
-    ptr = batch.ptr.cpu().numpy()
-    return [coords[ptr[i]:ptr[i + 1]] for i in range(num_graphs)]
+    return x0.detach() * scale
+
+
+def _polish(energy, coords: torch.Tensor, steps: int, fixed=None) -> torch.Tensor:
+    """The chemical-energy polish of concatenated coordinates (Å): the torsion preferences
+    shape the structure first; the last iterations lower only the terms a valid structure
+    must satisfy (bounds, planarity, stereo), so that a preference does not leave a bond or
+    an angle outside its bounds."""
+    from engine.chem.energy import polish
+
+    if energy is None or steps <= 0:
+        return coords
+    settle = min(POLISH_SETTLE_STEPS, steps // 3)
+    coords = polish(energy, coords, steps - settle, fixed=fixed)
+    return polish(energy.without_preferences(), coords, settle, fixed=fixed)
+
+
+# On the CPU the network's edge tensors of more than ~1,000 atoms fall out of the caches
+# (below), but the polish, a few elementwise and gather/scatter operations per iteration,
+# pays a fixed cost per call: several network batches are polished together, up to this
+# many atoms (300 iterations on 400 drug-like conformers, 18,360 atoms, on a loaded 2-core
+# machine: 10.7 s in one call, 11.1 s in 3 calls of <= 8,192 atoms, 12.0 s in 5 of 4,096,
+# 17.0 s in 19 of 1,024). Progress is reported per group, so it stays at a few seconds.
+POLISH_GROUP_ATOMS = 8192
 
 
 # On the CPU the network's edge tensors of more than ~1,000 atoms fall out of the caches:
@@ -350,22 +363,41 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         # group by molecule size so padding stays small
         pending.sort(key=lambda ic: prepared[ic[0]][0].GetNumAtoms())
         atom_budget = CPU_CHUNK_ATOMS if model.device.type == "cpu" else None
-        for chunk in _chunks(pending, [prepared[i][0].GetNumAtoms() for i, _ in pending],
-                             batch_size, atom_budget):
-            sizes = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])
-            gen = PerGraphGenerator([stream_seed(seed, *keys[i], c, round_) for i, c in chunk], sizes,
-                                    device=model.device)
-            energy = None
-            if guidance > 0 or polish > 0:
-                energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk],
+        chunks = list(_chunks(pending, [prepared[i][0].GetNumAtoms() for i, _ in pending],
+                              batch_size, atom_budget))
+        chunk_atoms = [sum(prepared[i][0].GetNumAtoms() for i, _ in chunk) for chunk in chunks]
+        # with fixed atoms (one molecule, the app) every chunk is polished on its own
+        for group in _chunks(chunks, chunk_atoms, 1 if fixed is not None else len(chunks),
+                             POLISH_GROUP_ATOMS):
+            sampled = []
+            for chunk in group:
+                sizes = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])
+                gen = PerGraphGenerator([stream_seed(seed, *keys[i], c, round_) for i, c in chunk], sizes,
+                                        device=model.device)
+                energy = None
+                if guidance > 0:
+                    energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk],
+                                                      device=model.device, dtype=torch.float32)
+                sampled.append(_sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
+                                             steps=steps, generator=gen, energy=energy,
+                                             energy_weight=guidance, guidance_start=guidance_start,
+                                             fixed=_batch_fixed(fixed, chunk, prepared),
+                                             transform=transform, callback=step_callback))
+                report.batches += 1
+            jobs = [job for chunk in group for job in chunk]
+            coords = torch.cat(sampled)
+            if polish > 0:
+                fixed_idx = None
+                if fixed is not None:
+                    fixed_idx = torch.as_tensor(_batch_fixed(fixed, jobs, prepared)[0], dtype=torch.long,
+                                                device=model.device)
+                energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in jobs],
                                                   device=model.device, dtype=torch.float32)
-            coords = _sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
-                                   steps=steps, generator=gen, energy=energy,
-                                   energy_weight=guidance, guidance_start=guidance_start,
-                                   polish_steps=polish, fixed=_batch_fixed(fixed, chunk, prepared),
-                                   transform=transform, callback=step_callback)
-            report.batches += 1
-            for (i, c), xyz in zip(chunk, coords):
+                coords = _polish(energy, coords, polish, fixed=fixed_idx)
+            flat = coords.cpu().numpy().astype(np.float64)
+            ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
+            for k, (i, c) in enumerate(jobs):
+                xyz = flat[ptr[k]:ptr[k + 1]]
                 mol = prepared[i][0]
                 if stereo != "ignore":
                     repaired, ok = fix_stereo(mol, xyz) if stereo == "fix" else (xyz, stereo_ok(mol, xyz))
