@@ -61,6 +61,11 @@ CHIRAL_VOLUME = 0.8
 # Weight of ETKDG's torsion preferences (their barriers are a few units: 2.5–8 for sp3–sp3,
 # 100 for an amide's cis/trans); engine/defaults.py gives the measurements behind it.
 TORSION_WEIGHT = 0.03
+# The polish works on the pairs within ACTIVE_MARGIN Å of one of their bounds, chosen
+# again every ACTIVE_EVERY iterations (ChemicalEnergy.active). 300 iterations on 200
+# drug-like conformers: every 10 / margin 0.6 Å 2.49 s, every 20 / 0.8 Å 2.32 s, same energies.
+ACTIVE_MARGIN = 0.8
+ACTIVE_EVERY = 20
 # Bounds wider than this (RDKit's "no constraint" upper bound is 1000 Å) are dropped.
 _NO_UPPER = 100.0
 
@@ -390,12 +395,13 @@ class ChemicalEnergy:
             self._atom_graph = (torch.searchsorted(starts, idx, right=True) - 1).clamp(min=0).to(self.device)
         return self._atom_graph
 
-    def active(self, x: torch.Tensor, margin: float = 0.6) -> ChemicalEnergy:
+    def active(self, x: torch.Tensor, margin: float | None = None) -> ChemicalEnergy:
         """A view of this energy without the distance pairs that are farther than
         ``margin`` Å inside both of their bounds at ``x`` (they contribute nothing there
         and cannot reach a bound in a short polish). Same value and gradient near ``x``."""
         if not len(self.pairs):
             return self
+        margin = ACTIVE_MARGIN if margin is None else margin
         with torch.no_grad():
             diff = x[self.pairs[:, 0]].to(self.dtype) - x[self.pairs[:, 1]].to(self.dtype)
             d = torch.sqrt((diff * diff).sum(-1))
@@ -589,7 +595,7 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
     time (backtracking carried across iterations, so a few stuck molecules do not make
     the whole batch backtrack); it falls back to steepest descent when the step has
     shrunk below 1e-4. Pairs far from both of their bounds contribute
-    nothing; they are dropped from the work every 10 iterations (``ChemicalEnergy.active``).
+    nothing; they are dropped from the work every ``ACTIVE_EVERY`` iterations (``ChemicalEnergy.active``).
     """
     if steps <= 0 or x.numel() == 0:
         return x
@@ -650,7 +656,7 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
         # over, so a few stuck molecules do not make the whole batch backtrack); one whose
         # step succeeds starts from the full step again
         step = torch.where(accepted, torch.ones_like(step), step * 0.25)
-        if it % 10 == 9:
+        if it % ACTIVE_EVERY == ACTIVE_EVERY - 1:
             work = energy.active(y_new)
             e_new, g_new = work.gradient(y_new)
             g_new = g_new * mask
