@@ -1,4 +1,4 @@
-"""Entry point: ``gdapp [FILE]`` and ``gdapp --self-test DIR`` (SPEC §3).
+"""Entry point: ``gdapp [FILE]`` and ``gdapp --self-test DIR`` (the self-test: docs/app.md).
 
 torch is imported before Qt on purpose: importing it after PySide6 can load a second,
 incompatible copy of some shared libraries (OpenMP, libstdc++) on Linux.

@@ -1,4 +1,4 @@
-"""QApplication set-up, the main window, and ``--self-test`` (SPEC §3)."""
+"""QApplication set-up, the main window, and ``--self-test``."""
 from __future__ import annotations
 
 import os
