@@ -108,3 +108,32 @@ def test_cpu_batches_are_cut_by_atoms(checkpoint, monkeypatch):
     report = GenerationReport()
     out = generate_conformers(mols, 2, model, steps=2, seed=0, stereo="ignore", report=report)
     assert report.batches == 4 and all(m.GetNumConformers() == 2 for m in out)   # 3 structures each
+
+
+def test_several_cpu_batches_are_polished_together_with_the_same_result(checkpoint, monkeypatch):
+    """The network runs per CPU batch, the polish per group of batches; the polish is per
+    molecule, so grouping changes the cost, not the conformers (float32 noise only)."""
+    import engine.sampling.generate as G
+
+    model = load_generation_model(checkpoint, "cpu")
+    mols = [Chem.MolFromSmiles(s) for s in ("CCCCO", "c1ccccc1C(=O)O", "CC(=O)NC")]
+    calls = []
+    real = G._polish
+
+    def counting(energy, coords, steps, fixed=None):
+        calls.append(len(coords))
+        return real(energy, coords, steps, fixed=fixed)
+
+    monkeypatch.setattr(G, "_polish", counting)
+    monkeypatch.setattr(G, "CPU_CHUNK_ATOMS", 40)
+    report = GenerationReport()
+    grouped = generate_conformers(mols, 2, model, steps=2, seed=1, stereo="ignore", polish=30, report=report)
+    assert report.batches > 1 and len(calls) == 1                 # one polish for every batch
+    monkeypatch.setattr(G, "POLISH_GROUP_ATOMS", 40)
+    calls.clear()
+    alone = generate_conformers(mols, 2, model, steps=2, seed=1, stereo="ignore", polish=30)
+    assert len(calls) == report.batches                           # one polish per batch
+    for a, b in zip(grouped, alone):
+        for c in range(2):
+            diff = np.abs(a.GetConformer(c).GetPositions() - b.GetConformer(c).GetPositions()).max()
+            assert diff < 1e-3, diff
