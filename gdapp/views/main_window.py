@@ -1,8 +1,9 @@
 """The main window: 3D view in the centre, docks for player, spectrum, steering,
 training and quality; menus, shortcuts, status bar; every engine call in a worker.
 
-Trajectory runs and analyses are run by the controllers of :mod:`gdapp.controller`; the
-window lays out the views and wires them to the controllers' signals."""
+Loading, trajectory runs and analyses are run by the controllers of
+:mod:`gdapp.controller`; the window lays out the views and wires them to the controllers'
+signals."""
 from __future__ import annotations
 
 import os
@@ -34,7 +35,12 @@ from PySide6.QtWidgets import (
 
 from engine import api
 from gdapp import chem, export
-from gdapp.controller import AnalysisController, TrajectoryController, describe_run
+from gdapp.controller import (
+    AnalysisController,
+    StructureController,
+    TrajectoryController,
+    describe_run,
+)
 from gdapp.jobs import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
@@ -147,13 +153,13 @@ class MainWindow(QMainWindow):
         self.runner = JobRunner(self)
         self.analysis = AnalysisController(self.state, self.runner, self)
         self.trajectories = TrajectoryController(self.state, self.runner, self)
+        self.structures = StructureController(self.runner, self)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closing = False
         self._play_forward = False          # Noise ▶: play the forward run when it is done
         self._last_fixed: list = []         # fixed atoms of the last re-sample trigger
         self._quality_coords = None         # the coordinates the quality table describes
-        self.records: list = []             # every structure of the file opened last
         self._record_dialog = None
         self._shortcuts_dialog = None
         self.undo_stack = QUndoStack(self)
@@ -374,6 +380,8 @@ class MainWindow(QMainWindow):
         self.trajectories.runFailed.connect(
             lambda kind, msg, tb: self.show_error(f"{kind.capitalize()} trajectory failed", msg, tb))
         self.trajectories.statusMessage.connect(self.status)
+        self.structures.loaded.connect(self._loaded)
+        self.structures.failed.connect(self._load_failed)
         self.runner.jobStarted.connect(self._on_job_started)
         self.runner.jobFinished.connect(self._on_job_finished)
 
@@ -467,17 +475,11 @@ class MainWindow(QMainWindow):
         self.open_path(str(api.demo_molecule_path()), remember=False)
 
     def open_path(self, path: str, remember: bool = True):
-        """Load a file in a worker; on failure the current structure stays."""
+        """Load a file in a worker (StructureController); on failure the current structure
+        stays."""
         path = str(path)
         self.status(f"loading {path} …", 0)
-
-        def work(job):
-            return api.load_structures(path)
-
-        job = self.runner.start(JobSlot.LOAD, work,
-                               succeeded=lambda structures: self._loaded(structures, path, remember),
-                               failed=lambda msg, tb: self._load_failed(path, msg, tb))
-        return job
+        return self.structures.open_path(path, remember)
 
     def _smiles_entered(self):
         """Enter in the SMILES box: open it, and hand the keys back to the view (Space,
@@ -486,21 +488,20 @@ class MainWindow(QMainWindow):
         self.viewer.setFocus(Qt.OtherFocusReason)
 
     def open_smiles(self, smiles: str):
-        def work(job):
-            return [api.structure_from_smiles(smiles)]
+        return self.structures.open_smiles(smiles)
 
-        job = self.runner.start(JobSlot.LOAD, work,
-                               succeeded=lambda structures: self._loaded(structures, None, False),
-                               failed=lambda msg, tb: self._load_failed(f"SMILES {smiles!r}", msg, tb))
-        return job
+    @property
+    def records(self) -> list:
+        """Every structure of the file opened last (StructureController.records)."""
+        return self.structures.records
 
     def _loaded(self, structures, path, remember):
+        """StructureController.loaded: remember the file, show its first record."""
         structure = structures[0]
         if path and remember:
             self.settings.last_folder = str(Path(path).parent)
             self.settings.add_recent(str(Path(path).resolve()))
             self._update_recent_menu()
-        self.records = list(structures)
         self.act_records.setEnabled(len(self.records) > 1)
         extra = (f" (record 1 of {len(structures)}: File ▸ Choose record… or Ctrl+Shift+O "
                  "for another)") if len(structures) > 1 else ""
@@ -573,13 +574,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def build_lattice(self, shape, system="spin", seed=0):
-        def work(job):
-            return [api.build_lattice(shape, system, seed=seed)]
-
-        job = self.runner.start(JobSlot.LOAD, work,
-                               succeeded=lambda s: self._loaded(s, None, False),
-                               failed=lambda msg, tb: self._load_failed("lattice", msg, tb))
-        return job
+        return self.structures.build_lattice(shape, system, seed)
 
     # drag and drop
     def dragEnterEvent(self, event):

@@ -129,3 +129,55 @@ def test_cancel_stops_a_trajectory_run_without_a_window(qtbot, monkeypatch):
     qtbot.wait(100)
     assert not finished and not controller.runner.busy()
     controller.runner.shutdown(10.0)
+
+
+# ----------------------------------------------------------------------- loading
+def test_structure_controller_loads_a_smiles_without_a_window(qtbot):
+    from gdapp.controller import StructureController
+
+    controller = StructureController()
+    with qtbot.waitSignal(controller.loaded, timeout=60000) as loaded:
+        job = controller.open_smiles("CCO")
+    assert job is not None and job.name == "load"
+    structures, path, remember = loaded.args
+    assert len(structures) == 1 and structures[0].is_molecule and structures[0].n == 9
+    assert path is None and remember is False
+    assert controller.records == structures
+    controller.runner.shutdown(10.0)
+
+
+def test_structure_controller_reports_rdkits_reason_for_a_bad_smiles(qtbot):
+    from gdapp.controller import StructureController
+
+    controller = StructureController()
+    loaded = []
+    controller.loaded.connect(lambda *args: loaded.append(args))
+    with qtbot.waitSignal(controller.failed, timeout=60000) as failed:
+        controller.open_smiles("C1CC(")
+    what, message, tb = failed.args
+    assert what == "SMILES 'C1CC('"
+    assert "cannot parse SMILES" in message and "syntax error" in message
+    assert tb == ""                     # a user error: its message, no traceback
+    assert not loaded and controller.records == []
+    controller.runner.shutdown(10.0)
+
+
+def test_structure_controller_opens_every_record_of_a_file_and_builds_a_lattice(qtbot, tmp_path):
+    from engine import api
+    from gdapp.controller import StructureController
+
+    controller = StructureController()
+    demo = str(api.demo_molecule_path())
+    with qtbot.waitSignal(controller.loaded, timeout=60000) as loaded:
+        controller.open_path(demo)
+    structures, path, remember = loaded.args
+    assert path == demo and remember is True and structures[0].is_molecule
+    with qtbot.waitSignal(controller.failed, timeout=60000) as failed:
+        controller.open_path(tmp_path / "missing.sdf", remember=False)
+    assert failed.args[0] == str(tmp_path / "missing.sdf")
+    assert controller.records == structures           # a failed load keeps the last records
+    with qtbot.waitSignal(controller.loaded, timeout=60000) as loaded:
+        controller.build_lattice((4, 4), "spin")
+    (lattice,), path, remember = loaded.args
+    assert not lattice.is_molecule and lattice.n == 16 and path is None
+    controller.runner.shutdown(10.0)
