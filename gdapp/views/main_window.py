@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoCommand, QUndoStack
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractSlider,
     QAbstractSpinBox,
@@ -44,6 +43,7 @@ from gdapp.controller import (
 from gdapp.jobs import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
+from gdapp.undo import ParamsHistory
 from gdapp.views.lattice_dialog import LatticeDialog
 from gdapp.views.player import Player
 from gdapp.views.quality import QualityPanel
@@ -55,7 +55,6 @@ from gdapp.workers import JobRunner
 
 DEBOUNCE_MS = 250
 QUALITY_DEBOUNCE_MS = 600
-UNDO_MERGE_MS = 500        # slider moves within this time are one undo step
 LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
 SIDE_DOCK_MAX_MIN = 380    # the most minimum width a right-dock panel may claim (_DockWidthCap)
 
@@ -111,24 +110,6 @@ class _DockWidthCap(QObject):
         return False
 
 
-class _UndoStep(QUndoCommand):
-    """One change of the fixed atoms or of the sampling parameters."""
-
-    def __init__(self, window, what: str, old, new, text: str):
-        super().__init__(text)
-        self.window, self.what, self.old, self.new = window, what, old, new
-        self._done = True       # the change has already happened when it is pushed
-
-    def undo(self):
-        self.window._apply_undo(self.what, self.old)
-
-    def redo(self):
-        if self._done:
-            self._done = False
-            return
-        self.window._apply_undo(self.what, self.new)
-
-
 # Kinds whose bundled network (resources/models) is active at start: all of them, unless
 # GDAPP_MODELS names fewer (e.g. "lattice": the GUI tests keep molecules on the exact
 # harmonic-prior predictor so their timings and stereo checks do not depend on a network).
@@ -162,14 +143,8 @@ class MainWindow(QMainWindow):
         self._quality_coords = None         # the coordinates the quality table describes
         self._record_dialog = None
         self._shortcuts_dialog = None
-        self.undo_stack = QUndoStack(self)
-        self._undoing = False
-        self._params_committed = self.state.params
-        self._fixed_committed: list = []
-        self.undo_timer = QTimer(self)
-        self.undo_timer.setSingleShot(True)
-        self.undo_timer.setInterval(UNDO_MERGE_MS)
-        self.undo_timer.timeout.connect(self._commit_params)
+        # undo / redo of the fixed atoms and the sampling parameters (follows the state)
+        self.history = ParamsHistory(self.state, parent=self)
 
         self.viewer = Viewer(self)
         self.viewer.setMinimumSize(360, 300)      # with the docks' minimums: fits 1024 px
@@ -283,9 +258,7 @@ class MainWindow(QMainWindow):
         self.act_redo = self._action("Redo", self.redo, QKeySequence.Redo)
         edit.addAction(self.act_undo)
         edit.addAction(self.act_redo)
-        self.undo_stack.canUndoChanged.connect(lambda _=None: self._update_undo_actions())
-        self.undo_stack.canRedoChanged.connect(lambda _=None: self._update_undo_actions())
-        self.undo_stack.indexChanged.connect(lambda _=None: self._update_undo_actions())
+        self.history.changed.connect(self._update_undo_actions)
         self._update_undo_actions()
 
         view = self._menu(m, "&View")
@@ -595,9 +568,6 @@ class MainWindow(QMainWindow):
         self.quality_timer.stop()
         self._quality_coords = None
         self._last_fixed = []
-        self._fixed_committed = []
-        self._commit_params()
-        self.undo_stack.clear()
         self.run_status.setText("")
         self.quality.set_rows(f"structure shown: {structure.name}", [])
         self.quality.set_lattice(not structure.is_molecule)
@@ -707,72 +677,38 @@ class MainWindow(QMainWindow):
         return self.trajectories.run_reverse()
 
     def _on_params(self, params):
-        if not self._undoing:
-            self.undo_timer.start()        # one undo step per slider gesture
-            self._update_undo_actions()
-        self._maybe_resample()
+        self._maybe_resample()          # (the undo history notes the change itself)
 
     def _on_fixed_changed(self, fixed):
         """Picking, Fix matches and Clear re-sample like a slider does (when asked to)."""
         fixed = list(fixed)
-        if fixed != self._fixed_committed and not self._undoing and self.state.structure is not None:
-            n = len(fixed)
-            self.undo_stack.push(_UndoStep(self, "fixed", list(self._fixed_committed), fixed,
-                                           f"fixed atoms: {n} {'atom' if n == 1 else 'atoms'}"))
-        self._fixed_committed = fixed
         if fixed != self._last_fixed:
             self._last_fixed = fixed
             self._maybe_resample()
 
-    # ------------------------------------------------------------------ undo
-    def _commit_params(self):
-        self.undo_timer.stop()
-        new = self.state.params
-        if new != self._params_committed:
-            changed = [k for k, v in asdict(new).items() if asdict(self._params_committed)[k] != v]
-            self.undo_stack.push(_UndoStep(self, "params", self._params_committed, new,
-                                           "change " + ", ".join(changed)))
-            self._params_committed = new
-
-    def _apply_undo(self, what, value):
-        self._undoing = True
-        try:
-            if what == "params":
-                self.state.set_params(**asdict(value))
-                self._params_committed = value
-            else:
-                self.state.set_fixed(value)
-                self._fixed_committed = list(value)
-        finally:
-            self._undoing = False
-
+    # ------------------------------------------------------------------ undo (ParamsHistory keeps it)
     def undo(self):
-        self._commit_params()          # a slider gesture still open is one step too
-        if self.undo_stack.canUndo():
-            text = self.undo_stack.undoText()
-            self.undo_stack.undo()
+        text = self.history.undo()          # a slider gesture still open is one step too
+        if text is not None:
             self.status(f"undone: {text}")
 
     def redo(self):
-        self._commit_params()
-        if self.undo_stack.canRedo():
-            text = self.undo_stack.redoText()
-            self.undo_stack.redo()
+        text = self.history.redo()
+        if text is not None:
             self.status(f"redone: {text}")
 
     def _update_undo_actions(self):
         try:
             self._refresh_undo_actions()
-        except RuntimeError:        # the stack emits while the window is being destroyed
+        except RuntimeError:        # the history emits while the window is being destroyed
             pass
 
     def _refresh_undo_actions(self):
-        self.act_undo.setEnabled(self.undo_stack.canUndo() or self.undo_timer.isActive())
-        self.act_undo.setText("Undo " + self.undo_stack.undoText() if self.undo_stack.canUndo()
-                              else "Undo")
-        self.act_redo.setEnabled(self.undo_stack.canRedo())
-        self.act_redo.setText("Redo " + self.undo_stack.redoText() if self.undo_stack.canRedo()
-                              else "Redo")
+        h = self.history
+        self.act_undo.setEnabled(h.can_undo())
+        self.act_undo.setText(f"Undo {h.undo_text()}" if h.undo_text() else "Undo")
+        self.act_redo.setEnabled(h.can_redo())
+        self.act_redo.setText(f"Redo {h.redo_text()}" if h.redo_text() else "Redo")
 
     def _maybe_resample(self):
         if self.steering.auto.isChecked() and self.state.structure is not None:
