@@ -31,6 +31,16 @@ def export_conformers(path, structure: api.Structure, coords_list, names=None, p
     return api.export_structures(path, structure, list(coords_list), names=names, props=props)
 
 
+def export_generated(path, structure: api.Structure, generated, infos) -> Path:
+    """Write the generated conformers ``(N, 3)`` of the molecule, each titled and with the
+    SDF properties of the reverse run that made it (``infos``, one dict per conformer)."""
+    names = [f"{structure.name} generated {i + 1} ({describe_short(infos[i])})"
+             for i in range(len(generated))]
+    props = [generation_props(dict(infos[i], generated_index=i + 1))
+             for i in range(len(generated))]
+    return export_conformers(path, structure, generated, names, props)
+
+
 def frame_record(structure: api.Structure, kind: str, index: int, t: float, count: int,
                  info: dict | None = None) -> tuple[str, dict]:
     """Title and SDF properties of one frame of a trajectory.

@@ -840,14 +840,9 @@ class MainWindow(QMainWindow):
         path = path or self._save_name("Export generated conformers", "generated.sdf",
                                        "SDF (*.sdf);;XYZ (*.xyz);;PDB (*.pdb)")
         if path:
-            s = self.state.structure
-            info = self.state.generated_info
-            names = [f"{s.name} generated {i + 1} ({export.describe_short(info[i])})"
-                     for i in range(len(self.state.generated))]
-            props = [export.generation_props(dict(info[i], generated_index=i + 1))
-                     for i in range(len(self.state.generated))]
-            return self._guard("Export failed", export.export_conformers, path,
-                               s, self.state.generated, names, props)
+            return self._guard("Export failed", export.export_generated, path,
+                               self.state.structure, self.state.generated,
+                               self.state.generated_info)
 
     def export_trajectory(self, path=None):
         buf = self.state.trajectory(self.player.kind)

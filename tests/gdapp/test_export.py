@@ -87,3 +87,23 @@ def test_export_to_an_unwritable_place_shows_an_error(window, tmp_path):
     assert out is None and window.last_error
     out = window.export_current(str(tmp_path / "x.docx"))
     assert out is None and "docx" in window.last_error
+
+
+def test_generated_conformers_export_without_a_window(tmp_path):
+    from engine import api
+    from gdapp import export
+
+    structure = api.structure_from_smiles("CCO")
+    generated = [structure.positions, structure.positions + 0.1]
+    infos = [{"sampler": "ancestral", "steps": 20, "seed": 0, "lambda_E": 0.5, "model": "m"},
+             {"sampler": "adaptive", "steps": 20, "steps_taken": 31, "seed": 7, "model": "m",
+              "fixed_atoms": [0, 1]}]
+    path = export.export_generated(tmp_path / "gen.sdf", structure, generated, infos)
+    mols = list(Chem.SDMolSupplier(str(path), removeHs=False))
+    assert len(mols) == 2
+    assert mols[0].GetProp("_Name") == f"{structure.name} generated 1 (ancestral 20 steps, seed 0, lambda_E 0.5)"
+    assert mols[1].GetProp("_Name") == f"{structure.name} generated 2 (adaptive 31 steps, seed 7, 2 fixed)"
+    assert mols[1].GetProp("gdapp_generated_index") == "2"
+    assert mols[1].GetProp("gdapp_steps_taken") == "31" and mols[1].GetProp("gdapp_fixed_atoms") == "0 1"
+    for m, coords in zip(mols, generated):
+        assert np.allclose(m.GetConformer().GetPositions(), coords, atol=1e-3)
