@@ -26,7 +26,23 @@ def make_app():
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("gdapp")
     app.setOrganizationName("gdapp")
+    collect_garbage_on_the_gui_thread(app)
     return app
+
+
+def collect_garbage_on_the_gui_thread(app) -> None:
+    """Python's cyclic garbage collector runs on whichever thread allocates when its
+    threshold is crossed. If that is a worker thread and the garbage holds Qt objects
+    (a closed window's wrappers), their C++ destructors run there while the GUI thread
+    destroys related objects: each waits for the other (a Qt mutex against the GIL), and the
+    app hangs; seen in the GUI tests with the "training plan" worker. So automatic
+    collection is switched off and a timer on the GUI thread collects instead
+    (pyqtgraph's GarbageCollector). Idempotent."""
+    if getattr(app, "_gdapp_garbage_collector", None) is not None:
+        return
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    app._gdapp_garbage_collector = GarbageCollector(interval=0.5)
 
 
 def make_window(settings=None):

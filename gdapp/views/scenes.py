@@ -383,23 +383,20 @@ class HighlightScene(Scene):
         super().__init__(plotter, sources)
         self.molecule = molecule
 
+    def _spheres(self, opacity: float) -> pv.PolyData:
+        """An empty set of translucent spheres (points with "radius" and "rgb")."""
+        data = pv.PolyData()
+        set_points(data, np.zeros((0, 3)))
+        set_array(data, "radius", np.zeros(0))
+        set_array(data, "rgb", np.zeros((0, 3), dtype=np.uint8))
+        actor, _ = glyph_actor(self.sources.sphere.GetOutputPort(), data, "radius", False)
+        actor.GetProperty().SetOpacity(opacity)
+        self._add(actor)
+        return data
+
     def build(self):
-        halo = pv.PolyData()
-        set_points(halo, np.zeros((0, 3)))
-        set_array(halo, "radius", np.zeros(0))
-        set_array(halo, "rgb", np.zeros((0, 3), dtype=np.uint8))
-        self.halo = halo
-        actor, _ = glyph_actor(self.sources.sphere.GetOutputPort(), halo, "radius", False)
-        actor.GetProperty().SetOpacity(0.45)
-        self._add(actor)
-        sel = pv.PolyData()
-        set_points(sel, np.zeros((0, 3)))
-        set_array(sel, "radius", np.zeros(0))
-        set_array(sel, "rgb", np.zeros((0, 3), dtype=np.uint8))
-        self.selection = sel
-        actor, _ = glyph_actor(self.sources.sphere.GetOutputPort(), sel, "radius", False)
-        actor.GetProperty().SetOpacity(0.5)
-        self._add(actor)
+        self.halo = self._spheres(0.45)
+        self.selection = self._spheres(0.5)
         path = pv.PolyData()
         set_points(path, np.zeros((0, 3)))
         self.measure_path = path

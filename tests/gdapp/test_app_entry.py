@@ -65,3 +65,19 @@ def test_settings_persist_across_windows(qtbot):
     assert again.viewer.dynamic is False and not again.act_dynamic.isChecked()
     assert again.settings.last_folder == "/tmp"
     again.close()
+
+
+def test_python_garbage_is_collected_on_the_gui_thread_only(qapp):
+    """Automatic collection is off and a GUI-thread timer collects: a collection on a
+    worker thread that frees Qt objects deadlocked the app against the GUI thread."""
+    import gc
+    import threading
+
+    from gdapp.app import collect_garbage_on_the_gui_thread, make_app
+
+    assert make_app() is qapp
+    collector = qapp._gdapp_garbage_collector
+    collect_garbage_on_the_gui_thread(qapp)                   # idempotent
+    assert qapp._gdapp_garbage_collector is collector
+    assert not gc.isenabled() and collector.timer.isActive()
+    assert collector.timer.thread() is qapp.thread() and threading.current_thread() is threading.main_thread()
