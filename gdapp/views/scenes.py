@@ -383,7 +383,7 @@ class HighlightScene(Scene):
         super().__init__(plotter, sources)
         self.molecule = molecule
 
-    def _spheres(self, opacity: float) -> pv.PolyData:
+    def _empty_spheres(self, opacity: float) -> pv.PolyData:
         """An empty set of translucent spheres (points with "radius" and "rgb")."""
         data = pv.PolyData()
         set_points(data, np.zeros((0, 3)))
@@ -395,8 +395,8 @@ class HighlightScene(Scene):
         return data
 
     def build(self):
-        self.halo = self._spheres(0.45)
-        self.selection = self._spheres(0.5)
+        self.halo = self._empty_spheres(0.45)
+        self.selection = self._empty_spheres(0.5)
         path = pv.PolyData()
         set_points(path, np.zeros((0, 3)))
         self.measure_path = path
