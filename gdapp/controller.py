@@ -35,7 +35,7 @@ def describe_run(info: dict) -> str:
     else:
         steps = f"{taken} steps taken ({asked} asked)"
     if info.get("polished"):
-        steps += " + energy polish"
+        steps += " + energy polish" + (" + MMFF94" if info.get("relaxed") else "")
     lam = [f"{k}={info[k]:.3g}" for k in ("lambda_E", "lambda_G", "lambda_A") if info.get(k)]
     fixed = info.get("fixed_atoms") or []
     extra = (", " + " ".join(lam) if lam else "") + \
@@ -141,6 +141,7 @@ class TrajectoryController(QObject):
             # what actually ran: adaptive samplers take as many steps as they need
             info["steps_taken"] = traj.meta.get("steps_taken", len(traj.frames) - 1)
             info["polished"] = bool(traj.meta.get("polished"))
+            info["relaxed"] = bool(traj.meta.get("relax"))
         self.state.finish_trajectory(traj, info)
         self.runFinished.emit(kind, info)
 

@@ -68,8 +68,9 @@ def set_props(obj, props: dict) -> None:
 
 def conformer_results(mol, *, energy: bool, stereo: bool) -> None:
     """Per-conformer ``gdapp_energy_mmff`` (kcal/mol, when ``energy`` and MMFF has
-    parameters) and ``gdapp_stereo_ok`` (when ``stereo``) as conformer properties."""
-    if energy:
+    parameters; kept where the MMFF relaxation of ``generate_conformers`` already set it)
+    and ``gdapp_stereo_ok`` (when ``stereo``) as conformer properties."""
+    if energy and not all(c.HasProp(f"{PREFIX}energy_mmff") for c in mol.GetConformers()):
         from rdkit.Chem import rdForceFieldHelpers as FF
 
         params = FF.MMFFGetMoleculeProperties(mol)

@@ -17,6 +17,7 @@ from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_GUIDANCE_START,
     DEFAULT_POLISH_STEPS,
+    DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
 )
@@ -37,7 +38,7 @@ class SampleSettings:
     guidance_start: float = DEFAULT_GUIDANCE_START
     polish: int = DEFAULT_POLISH_STEPS
     stereo: str = "fix"
-    relax: int = 0
+    relax: int = DEFAULT_RELAX_STEPS
 
     @classmethod
     def from_args(cls, args) -> SampleSettings:
@@ -68,8 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--polish", type=int, default=DEFAULT_POLISH_STEPS, metavar="ITERS",
                         help="L-BFGS iterations on the chemical energy for every sample, on the model's "
                              "device (0 = off, default %(default)s)")
-    parser.add_argument("--relax", type=int, default=0, metavar="ITERS",
-                        help="polish each conformer with up to ITERS MMFF94 iterations (0 = off, default)")
+    parser.add_argument("--relax", type=int, default=DEFAULT_RELAX_STEPS, metavar="ITERS",
+                        help="then minimise each conformer with up to ITERS MMFF94 iterations (UFF "
+                             "where MMFF has no parameters; RDKit, on the CPU; 0 = off, default "
+                             "%(default)s)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="torch threads on the CPU (default 0 = torch's default, all cores: 1.5x "
                              "faster than 1 thread on an idle 2-core machine; use 1 when other jobs "
@@ -181,4 +184,7 @@ def run(args) -> int:
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "
               f"{report.stereo_unfixed} kept with wrong stereo", file=sys.stderr)
+    if report.relax_undone:
+        print(f"sample: MMFF94 inverted a stereocentre of {report.relax_undone} strained conformers; "
+              f"they were written as polished, without MMFF", file=sys.stderr)
     return out.close()

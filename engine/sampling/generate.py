@@ -22,6 +22,7 @@ from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_GUIDANCE_START,
     DEFAULT_POLISH_STEPS,
+    DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     POLISH_SETTLE_STEPS,
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 __all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecule_sample",
            "default_checkpoint", "load_generation_model", "prepare_molecule"]
 
+
+# the conformer property that holds a relaxed conformer's MMFF94 energy (kcal/mol); the
+# SD writer of `sample` keeps it (engine.commands._provenance)
+ENERGY_PROP = "gdapp_energy_mmff"
 
 # GraphBatchDiffusion's default per-graph limit: one larger molecule in a batch used to
 # raise GraphError for the whole batch, so `sample` wrote none of the other molecules.
@@ -138,6 +143,7 @@ class GenerationReport:
     stereo_reflected: int = 0
     stereo_resampled: int = 0
     stereo_unfixed: int = 0
+    relax_undone: int = 0          # MMFF94 changed the stereo: the polished conformer kept
     seconds: float = 0.0
     batches: int = 0
     errors: dict = field(default_factory=dict)
@@ -148,17 +154,76 @@ class GenerationReport:
         return self.conformers / self.seconds if self.seconds > 0 else float("nan")
 
 
-def relax_conformers(mol, max_iters: int) -> str:
-    """MMFF94 (or UFF) optimisation of every conformer in place; returns the force field used."""
+def relax_conformers(mol, max_iters: int, fixed: Sequence[int] | None = None,
+                     num_threads: int = 0) -> tuple[str, list[float]]:
+    """MMFF94 (or UFF where MMFF has no parameters) optimisation of every conformer of
+    ``mol`` in place, at most ``max_iters`` iterations each; ``fixed`` atom indices do not
+    move. Returns the force field used (``"none"`` when neither has parameters) and the
+    final energy of every conformer (kcal/mol)."""
+    from rdkit import rdBase
     from rdkit.Chem import AllChem
 
-    if AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=int(max_iters))
-        return "mmff"
-    if AllChem.UFFHasAllMoleculeParams(mol):
-        AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=0, maxIters=int(max_iters))
-        return "uff"
-    return "none"
+    fixed = [] if fixed is None else [int(i) for i in fixed]
+    with rdBase.BlockLogs():      # the typers' complaints: the caller reports "none" itself
+        has_mmff = AllChem.MMFFHasAllMoleculeParams(mol)
+        has_uff = not has_mmff and AllChem.UFFHasAllMoleculeParams(mol)
+    if has_mmff:
+        name = "mmff"
+        if not fixed:
+            res = AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=int(num_threads), maxIters=int(max_iters))
+            return name, [float(e) for _, e in res]
+        props = AllChem.MMFFGetMoleculeProperties(mol)
+        make = lambda cid: AllChem.MMFFGetMoleculeForceField(mol, props, confId=cid)  # noqa: E731
+    elif has_uff:
+        name = "uff"
+        if not fixed:
+            res = AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=int(num_threads), maxIters=int(max_iters))
+            return name, [float(e) for _, e in res]
+        make = lambda cid: AllChem.UFFGetMoleculeForceField(mol, confId=cid)  # noqa: E731
+    else:
+        return "none", []
+    energies = []
+    for conf in mol.GetConformers():
+        ff = make(conf.GetId())
+        for i in fixed:
+            ff.AddFixedPoint(i)
+        ff.Minimize(maxIts=int(max_iters))
+        energies.append(float(ff.CalcEnergy()))
+    return name, energies
+
+
+def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: GenerationReport) -> None:
+    """MMFF94 on the ``(molecule index, slot, xyz, energy, polished)`` rows of one polish
+    group, in place (per molecule: its conformers in this group together): ``xyz`` becomes
+    the relaxed coordinates, ``energy`` their MMFF94 energy (kcal/mol), ``polished`` the
+    coordinates before. A molecule the force field cannot treat keeps its polished
+    conformers and is reported."""
+    from engine.chem.conformers import mol_with_conformers
+
+    by_mol: dict[int, list[int]] = {}
+    for n, row in enumerate(accepted):
+        by_mol.setdefault(row[0], []).append(n)
+    threads = torch.get_num_threads()
+    for i, rows in by_mol.items():
+        mol = mol_with_conformers(prepared[i][0], [accepted[n][2] for n in rows])
+        try:
+            used, energies = relax_conformers(mol, max_iters, fixed=None if fixed is None else fixed[0],
+                                              num_threads=threads)
+        except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
+            _warn(report, i, f"not relaxed with MMFF94 ({exc}); conformers as polished")
+            continue
+        if used == "none":
+            _warn(report, i, "not relaxed: neither MMFF94 nor UFF has parameters for it")
+            continue
+        for cid, n in enumerate(rows):
+            xyz = mol.GetConformer(cid).GetPositions()
+            if np.all(np.isfinite(xyz)):
+                energy = energies[cid] if used == "mmff" and cid < len(energies) else None
+                accepted[n] = (accepted[n][0], accepted[n][1], xyz, energy, accepted[n][2])
+
+
+def _warn(report: GenerationReport, i: int, message: str) -> None:
+    report.warnings[i] = f"{report.warnings[i]}; {message}" if i in report.warnings else message
 
 
 def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
@@ -280,7 +345,7 @@ def _batch_fixed(fixed, chunk, prepared):
 def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, *,
                         sampler: str = DEFAULT_SAMPLER, steps: int = DEFAULT_STEPS, seed: int = 0,
                         batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
-                        relax: int = 0,
+                        relax: int = DEFAULT_RELAX_STEPS,
                         progress: Callable[[int, int], None] | None = None,
                         report: GenerationReport | None = None,
                         keys: Sequence | None = None,
@@ -294,9 +359,11 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     conformers, hydrogens added) or an ``Exception`` per input, in input order.
 
     ``stereo``: ``fix`` (reflect mirror images, resample other violations), ``reject``
-    (resample every violation) or ``ignore``. ``relax > 0`` polishes every conformer with
-    at most that many MMFF94 iterations (UFF where MMFF has no parameters), as the
-    ETKDG + MMFF baseline does after embedding.
+    (resample every violation) or ``ignore``. ``relax`` (0 = off) minimises every accepted
+    conformer with at most that many MMFF94 iterations (UFF where MMFF has no parameters;
+    ``fixed`` atoms held), after the polish, as the ETKDG + MMFF baseline does after
+    embedding; RDKit runs it on the CPU with torch's thread count. A molecule the force
+    field cannot treat keeps its polished conformers and is reported (``report.warnings``).
 
     Chemistry (``engine.chem.energy``, built per molecule from RDKit's distance bounds,
     planarity and stereo tags): ``guidance`` weighs the chemical energy against the
@@ -353,6 +420,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             report.errors[i] = str(exc)
     # one job per (molecule, conformer slot); resampled slots go round again
     results: dict[int, list] = {i: [None] * num_confs for i, p in enumerate(prepared) if not isinstance(p, Exception)}
+    energies: dict[tuple[int, int], float] = {}     # MMFF94 energies of relaxed conformers
     pending = [(i, c) for i in results for c in range(num_confs)]
     done = 0
     total = len(pending)
@@ -396,22 +464,38 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 coords = _polish(energy, coords, polish, fixed=fixed_idx)
             flat = coords.cpu().numpy().astype(np.float64)
             ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
-            for k, (i, c) in enumerate(jobs):
-                xyz = flat[ptr[k]:ptr[k + 1]]
+            # MMFF94 before the stereo check, which must see what is written: from a
+            # strained start (a bond the polish left 0.3 A long in a fused polycycle) a
+            # minimisation can invert a centre; the polished conformer is kept then
+            rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
+            if relax > 0:
+                _relax_group(prepared, rows, relax, fixed, report)
+            for i, c, xyz, energy, polished in rows:
                 mol = prepared[i][0]
                 if stereo != "ignore":
-                    repaired, ok = fix_stereo(mol, xyz) if stereo == "fix" else (xyz, stereo_ok(mol, xyz))
-                    if ok:
-                        if repaired is not xyz:
-                            report.stereo_reflected += 1
-                        xyz = np.asarray(repaired, dtype=np.float64)
-                    elif round_ < max_rounds - 1:
+                    ok = False
+                    for candidate in (xyz, polished):
+                        if candidate is None:
+                            continue
+                        repaired, ok = (fix_stereo(mol, candidate) if stereo == "fix"
+                                        else (candidate, stereo_ok(mol, candidate)))
+                        if ok:
+                            if candidate is polished:
+                                report.relax_undone += 1
+                                energy = None
+                            if repaired is not candidate:
+                                report.stereo_reflected += 1
+                            xyz = np.asarray(repaired, dtype=np.float64)
+                            break
+                    if not ok and round_ < max_rounds - 1:
                         retry.append((i, c))
                         report.stereo_resampled += 1
                         continue
-                    else:
+                    if not ok:
                         report.stereo_unfixed += 1
                 results[i][c] = xyz
+                if energy is not None:
+                    energies[(i, c)] = energy
                 done += 1
                 if progress is not None:
                     progress(done, total)
@@ -424,16 +508,16 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             continue
         mol = Chem.Mol(p[0])
         mol.RemoveAllConformers()
-        for xyz in results[i]:
+        for c, xyz in enumerate(results[i]):
             if xyz is None or not np.all(np.isfinite(xyz)):
                 continue
-            add_conformer(mol, xyz)
+            cid = add_conformer(mol, xyz)
+            if (i, c) in energies:
+                mol.GetConformer(cid).SetDoubleProp(ENERGY_PROP, round(energies[(i, c)], 4))
         if mol.GetNumConformers() == 0:
             out.append(EngineError("no finite conformer was generated"))
             report.failed += 1
             continue
-        if relax > 0:
-            relax_conformers(mol, relax)
         report.molecules += 1
         report.conformers += mol.GetNumConformers()
         out.append(mol)

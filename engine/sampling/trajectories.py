@@ -17,6 +17,7 @@ import numpy as np
 from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_LATTICE_STEPS,
+    DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
     SAMPLING_PHI_FLOOR,
@@ -292,7 +293,7 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
                       seed: int, guidance: Guidance, fixed: np.ndarray, callback, should_stop):
     """A molecule with a trained network: the one sampling path of ``python -m engine
     sample`` (``engine.sampling.generate.generate_conformers`` with one conformer, input
-    index 0, its defaults for polish and stereo), so the app, the command line and this
+    index 0, its defaults for polish, MMFF94 relaxation and stereo), so the app, the command line and this
     API give the same coordinates for the same molecule, seed and settings. Frames are
     shifted by the input's centroid (the sample sits where the input was);
     ``frames[-1] - centroid`` is exactly what ``sample`` writes (to the SDF's 4 decimals).
@@ -340,7 +341,8 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, s
         record.add(len(record.frames), 0.0, final, final)
     return record.trajectory(structure, model, seed, {"sampler": sampler, "steps": steps,
                                                       "fixed": fixed.tolist(), "guidance": guidance,
-                                                      "steps_taken": taken, "polished": bool(polished)})
+                                                      "steps_taken": taken, "polished": bool(polished),
+                                                      "relax": DEFAULT_RELAX_STEPS})
 
 
 def _regularizer_guidance(structure, ref, g: Guidance, cls):

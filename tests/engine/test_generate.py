@@ -137,3 +137,94 @@ def test_several_cpu_batches_are_polished_together_with_the_same_result(checkpoi
         for c in range(2):
             diff = np.abs(a.GetConformer(c).GetPositions() - b.GetConformer(c).GetPositions()).max()
             assert diff < 1e-3, diff
+
+
+def _mmff_energy(mol, conf_id):
+    from rdkit.Chem import AllChem
+
+    props = AllChem.MMFFGetMoleculeProperties(mol)
+    return AllChem.MMFFGetMoleculeForceField(mol, props, confId=conf_id).CalcEnergy()
+
+
+def test_the_mmff_stage_lowers_the_energy_and_records_it(checkpoint):
+    """``relax`` (on by default) minimises every conformer with MMFF94 after the polish and
+    keeps the final energy on the conformer; with ``relax=0`` the polished conformers stay."""
+    from engine.defaults import DEFAULT_RELAX_STEPS
+    from engine.sampling.generate import ENERGY_PROP
+
+    assert DEFAULT_RELAX_STEPS > 0
+    model = load_generation_model(checkpoint, "cpu")
+    mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCCCOC")]
+    polished = generate_conformers(mols, 3, model, steps=4, seed=5, relax=0)
+    relaxed = generate_conformers(mols, 3, model, steps=4, seed=5)
+    for p, r in zip(polished, relaxed):
+        for c in range(3):
+            assert not p.GetConformer(c).HasProp(ENERGY_PROP)
+            stored = r.GetConformer(c).GetDoubleProp(ENERGY_PROP)
+            assert abs(stored - _mmff_energy(r, c)) < 1e-3            # the energy of what is written
+            assert stored < _mmff_energy(p, c) - 1.0                   # and lower than the polished one
+
+
+def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
+    model = load_generation_model(checkpoint, "cpu")
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
+    idx = np.array([4, 5, 6, 7, 8, 9])                                 # the ring
+    rng = np.random.default_rng(0)
+    ring = np.array([[np.cos(a), np.sin(a), 0.0] for a in np.arange(6) * np.pi / 3]) * 1.39
+    ring += rng.normal(scale=0.05, size=ring.shape)                    # not a minimum: MMFF would move it
+    (out,) = generate_conformers([mol], 2, model, steps=4, seed=2, fixed=(idx, ring))
+    for conf in out.GetConformers():
+        assert np.abs(conf.GetPositions()[idx] - ring).max() < 1e-6      # float32 sampling; MMFF: 0
+
+
+def test_a_molecule_the_force_field_cannot_treat_keeps_its_polish_and_is_reported(checkpoint, monkeypatch):
+    import engine.sampling.generate as G
+
+    real = G.relax_conformers
+
+    def failing(mol, max_iters, **kw):
+        if mol.GetNumAtoms() == 9:                                     # ethanol
+            raise RuntimeError("no parameters for atom 3")
+        return real(mol, max_iters, **kw)
+
+    monkeypatch.setattr(G, "relax_conformers", failing)
+    model = load_generation_model(checkpoint, "cpu")
+    mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCO")]
+    report = GenerationReport()
+    out = generate_conformers(mols, 2, model, steps=4, seed=1, report=report)
+    assert list(report.warnings) == [1] and "no parameters for atom 3" in report.warnings[1]
+    assert [m.GetNumConformers() for m in out] == [2, 2]
+    assert out[0].GetConformer(0).HasProp(G.ENERGY_PROP) and not out[1].GetConformer(0).HasProp(G.ENERGY_PROP)
+
+
+def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatch):
+    """The stereo check sees the relaxed conformer; when the minimisation inverted one
+    centre (simulated: two substituents swap places), the polished conformer is written
+    instead, without an MMFF energy, and counted."""
+    import engine.sampling.generate as G
+    from engine.chem.stereo import stereo_report
+
+    smi = "C[C@H](O)[C@@H](N)CC"
+    real = G.relax_conformers
+
+    def inverting(mol, max_iters, **kw):
+        used, energies = real(mol, max_iters, **kw)
+        h = next(n.GetIdx() for n in mol.GetAtomWithIdx(1).GetNeighbors() if n.GetAtomicNum() == 1)
+        for conf in mol.GetConformers():
+            xyz = conf.GetPositions()
+            xyz[[2, h]] = xyz[[h, 2]]                      # O and H of centre 1 swap places
+            for k, p in enumerate(xyz):
+                conf.SetAtomPosition(k, p.tolist())
+        return used, energies
+
+    model = load_generation_model(checkpoint, "cpu")
+    polished = generate_conformers([Chem.MolFromSmiles(smi)], 2, model, steps=4, seed=6, relax=0)[0]
+    monkeypatch.setattr(G, "relax_conformers", inverting)
+    report = GenerationReport()
+    (out,) = generate_conformers([Chem.MolFromSmiles(smi)], 2, model, steps=4, seed=6, report=report)
+    assert report.relax_undone == 2 and report.stereo_resampled == 0
+    for c in range(2):
+        conf = out.GetConformer(c)
+        assert stereo_report(out, conf.GetPositions())["centres_wrong"] == 0
+        assert not conf.HasProp(G.ENERGY_PROP)
+        assert np.abs(conf.GetPositions() - polished.GetConformer(c).GetPositions()).max() < 1e-9

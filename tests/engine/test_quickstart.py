@@ -16,4 +16,5 @@ def test_quickstart_runs_end_to_end():
     assert float(re.search(r"rough / smooth mode power: (\S+)", out).group(1)) < 1.0
     assert float(re.search(r"lattice sample error: (\S+)", out).group(1)) < 1e-3
     m = re.search(r"(\d+) conformers; COV-R (\S+), AMR-R (\S+) Å", out)
-    assert int(m.group(1)) == 10 and 0.0 <= float(m.group(2)) <= 1.0 and float(m.group(3)) > 0
+    # paracetamol, the default path: after MMFF its few minima are those of the references
+    assert int(m.group(1)) == 10 and float(m.group(2)) >= 0.8 and 0.0 <= float(m.group(3)) < 0.5
