@@ -68,8 +68,9 @@ def set_props(obj, props: dict) -> None:
 
 def conformer_results(mol, *, energy: bool, stereo: bool) -> None:
     """Per-conformer ``gdapp_energy_mmff`` (kcal/mol, when ``energy`` and MMFF has
-    parameters; kept where the MMFF relaxation of ``generate_conformers`` already set it)
-    and ``gdapp_stereo_ok`` (when ``stereo``) as conformer properties."""
+    parameters) and ``gdapp_stereo_ok`` (when ``stereo``) as conformer properties; each is
+    kept where ``generate_conformers`` already set it on every conformer (its MMFF stage
+    and stereo check)."""
     if energy and not all(c.HasProp(f"{PREFIX}energy_mmff") for c in mol.GetConformers()):
         from rdkit.Chem import rdForceFieldHelpers as FF
 
@@ -79,7 +80,7 @@ def conformer_results(mol, *, energy: bool, stereo: bool) -> None:
                 ff = FF.MMFFGetMoleculeForceField(mol, params, confId=conf.GetId())
                 if ff is not None:
                     conf.SetDoubleProp(f"{PREFIX}energy_mmff", round(float(ff.CalcEnergy()), 4))  # kcal/mol
-    if stereo:
+    if stereo and not all(c.HasProp(f"{PREFIX}stereo_ok") for c in mol.GetConformers()):
         from engine.chem.stereo import stereo_ok
 
         for conf in mol.GetConformers():

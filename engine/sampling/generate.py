@@ -39,6 +39,8 @@ __all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecu
 # the conformer property that holds a relaxed conformer's MMFF94 energy (kcal/mol); the
 # SD writer of `sample` keeps it (engine.commands._provenance)
 ENERGY_PROP = "gdapp_energy_mmff"
+# and the outcome of its stereo check (when ``stereo`` is not "ignore")
+STEREO_PROP = "gdapp_stereo_ok"
 
 # GraphBatchDiffusion's default per-graph limit: one larger molecule in a batch used to
 # raise GraphError for the whole batch, so `sample` wrote none of the other molecules.
@@ -421,6 +423,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     # one job per (molecule, conformer slot); resampled slots go round again
     results: dict[int, list] = {i: [None] * num_confs for i, p in enumerate(prepared) if not isinstance(p, Exception)}
     energies: dict[tuple[int, int], float] = {}     # MMFF94 energies of relaxed conformers
+    stereo_flags: dict[tuple[int, int], bool] = {}  # the stereo check's verdicts
     pending = [(i, c) for i in results for c in range(num_confs)]
     done = 0
     total = len(pending)
@@ -493,6 +496,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                         continue
                     if not ok:
                         report.stereo_unfixed += 1
+                    stereo_flags[(i, c)] = bool(ok)
                 results[i][c] = xyz
                 if energy is not None:
                     energies[(i, c)] = energy
@@ -514,6 +518,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             cid = add_conformer(mol, xyz)
             if (i, c) in energies:
                 mol.GetConformer(cid).SetDoubleProp(ENERGY_PROP, round(energies[(i, c)], 4))
+            if (i, c) in stereo_flags:
+                mol.GetConformer(cid).SetBoolProp(STEREO_PROP, stereo_flags[(i, c)])
         if mol.GetNumConformers() == 0:
             out.append(EngineError("no finite conformer was generated"))
             report.failed += 1

@@ -226,5 +226,6 @@ def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatc
     for c in range(2):
         conf = out.GetConformer(c)
         assert stereo_report(out, conf.GetPositions())["centres_wrong"] == 0
+        assert conf.GetBoolProp(G.STEREO_PROP)                         # the check's verdict, kept
         assert not conf.HasProp(G.ENERGY_PROP)
         assert np.abs(conf.GetPositions() - polished.GetConformer(c).GetPositions()).max() < 1e-9
