@@ -169,12 +169,27 @@ def mmff_energy(mol: Chem.Mol, conf_id: int = -1):
             return None
 
 
+def _bounds_or_none(mol):
+    """RDKit's distance bounds matrix (upper triangle: upper bounds), or ``None``."""
+    from rdkit import rdBase
+    from rdkit.Chem import rdDistGeom
+
+    try:
+        with rdBase.BlockLogs():
+            return rdDistGeom.GetMoleculeBoundsMatrix(mol)
+    except Exception:  # noqa: BLE001 - e.g. metal complexes ("bad lower bound")
+        return None
+
+
 def quick_checks(mol: Chem.Mol, conf_id: int = -1) -> dict:
     """Fast geometry checks of one conformer (no PoseBusters).
 
     Returns a dict:
       ``bond_outliers``: list of ``(i, j, length, expected)`` for bonds whose length differs
-      from the covalent-radii sum by more than 25 %; ``num_bond_outliers``;
+      from the expected one by more than 25 %; ``num_bond_outliers``; expected is the
+      middle of RDKit's distance bounds for the bond (its ideal length for the bond order
+      and atom types, the bounds PoseBusters checks against), the covalent-radii sum where
+      RDKit cannot build bounds;
       ``max_bond_deviation`` (largest relative deviation, 0 without bonds);
       ``clashes``: list of ``(i, j, distance, limit)`` for heavy-atom pairs at least three
       bonds apart closer than 0.7 × the vdW-radii sum; ``num_clashes``;
@@ -186,11 +201,16 @@ def quick_checks(mol: Chem.Mol, conf_id: int = -1) -> dict:
     rcov = np.array([table.GetRcovalent(int(k)) for k in z])
     rvdw = np.array([table.GetRvdw(int(k)) for k in z])
 
+    bounds = _bounds_or_none(mol)
     bond_outliers, max_dev = [], 0.0
     for b in mol.GetBonds():
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
         length = float(np.linalg.norm(pos[i] - pos[j]))
-        expected = float(rcov[i] + rcov[j])
+        if bounds is not None:
+            lo, hi = bounds[max(i, j), min(i, j)], bounds[min(i, j), max(i, j)]
+            expected = float(0.5 * (lo + hi))
+        else:
+            expected = float(rcov[i] + rcov[j])
         dev = abs(length - expected) / expected
         max_dev = max(max_dev, dev)
         if dev > BOND_TOLERANCE:

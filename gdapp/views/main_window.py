@@ -653,8 +653,8 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, kind, info):
         if kind == JobSlot.REVERSE:
             text = "reverse: " + describe_run(info)
-            self.run_status.setText(text)
-            self.status(f"{text} — done")
+            self.run_status.setText(text)      # the run's details stay in the status bar
+            self.status("reverse run done")
             if self.state.reference is not None:
                 self.analysis.update_rmsd()
         elif self._play_forward:
