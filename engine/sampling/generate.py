@@ -219,6 +219,8 @@ def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: Genera
             continue
         for cid, n in enumerate(rows):
             xyz = mol.GetConformer(cid).GetPositions()
+            if fixed is None:           # MMFF can drift the centroid; conformers stay centred
+                xyz = xyz - xyz.mean(0)
             if np.all(np.isfinite(xyz)):
                 energy = energies[cid] if used == "mmff" and cid < len(energies) else None
                 accepted[n] = (accepted[n][0], accepted[n][1], xyz, energy, accepted[n][2])

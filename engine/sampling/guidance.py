@@ -122,6 +122,10 @@ class RegularizerGuidance:
         return y
 
 
+# The most one guidance step moves an atom (Å).
+GUIDANCE_MAX_MOVE = 0.5
+
+
 @dataclass
 class EnergyGuidance:
     """Steer ``S0_hat`` (model units, concatenated molecules) with a ``ChemicalEnergy`` (Å).
@@ -157,12 +161,18 @@ class EnergyGuidance:
         step = 1.0 / (1.0 + w * self.lipschitz)
         scale = self.coord_scale
         y = x0
+        cap = GUIDANCE_MAX_MOVE / scale
         for _ in range(self.steps):
             _, grad = self.energy.gradient(y * scale)
             direction = (y - x0) + w * scale * grad.to(y.dtype)
             if self.fixed is not None and len(self.fixed):
                 direction[self.fixed] = 0
-            y = y - step * direction
+            move = step * direction
+            # a trust region: the energy's curvature bound holds near valid structures; on
+            # an early, collapsed estimate (t near 1) its planarity volumes grow like the
+            # sixth power of the size and one step threw atoms metres away (NaN next step)
+            length = torch.linalg.vector_norm(move, dim=-1, keepdim=True)
+            y = y - move * torch.clamp(cap / length.clamp_min(1e-12), max=1.0)
         return y
 
 

@@ -227,6 +227,24 @@ def test_energy_guidance_weight_acts_by_value_monotonically(batch):
         EnergyGuidance(energy, -1.0)
 
 
+def test_energy_guidance_moves_no_atom_more_than_its_trust_region(batch):
+    """On a collapsed estimate (what the network gives near t = 1) the energy's curvature
+    bound fails (planarity volumes); the guidance still moves no atom more than
+    ``GUIDANCE_MAX_MOVE`` per step, where it used to throw atoms metres away."""
+    from engine.sampling.guidance import GUIDANCE_MAX_MOVE
+
+    _, energy, x = batch
+    collapsed = 0.05 * x / 1.5 + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1),
+                                                    dtype=x.dtype)
+    hook = EnergyGuidance(energy, 3.0, coord_scale=1.5, t_start=1.0, steps=2)
+    out = hook(collapsed, collapsed, 1.0)
+    moved = torch.linalg.vector_norm(out - collapsed, dim=-1) * 1.5          # Å
+    assert torch.isfinite(out).all()
+    assert float(moved.max()) <= 2 * GUIDANCE_MAX_MOVE + 1e-9
+    assert float(moved.max()) > 0.5 * GUIDANCE_MAX_MOVE                      # and it does act
+    assert float(energy.energy(out * 1.5).sum()) < float(energy.energy(collapsed * 1.5).sum())
+
+
 def test_empty_molecule_is_refused_with_a_reason():
     with pytest.raises(InputError, match="no atoms"):
         molecule_terms(Chem.Mol())
