@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.errors import InputError
 
-__all__ = ["stereo_report", "stereo_ok", "fix_stereo"]
+__all__ = ["stereo_report", "stereo_ok", "fix_stereo", "flip_centres"]
 
 
 def _as_coords(mol, coords) -> np.ndarray:
@@ -128,3 +128,29 @@ def fix_stereo(mol, coords):
         reflected[..., 0] = -reflected[..., 0]
         return reflected, stereo_ok(mol, reflected)
     return coords, False
+
+
+def flip_centres(mol, coords, centres) -> np.ndarray | None:
+    """Invert the tetrahedral ``centres`` (atom indices) of ``coords`` ``(N, 3)`` in place
+    of a copy: each centre with three heavy neighbours and one hydrogen is reflected, with
+    its hydrogen, through the plane of the three heavy neighbours (an umbrella flip). The
+    bonds and angles at the centre keep their values (the neighbours lie in the mirror
+    plane); what changes is the side the centre sits on. ``None`` when some centre has
+    another neighbourhood (four heavy atoms, a lone pair) and cannot be flipped this way.
+    """
+    x = _as_coords(mol, coords).copy()
+    for c in centres:
+        atom = mol.GetAtomWithIdx(int(c))
+        hs = [n.GetIdx() for n in atom.GetNeighbors() if n.GetAtomicNum() == 1]
+        heavy = [n.GetIdx() for n in atom.GetNeighbors() if n.GetAtomicNum() > 1]
+        if len(hs) != 1 or len(heavy) != 3:
+            return None
+        p0, p1, p2 = x[heavy]
+        normal = np.cross(p1 - p0, p2 - p0)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-8:
+            return None
+        normal /= norm
+        for k in (int(c), hs[0]):
+            x[k] = x[k] - 2.0 * np.dot(x[k] - p0, normal) * normal
+    return x

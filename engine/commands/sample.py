@@ -184,6 +184,9 @@ def run(args) -> int:
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "
               f"{report.stereo_unfixed} kept with wrong stereo", file=sys.stderr)
+    if report.relax_flipped:
+        print(f"sample: MMFF94 inverted stereocentres of {report.relax_flipped} strained conformers; "
+              f"they were flipped back and minimised again", file=sys.stderr)
     if report.relax_undone:
         print(f"sample: MMFF94 inverted a stereocentre of {report.relax_undone} strained conformers; "
               f"they were written as polished, without MMFF", file=sys.stderr)

@@ -145,6 +145,7 @@ class GenerationReport:
     stereo_reflected: int = 0
     stereo_resampled: int = 0
     stereo_unfixed: int = 0
+    relax_flipped: int = 0         # MMFF94 inverted centres; flipped back and minimised again
     relax_undone: int = 0          # MMFF94 changed the stereo: the polished conformer kept
     seconds: float = 0.0
     batches: int = 0
@@ -224,6 +225,62 @@ def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: Genera
             if np.all(np.isfinite(xyz)):
                 energy = energies[cid] if used == "mmff" and cid < len(energies) else None
                 accepted[n] = (accepted[n][0], accepted[n][1], xyz, energy, accepted[n][2])
+
+
+# The most a stereo-repaired conformer's MMFF94 energy may lie above the minimum MMFF
+# found with the wrong stereo (kcal/mol; diastereomers differ by a few tens).
+FLIP_ENERGY_MARGIN = 50.0
+
+
+def _stereo_candidates(mol, relaxed, energy, polished, relax: int, fixed):
+    """What the stereo check tries, in order: ``("relaxed", xyz, energy)``; when MMFF
+    inverted some centres (strained start), those centres flipped back by
+    ``engine.chem.stereo.flip_centres`` and minimised again (``"flipped"``, kept only
+    within ``FLIP_ENERGY_MARGIN`` of the relaxed energy); then the polished coordinates
+    (``"polished"``, no energy)."""
+    yield "relaxed", relaxed, energy
+    if polished is None:
+        return
+    flipped = _flip_and_relax(mol, relaxed, relax, fixed)
+    # a flip that MMFF can only settle far above the (wrong-stereo) minimum it came from is
+    # a knotted ring system, not a conformer: measured +460 to +680 kcal/mol for those
+    if flipped is not None and energy is not None and flipped[1] is not None \
+            and flipped[1] <= energy + FLIP_ENERGY_MARGIN:
+        yield ("flipped", *flipped)
+    yield "polished", polished, None
+
+
+def _flip_and_relax(mol, xyz, relax: int, fixed):
+    """``(coords, MMFF energy or None)`` of ``xyz`` with its wrong tetrahedral centres
+    flipped and minimised again, or ``None`` (a wrong double bond, a centre that cannot
+    be flipped, a fixed atom that would move, or RDKit failing)."""
+    from engine.chem.conformers import mol_with_conformers
+    from engine.chem.stereo import flip_centres, stereo_report
+
+    try:
+        report = stereo_report(mol, xyz)
+        wrong = report["wrong_centres"]
+        if report["bonds_wrong"] or not wrong:
+            return None
+        if fixed is not None:
+            held = set(int(k) for k in np.asarray(fixed[0]).reshape(-1))
+            moving = set(wrong) | {n.GetIdx() for c in wrong for n in mol.GetAtomWithIdx(int(c)).GetNeighbors()
+                                   if n.GetAtomicNum() == 1}
+            if held & moving:
+                return None
+        flipped = flip_centres(mol, xyz, wrong)
+        if flipped is None:
+            return None
+        one = mol_with_conformers(mol, [flipped])
+        used, energies = relax_conformers(one, relax, fixed=None if fixed is None else fixed[0], num_threads=1)
+        out = one.GetConformer(0).GetPositions()
+    except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
+        return None
+    if fixed is None:
+        out = out - out.mean(0)
+    if not np.all(np.isfinite(out)):
+        return None
+    return out, (energies[0] if used == "mmff" and energies else None)
 
 
 def _warn(report: GenerationReport, i: int, message: str) -> None:
@@ -479,18 +536,18 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 mol = prepared[i][0]
                 if stereo != "ignore":
                     ok = False
-                    for candidate in (xyz, polished):
-                        if candidate is None:
-                            continue
+                    for kind, candidate, cand_energy in _stereo_candidates(
+                            prepared[i][0], xyz, energy, polished, relax, fixed):
                         repaired, ok = (fix_stereo(mol, candidate) if stereo == "fix"
                                         else (candidate, stereo_ok(mol, candidate)))
                         if ok:
-                            if candidate is polished:
+                            if kind == "flipped":
+                                report.relax_flipped += 1
+                            elif kind == "polished":
                                 report.relax_undone += 1
-                                energy = None
                             if repaired is not candidate:
                                 report.stereo_reflected += 1
-                            xyz = np.asarray(repaired, dtype=np.float64)
+                            xyz, energy = np.asarray(repaired, dtype=np.float64), cand_energy
                             break
                     if not ok and round_ < max_rounds - 1:
                         retry.append((i, c))

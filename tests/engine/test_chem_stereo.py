@@ -103,3 +103,28 @@ def test_bad_coordinates_raise():
     y[0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         stereo_ok(mol, y)
+
+
+def test_flip_centres_inverts_one_centre_and_keeps_its_bonds_and_angles():
+    from engine.chem.stereo import flip_centres
+    from engine.metrics.baselines import etkdg_conformers
+
+    mol = etkdg_conformers(Chem.MolFromSmiles("C[C@H](O)[C@@H](N)CC"), 1, seed=3)
+    x = mol.GetConformer().GetPositions()
+    assert stereo_ok(mol, x)
+    y = flip_centres(mol, x, [1])
+    report = stereo_report(mol, y)
+    assert report["wrong_centres"] == [1]                      # that centre, and only it
+    nbrs = [n.GetIdx() for n in mol.GetAtomWithIdx(1).GetNeighbors()]
+    for k in nbrs:                                             # bond lengths at the centre
+        assert np.linalg.norm(y[k] - y[1]) == pytest.approx(np.linalg.norm(x[k] - x[1]), abs=1e-9)
+    for a in nbrs:                                             # and its angles
+        for b in nbrs:
+            if a < b:
+                u, v = x[a] - x[1], x[b] - x[1]
+                p, q = y[a] - y[1], y[b] - y[1]
+                assert np.dot(p, q) / np.linalg.norm(p) / np.linalg.norm(q) == pytest.approx(
+                    np.dot(u, v) / np.linalg.norm(u) / np.linalg.norm(v), abs=1e-9)
+    assert stereo_ok(mol, flip_centres(mol, y, [1]))          # flipping twice restores it
+    quaternary = etkdg_conformers(Chem.MolFromSmiles("C[C@](O)(F)CC"), 1, seed=3)
+    assert flip_centres(quaternary, quaternary.GetConformer().GetPositions(), [1]) is None

@@ -229,3 +229,33 @@ def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatc
         assert conf.GetBoolProp(G.STEREO_PROP)                         # the check's verdict, kept
         assert not conf.HasProp(G.ENERGY_PROP)
         assert np.abs(conf.GetPositions() - polished.GetConformer(c).GetPositions()).max() < 1e-9
+
+
+def test_centres_mmff_inverted_are_flipped_back_and_minimised_again(checkpoint, monkeypatch):
+    """When MMFF leaves a centre inverted (simulated cleanly on the first minimisation),
+    the centre is flipped back and minimised again: the written conformer is relaxed, has
+    the right stereo and its MMFF energy."""
+    import engine.sampling.generate as G
+    from engine.chem.stereo import flip_centres
+
+    real, calls = G.relax_conformers, []
+
+    def inverting_once(mol, max_iters, **kw):
+        used, energies = real(mol, max_iters, **kw)
+        calls.append(mol.GetNumConformers())
+        if len(calls) == 1:
+            for conf in mol.GetConformers():
+                flipped = flip_centres(mol, conf.GetPositions(), [1])
+                for k, p in enumerate(flipped):
+                    conf.SetAtomPosition(k, p.tolist())
+        return used, energies
+
+    monkeypatch.setattr(G, "relax_conformers", inverting_once)
+    model = load_generation_model(checkpoint, "cpu")
+    report = GenerationReport()
+    (out,) = generate_conformers([Chem.MolFromSmiles("C[C@H](O)[C@@H](N)CC")], 2, model, steps=4,
+                                 seed=6, report=report)
+    assert report.relax_flipped == 2 and report.relax_undone == 0 and calls == [2, 1, 1]
+    for conf in out.GetConformers():
+        assert stereo_ok(out, conf.GetPositions()) and conf.GetBoolProp(G.STEREO_PROP)
+        assert abs(conf.GetDoubleProp(G.ENERGY_PROP) - _mmff_energy(out, conf.GetId())) < 1e-3
