@@ -78,8 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "faster than 1 thread on an idle 2-core machine; use 1 when other jobs "
                              "share the cores: there 2 threads ran 5x slower)")
     parser.add_argument("--stereo", default="fix", choices=["fix", "reject", "ignore"],
-                        help="check stereo against the input: reflect mirror images and resample the "
-                             "rest (fix), resample every violation (reject), or keep all (ignore)")
+                        help="check stereo against the input: reflect mirror images, flip back centres "
+                             "MMFF inverted and resample the rest (fix), resample every violation "
+                             "(reject), or keep all (ignore)")
     # salts and mixtures, progress, sharding (issue 14)
     add_fragment_argument(parser)
     add_quiet_argument(parser)

@@ -232,16 +232,16 @@ def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: Genera
 FLIP_ENERGY_MARGIN = 50.0
 
 
-def _stereo_candidates(mol, relaxed, energy, polished, relax: int, fixed):
+def _stereo_candidates(mol, relaxed, energy, polished, relax: int, fixed, repair: bool = True):
     """What the stereo check tries, in order: ``("relaxed", xyz, energy)``; when MMFF
-    inverted some centres (strained start), those centres flipped back by
-    ``engine.chem.stereo.flip_centres`` and minimised again (``"flipped"``, kept only
-    within ``FLIP_ENERGY_MARGIN`` of the relaxed energy); then the polished coordinates
-    (``"polished"``, no energy)."""
+    inverted some centres (strained start) and ``repair`` (``stereo="fix"``), those
+    centres flipped back by ``engine.chem.stereo.flip_centres`` and minimised again
+    (``"flipped"``, kept only within ``FLIP_ENERGY_MARGIN`` of the relaxed energy); then
+    the polished coordinates (``"polished"``, no energy)."""
     yield "relaxed", relaxed, energy
     if polished is None:
         return
-    flipped = _flip_and_relax(mol, relaxed, relax, fixed)
+    flipped = _flip_and_relax(mol, relaxed, relax, fixed) if repair else None
     # a flip that MMFF can only settle far above the (wrong-stereo) minimum it came from is
     # a knotted ring system, not a conformer: measured +460 to +680 kcal/mol for those
     if flipped is not None and energy is not None and flipped[1] is not None \
@@ -527,8 +527,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             flat = coords.cpu().numpy().astype(np.float64)
             ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
             # MMFF94 before the stereo check, which must see what is written: from a
-            # strained start (a bond the polish left 0.3 A long in a fused polycycle) a
-            # minimisation can invert a centre; the polished conformer is kept then
+            # strained start (a stereocentre the polish dragged through a flat geometry in
+            # a fused polycycle) a minimisation can invert a centre (_stereo_candidates)
             rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
             if relax > 0:
                 _relax_group(prepared, rows, relax, fixed, report)
@@ -537,7 +537,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 if stereo != "ignore":
                     ok = False
                     for kind, candidate, cand_energy in _stereo_candidates(
-                            prepared[i][0], xyz, energy, polished, relax, fixed):
+                            prepared[i][0], xyz, energy, polished, relax, fixed, repair=stereo == "fix"):
                         repaired, ok = (fix_stereo(mol, candidate) if stereo == "fix"
                                         else (candidate, stereo_ok(mol, candidate)))
                         if ok:
