@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.chem.bounds import bounds_matrix
 from engine.errors import InputError
 
 __all__ = ["MoleculeTerms", "molecule_terms", "empty_terms", "ChemicalEnergy", "polish", "BOND_WEIGHT",
@@ -94,39 +95,6 @@ class MoleculeTerms:
     dihedral_sign: np.ndarray
     torsions: np.ndarray
     torsion_coef: np.ndarray
-
-
-def _bounds_matrix(mol) -> np.ndarray:
-    import contextlib
-    import threading
-
-    from rdkit.Chem import rdDistGeom
-
-    from engine.io_rdlog import rdkit_logs_disabled
-
-    # RDKit prints a stack trace for an invariant violation; silence it on the main thread
-    # only (the switch is global, and worker threads may run beside a GUI thread's parse)
-    quiet = rdkit_logs_disabled() if threading.current_thread() is threading.main_thread() \
-        else contextlib.nullcontext()
-    try:
-        with quiet:
-            bm = rdDistGeom.GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True,
-                                                    doTriangleSmoothing=True,
-                                                    useMacrocycle14config=False)
-    except Exception as exc:  # RDKit raises ValueError/RuntimeError for odd inputs
-        raise InputError(f"RDKit cannot build distance bounds for this molecule: {_reason(exc)}") from None
-    bm = np.asarray(bm, dtype=np.float64)
-    if bm.shape != (mol.GetNumAtoms(),) * 2 or not np.all(np.isfinite(bm)):
-        raise InputError("RDKit returned unusable distance bounds for this molecule")
-    return bm
-
-
-def _reason(exc: Exception) -> str:
-    """The informative line of an RDKit exception (not its invariant-violation boilerplate)."""
-    skip = ("Invariant Violation", "Violation occurred", "Failed Expression", "RDKIT:", "BOOST:", "****")
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(skip)]
-    return (useful or lines or [type(exc).__name__])[0]
 
 
 def empty_terms(num_atoms: int) -> MoleculeTerms:
@@ -258,7 +226,7 @@ def molecule_terms(mol) -> MoleculeTerms:
     n = mol.GetNumAtoms()
     if n == 0:
         raise InputError("empty molecule: no atoms for the chemical energy")
-    bm = _bounds_matrix(mol) if n > 1 else np.zeros((1, 1))
+    bm = bounds_matrix(mol) if n > 1 else np.zeros((1, 1))
     iu, ju = np.triu_indices(n, k=1)
     upper = bm[iu, ju]       # RDKit: upper triangle holds upper bounds
     lower = bm[ju, iu]

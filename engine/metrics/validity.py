@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 from rdkit import Chem
 
+from engine.chem.bounds import bounds_matrix
 from engine.errors import InputError
 from engine.io_rdlog import rdkit_logs_disabled
 
@@ -169,18 +170,6 @@ def mmff_energy(mol: Chem.Mol, conf_id: int = -1):
             return None
 
 
-def _bounds_or_none(mol):
-    """RDKit's distance bounds matrix (upper triangle: upper bounds), or ``None``."""
-    from rdkit import rdBase
-    from rdkit.Chem import rdDistGeom
-
-    try:
-        with rdBase.BlockLogs():
-            return rdDistGeom.GetMoleculeBoundsMatrix(mol)
-    except Exception:  # noqa: BLE001 - e.g. metal complexes ("bad lower bound")
-        return None
-
-
 def quick_checks(mol: Chem.Mol, conf_id: int = -1) -> dict:
     """Fast geometry checks of one conformer (no PoseBusters).
 
@@ -201,7 +190,10 @@ def quick_checks(mol: Chem.Mol, conf_id: int = -1) -> dict:
     rcov = np.array([table.GetRcovalent(int(k)) for k in z])
     rvdw = np.array([table.GetRvdw(int(k)) for k in z])
 
-    bounds = _bounds_or_none(mol)
+    try:
+        bounds = bounds_matrix(mol)
+    except InputError:          # e.g. metal complexes: the covalent-radii sums below
+        bounds = None
     bond_outliers, max_dev = [], 0.0
     for b in mol.GetBonds():
         i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()

@@ -163,11 +163,12 @@ def relax_conformers(mol, max_iters: int, fixed: Sequence[int] | None = None,
     ``mol`` in place, at most ``max_iters`` iterations each; ``fixed`` atom indices do not
     move. Returns the force field used (``"none"`` when neither has parameters) and the
     final energy of every conformer (kcal/mol)."""
-    from rdkit import rdBase
     from rdkit.Chem import AllChem
 
+    from engine.io_rdlog import capture_rdkit_log
+
     fixed = [] if fixed is None else [int(i) for i in fixed]
-    with rdBase.BlockLogs():      # the typers' complaints: the caller reports "none" itself
+    with capture_rdkit_log():     # the typers' complaints: the caller reports "none" itself
         has_mmff = AllChem.MMFFHasAllMoleculeParams(mol)
         has_uff = not has_mmff and AllChem.UFFHasAllMoleculeParams(mol)
     if has_mmff:
