@@ -79,7 +79,8 @@ def main():
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--relax", type=int, default=0, help="also MMFF-polish the samples (iterations; 0 = off)")
+    ap.add_argument("--relax", type=int, default=None,
+                    help="MMFF94 iterations after the polish (0 = off; default: sample's default)")
     ap.add_argument("--json")
     ap.add_argument("--plots", help="folder for quality_vs_steps.png and speed_vs_batch.png")
     args = ap.parse_args()
@@ -92,6 +93,10 @@ def main():
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.relax is None:
+        from engine.defaults import DEFAULT_RELAX_STEPS
+
+        args.relax = DEFAULT_RELAX_STEPS
     refs = load_references(Path(args.corpus), args.split, args.molecules, args.max_atoms)
     if not refs:
         sys.exit(f"no molecules in the {args.split} split of {args.corpus}")
@@ -144,7 +149,8 @@ def main():
     for b in [int(x) for x in args.batch_sizes.split(",")]:
         mols = pool[:b]
         start = time.perf_counter()
-        out = generate_conformers(mols, 1, model, sampler="ddim", steps=10, seed=3, batch_size=b)
+        out = generate_conformers(mols, 1, model, sampler="ddim", steps=10, seed=3, batch_size=b,
+                                  relax=args.relax)
         dt = time.perf_counter() - start
         n = sum(g.GetNumConformers() for g in out if not isinstance(g, Exception))
         speed.append(dict(batch=b, rate=n / dt, seconds=dt))
@@ -160,7 +166,8 @@ def main():
               f"{r.get('amr_r', float('nan')):.3f} | {r.get('cov_p', float('nan')):.3f} | "
               f"{r.get('amr_p', float('nan')):.3f} | "
               f"{r['posebusters']:.2f} | {r['rate']:.1f} | {r['rate'] / etkdg_rate:.2f}x |")
-    print("\n| batch (molecules) | conformers/s (ddim, 10 steps) | vs ETKDG+MMFF |")
+    mmff = f" + MMFF {args.relax} it." if args.relax else ""
+    print(f"\n| batch (molecules) | conformers/s (ddim, 10 steps{mmff}) | vs ETKDG+MMFF |")
     print("|---:|---:|---:|")
     for s in speed:
         print(f"| {s['batch']} | {s['rate']:.1f} | {s['rate'] / etkdg_rate:.2f}x |")
