@@ -15,6 +15,7 @@ from engine.commands._output import (
 from engine.commands._progress import add_quiet_argument
 from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
+    DEFAULT_EXPANSION,
     DEFAULT_GUIDANCE_START,
     DEFAULT_POLISH_STEPS,
     DEFAULT_RELAX_STEPS,
@@ -37,6 +38,7 @@ class SampleSettings:
     guidance: float = DEFAULT_ENERGY_GUIDANCE
     guidance_start: float = DEFAULT_GUIDANCE_START
     polish: int = DEFAULT_POLISH_STEPS
+    expansion: float = DEFAULT_EXPANSION
     stereo: str = "fix"
     relax: int = DEFAULT_RELAX_STEPS
 
@@ -69,6 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--polish", type=int, default=DEFAULT_POLISH_STEPS, metavar="ITERS",
                         help="L-BFGS iterations on the chemical energy for every sample, on the model's "
                              "device (0 = off, default %(default)s)")
+    parser.add_argument("--expansion", type=float, default=DEFAULT_EXPANSION, metavar="F",
+                        help="scale the network's estimates about each molecule's centroid by F over "
+                             "the run (F^(1/steps) per step), against the trained network's too "
+                             "compact estimates (1 = off, default %(default)s)")
     parser.add_argument("--relax", type=int, default=DEFAULT_RELAX_STEPS, metavar="ITERS",
                         help="then minimise each conformer with up to ITERS MMFF94 iterations (UFF "
                              "where MMFF has no parameters; RDKit, on the CPU; 0 = off, default "
@@ -117,6 +123,8 @@ def run(args) -> int:
         problem = f"--guidance-start must lie in [0, 1], got {args.guidance_start}"
     if problem is None and args.polish < 0:
         problem = f"--polish must be >= 0, got {args.polish}"
+    if problem is None and not (args.expansion > 0 and args.expansion < float("inf")):
+        problem = f"--expansion must be a finite number > 0, got {args.expansion}"
     if problem is None and args.steps < 1:
         problem = f"--steps must be >= 1, got {args.steps}"
     if problem is None and args.threads < 0:

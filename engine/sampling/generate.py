@@ -20,6 +20,7 @@ import torch
 
 from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
+    DEFAULT_EXPANSION,
     DEFAULT_GUIDANCE_START,
     DEFAULT_POLISH_STEPS,
     DEFAULT_RELAX_STEPS,
@@ -290,19 +291,21 @@ def _warn(report: GenerationReport, i: int, message: str) -> None:
 
 def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
                   energy=None, energy_weight: float = 0.0, guidance_start: float = 1.0,
-                  fixed=None, transform=None, callback=None) -> torch.Tensor:
+                  expansion: float = 1.0, fixed=None, transform=None, callback=None) -> torch.Tensor:
     """Sample every structure of ``samples`` once; returns the centred coordinates in Å,
     concatenated ``(N_total, 3)`` on the model's device (not yet polished: :func:`_polish`).
 
     ``energy``: the batch's ``ChemicalEnergy`` (Å), used as guidance on Ŝ₀ with weight
-    ``energy_weight`` at ``t <= guidance_start``. ``fixed``: ``(indices, coords (k, 3) in
+    ``energy_weight`` at ``t <= guidance_start``, after every Ŝ₀ is scaled about its
+    molecule's centroid by ``expansion ** (1 / steps)`` (``expansion``: the product over
+    the run, so that it does not compound with the number of steps). ``fixed``: ``(indices, coords (k, 3) in
     Å, centred)`` rows held exactly. ``callback(step, t, S_t, Ŝ₀)`` gets Å tensors
     (concatenated) after every step.
     """
     from engine.data.batching import collate
     from engine.defaults import SAMPLING_PHI_FLOOR
     from engine.process import GraphBatchDiffusion
-    from engine.sampling.guidance import EnergyGuidance, FixedAtoms, compose
+    from engine.sampling.guidance import EnergyGuidance, Expansion, FixedAtoms, compose
     from engine.sampling.samplers import get_sampler, time_grid
 
     batch = collate(samples).to(model.device)
@@ -332,7 +335,10 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     if energy is not None and energy_weight > 0:
         guide = EnergyGuidance(energy, float(energy_weight), coord_scale=scale,
                                t_start=float(guidance_start), fixed=fixed_idx)
-    hook = compose(guide, transform, fixed_hook)
+    expand = None
+    if expansion != 1.0:
+        expand = Expansion(float(expansion) ** (1.0 / steps), batch.batch, num_graphs)
+    hook = compose(expand, guide, transform, fixed_hook)
     step_callback = None
     if callback is not None:
         def step_callback(k, t, x, x0):
@@ -414,6 +420,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                         guidance: float = DEFAULT_ENERGY_GUIDANCE,
                         guidance_start: float = DEFAULT_GUIDANCE_START,
                         polish: int = DEFAULT_POLISH_STEPS,
+                        expansion: float = DEFAULT_EXPANSION,
                         fixed: tuple | None = None,
                         transform=None,
                         step_callback: Callable | None = None) -> list:
@@ -430,7 +437,10 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     Chemistry (``engine.chem.energy``, built per molecule from RDKit's distance bounds,
     planarity and stereo tags): ``guidance`` weighs the chemical energy against the
     network's estimate Ŝ₀ at sampler times ``t <= guidance_start`` (0 = off), and
-    ``polish`` L-BFGS iterations lower it on every sample before the stereo check. A
+    ``polish`` L-BFGS iterations lower it on every sample before the stereo check;
+    ``expansion`` scales every network estimate Ŝ₀ about its molecule's centroid by
+    ``expansion ** (1 / steps)`` before the guidance (1 = off; the trained networks'
+    estimates are too compact). A
     molecule the energy cannot be built for is sampled without it and reported
     (``report.warnings``, by index, with RDKit's reason). ``fixed`` =
     ``(indices, coords (k, 3) Å)`` holds those atoms (centred coordinates) in every
@@ -453,6 +463,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         raise InputError("num_confs must be at least 1")
     if stereo not in ("fix", "reject", "ignore"):
         raise InputError("stereo must be 'fix', 'reject' or 'ignore'")
+    if not (np.isfinite(expansion) and expansion > 0):
+        raise InputError(f"expansion must be a finite number > 0, got {expansion}")
     report = report if report is not None else GenerationReport()
     start = time.perf_counter()
     from engine.rng import PerGraphGenerator, stream_seed
@@ -512,7 +524,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 sampled.append(_sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
                                              steps=steps, generator=gen, energy=energy,
                                              energy_weight=guidance, guidance_start=guidance_start,
-                                             fixed=_batch_fixed(fixed, chunk, prepared),
+                                             expansion=expansion, fixed=_batch_fixed(fixed, chunk, prepared),
                                              transform=transform, callback=step_callback))
                 report.batches += 1
             jobs = [job for chunk in group for job in chunk]

@@ -18,6 +18,9 @@ work on every layout the processes take.
   gradient steps on the proximal objective ``1/2 ||y - S0_hat||^2 + lambda E(y)``, so
   ``lambda = 0`` leaves the network's estimate alone, a larger ``lambda`` moves it further
   towards the energy minimum (monotonically), and no weight overshoots.
+- ``Expansion``: scales ``S0_hat`` about each molecule's centroid by a constant factor,
+  which corrects the trained molecule networks' estimates for being too compact
+  (``engine.defaults.DEFAULT_EXPANSION``).
 - ``FixedAtoms``: replaces the fixed rows of ``S0_hat`` by their known coordinates, so the
   sample (which is ``S0_hat`` at t = 0) holds them exactly. ``harmonic_conditional`` is the
   exact Gaussian conditional of the harmonic prior given the fixed rows.
@@ -34,7 +37,7 @@ import torch
 from engine.errors import InputError
 from engine.training.regularizers import RegularizerContext, combined
 
-__all__ = ["RegularizerGuidance", "EnergyGuidance", "FixedAtoms", "acts", "compose", "harmonic_conditional"]
+__all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "acts", "compose", "harmonic_conditional"]
 
 
 def acts(scale: float, *weights: float) -> bool:
@@ -174,6 +177,29 @@ class EnergyGuidance:
             length = torch.linalg.vector_norm(move, dim=-1, keepdim=True)
             y = y - move * torch.clamp(cap / length.clamp_min(1e-12), max=1.0)
         return y
+
+
+@dataclass
+class Expansion:
+    """Scale ``S0_hat`` by ``factor`` about the centroid of each graph (``batch (N,)``
+    graph index of every row, ``num_graphs`` graphs; concatenated ``(N, 3)`` layout)."""
+
+    factor: float
+    batch: torch.Tensor
+    num_graphs: int
+
+    def __post_init__(self):
+        if not np.isfinite(self.factor) or self.factor <= 0:
+            raise InputError(f"expansion must be a finite number > 0, got {self.factor}")
+
+    def __call__(self, x0, x, t):
+        if self.factor == 1.0:
+            return x0
+        batch = self.batch.to(x0.device)
+        sums = x0.new_zeros(self.num_graphs, x0.shape[-1]).index_add_(0, batch, x0)
+        counts = torch.bincount(batch, minlength=self.num_graphs).clamp(min=1).to(x0.dtype)
+        centre = (sums / counts[:, None])[batch]
+        return centre + self.factor * (x0 - centre)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from test_training_support import build_tiny_corpus, small_config
 
 from engine.chem.stereo import stereo_ok
 from engine.cli import main as cli_main
+from engine.errors import InputError
 from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
 from engine.training.trainer import Trainer
 
@@ -79,6 +80,9 @@ def test_sample_command_refuses_bad_arguments(checkpoint, tmp_path, capsys):
     assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
                      "--checkpoint", str(checkpoint), "--threads", "-1"]) == 2
     assert "--threads must be >= 0" in capsys.readouterr().err
+    assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
+                     "--checkpoint", str(checkpoint), "--expansion", "0"]) == 2
+    assert "--expansion must be a finite number > 0" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(checkpoint.read_bytes()[:1000])
     assert cli_main(["sample", str(smi), "--out", str(tmp_path / "o.sdf"), "--num-confs", "1",
@@ -259,3 +263,25 @@ def test_centres_mmff_inverted_are_flipped_back_and_minimised_again(checkpoint, 
     for conf in out.GetConformers():
         assert stereo_ok(out, conf.GetPositions()) and conf.GetBoolProp(G.STEREO_PROP)
         assert abs(conf.GetDoubleProp(G.ENERGY_PROP) - _mmff_energy(out, conf.GetId())) < 1e-3
+
+
+def test_the_expansion_is_spread_over_the_steps(checkpoint):
+    """``expansion`` is the factor of the whole run (``F ** (1 / steps)`` per estimate): with
+    many steps it does not compound into an explosion (per step, 3.4 ** 12 would), and it
+    makes the raw samples larger."""
+    model = load_generation_model(checkpoint)
+    mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")
+
+    def radius(expansion, steps):
+        (out,) = generate_conformers([mol], 4, model, steps=steps, seed=1, expansion=expansion,
+                                     polish=0, relax=0, guidance=0, stereo="ignore")
+        x = np.stack([c.GetPositions() for c in out.GetConformers()])
+        assert np.isfinite(x).all()
+        return float(np.sqrt(((x - x.mean(1, keepdims=True)) ** 2).sum(-1).mean()))
+
+    plain = radius(1.0, 12)
+    assert radius(3.4, 12) < 3.4 * plain
+    assert radius(3.4, 2) > 1.2 * radius(1.0, 2)
+    for bad in (0.0, -2.0, float("nan")):
+        with pytest.raises(InputError, match="expansion"):
+            generate_conformers([mol], 1, model, expansion=bad)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import InputError
 from engine.graphs import grid_laplacian, laplacian_from_edges
 from engine.process import CosineSchedule, GraphBatchDiffusion, GraphDiffusion, LinearSchedule
 from engine.sampling.guidance import FixedAtoms, RegularizerGuidance, compose, harmonic_conditional
@@ -360,3 +361,20 @@ def test_regulariser_weights_act_by_their_value_monotonically():
     scaled = [float(RegularizerGuidance(RegularizerContext(S_ref=ref, masses=masses), lambda_E=1.0,
                                         scale=s)(rough, rough, 0.5).norm()) for s in (0.1, 1.0, 10.0)]
     assert scaled[0] > scaled[1] > scaled[2]
+
+
+def test_expansion_scales_each_graph_about_its_own_centroid():
+    from engine.sampling.guidance import Expansion
+
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    x0[4:] += 10.0                              # the second graph far from the first
+    batch = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    out = Expansion(1.5, batch, 2)(x0, None, 0.5)
+    for rows in (slice(0, 4), slice(4, 7)):
+        torch.testing.assert_close(out[rows].mean(0), x0[rows].mean(0))          # centroid kept
+        torch.testing.assert_close(torch.cdist(out[rows], out[rows]), 1.5 * torch.cdist(x0[rows], x0[rows]))
+    assert Expansion(1.0, batch, 2)(x0, None, 0.5) is x0
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="expansion"):
+            Expansion(bad, batch, 2)
