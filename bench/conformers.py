@@ -81,6 +81,9 @@ def main():
     ap.add_argument("--device", default="auto")
     ap.add_argument("--relax", type=int, default=None,
                     help="MMFF94 iterations after the polish (0 = off; default: sample's default)")
+    ap.add_argument("--seed", type=int, default=2, help="sampling seed (default %(default)s)")
+    ap.add_argument("--expansion", type=float, default=None,
+                    help="factor of the network's estimates over the run (default: sample's)")
     ap.add_argument("--json")
     ap.add_argument("--plots", help="folder for quality_vs_steps.png and speed_vs_batch.png")
     args = ap.parse_args()
@@ -97,6 +100,10 @@ def main():
         from engine.defaults import DEFAULT_RELAX_STEPS
 
         args.relax = DEFAULT_RELAX_STEPS
+    if args.expansion is None:
+        from engine.defaults import DEFAULT_EXPANSION
+
+        args.expansion = DEFAULT_EXPANSION
     refs = load_references(Path(args.corpus), args.split, args.molecules, args.max_atoms)
     if not refs:
         sys.exit(f"no molecules in the {args.split} split of {args.corpus}")
@@ -131,7 +138,8 @@ def main():
             for k in sorted(set(ks)):
                 idx = [i for i, kk in enumerate(ks) if kk == k]
                 out = generate_conformers([inputs[i] for i in idx], 2 * k, model, sampler=sampler,
-                                          steps=steps, seed=2, batch_size=1024, relax=args.relax)
+                                          steps=steps, seed=args.seed, batch_size=1024, relax=args.relax,
+                                          expansion=args.expansion)
                 for i, g in zip(idx, out):
                     gens[i] = g
             dt = time.perf_counter() - start
