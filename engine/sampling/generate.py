@@ -234,16 +234,15 @@ def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: Genera
 FLIP_ENERGY_MARGIN = 50.0
 
 
-def _stereo_candidates(mol, relaxed, energy, polished, relax: int, fixed, repair: bool = True):
+def _stereo_candidates(relaxed, energy, polished, flipped):
     """What the stereo check tries, in order: ``("relaxed", xyz, energy)``; when MMFF
-    inverted some centres (strained start) and ``repair`` (``stereo="fix"``), those
-    centres flipped back by ``engine.chem.stereo.flip_centres`` and minimised again
-    (``"flipped"``, kept only within ``FLIP_ENERGY_MARGIN`` of the relaxed energy); then
-    the polished coordinates (``"polished"``, no energy)."""
+    inverted some centres (strained start) and they could be flipped back and minimised
+    again (``flipped`` = ``(xyz, energy)`` from :func:`_flip_and_relax`), that conformer,
+    kept only within ``FLIP_ENERGY_MARGIN`` of the relaxed energy; then the polished
+    coordinates (``"polished"``, no energy)."""
     yield "relaxed", relaxed, energy
     if polished is None:
         return
-    flipped = _flip_and_relax(mol, relaxed, relax, fixed) if repair else None
     # a flip that MMFF can only settle far above the (wrong-stereo) minimum it came from is
     # a knotted ring system, not a conformer: measured +460 to +680 kcal/mol for those
     if flipped is not None and energy is not None and flipped[1] is not None \
@@ -252,37 +251,55 @@ def _stereo_candidates(mol, relaxed, energy, polished, relax: int, fixed, repair
     yield "polished", polished, None
 
 
-def _flip_and_relax(mol, xyz, relax: int, fixed):
-    """``(coords, MMFF energy or None)`` of ``xyz`` with its wrong tetrahedral centres
-    flipped and minimised again, or ``None`` (a wrong double bond, a centre that cannot
-    be flipped, a fixed atom that would move, or RDKit failing)."""
-    from engine.chem.conformers import mol_with_conformers
+def _flip_back(mol, xyz, fixed):
+    """``xyz`` with its wrong tetrahedral centres flipped back, or ``None`` (a wrong double
+    bond, a centre that cannot be flipped, a fixed atom that would move)."""
     from engine.chem.stereo import flip_centres, stereo_report
 
     try:
         report = stereo_report(mol, xyz)
-        wrong = report["wrong_centres"]
-        if report["bonds_wrong"] or not wrong:
-            return None
-        if fixed is not None:
-            held = set(int(k) for k in np.asarray(fixed[0]).reshape(-1))
-            moving = set(wrong) | {n.GetIdx() for c in wrong for n in mol.GetAtomWithIdx(int(c)).GetNeighbors()
-                                   if n.GetAtomicNum() == 1}
-            if held & moving:
-                return None
-        flipped = flip_centres(mol, xyz, wrong)
-        if flipped is None:
-            return None
-        one = mol_with_conformers(mol, [flipped])
-        used, energies = relax_conformers(one, relax, fixed=None if fixed is None else fixed[0], num_threads=1)
-        out = one.GetConformer(0).GetPositions()
     except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
         return None
-    if fixed is None:
-        out = out - out.mean(0)
-    if not np.all(np.isfinite(out)):
+    wrong = report["wrong_centres"]
+    if report["bonds_wrong"] or not wrong:
         return None
-    return out, (energies[0] if used == "mmff" and energies else None)
+    if fixed is not None:
+        held = set(int(k) for k in np.asarray(fixed[0]).reshape(-1))
+        moving = set(wrong) | {n.GetIdx() for c in wrong for n in mol.GetAtomWithIdx(int(c)).GetNeighbors()
+                               if n.GetAtomicNum() == 1}
+        if held & moving:
+            return None
+    return flip_centres(mol, xyz, wrong)
+
+
+def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, threads: int) -> dict:
+    """For the rows ``wanted`` (their relaxed conformer failed the stereo check): the wrong
+    centres flipped back (:func:`_flip_back`) and minimised again, all flipped conformers
+    of a molecule in one MMFF94 call on ``threads`` threads. Returns ``{row: (xyz, MMFF
+    energy or None) or None}``."""
+    from engine.chem.conformers import mol_with_conformers
+
+    out: dict = {n: None for n in wanted}
+    by_mol: dict[int, list] = {}
+    for n in wanted:
+        i, xyz = rows[n][0], rows[n][2]
+        flipped = _flip_back(prepared[i][0], xyz, fixed)
+        if flipped is not None:
+            by_mol.setdefault(i, []).append((n, flipped))
+    for i, items in by_mol.items():
+        try:
+            mol = mol_with_conformers(prepared[i][0], [xyz for _, xyz in items])
+            used, energies = relax_conformers(mol, relax, fixed=None if fixed is None else fixed[0],
+                                              num_threads=threads)
+        except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
+            continue
+        for cid, (n, _) in enumerate(items):
+            xyz = mol.GetConformer(cid).GetPositions()
+            if fixed is None:
+                xyz = xyz - xyz.mean(0)
+            if np.all(np.isfinite(xyz)):
+                out[n] = (xyz, energies[cid] if used == "mmff" and cid < len(energies) else None)
+    return out
 
 
 def _warn(report: GenerationReport, i: int, message: str) -> None:
@@ -545,14 +562,23 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
             if relax > 0:
                 _relax_group(prepared, rows, relax, fixed, report)
-            for i, c, xyz, energy, polished in rows:
+            check = (lambda mol, xyz: fix_stereo(mol, xyz)) if stereo == "fix" else \
+                (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
+            verdicts = [check(prepared[i][0], xyz) if stereo != "ignore" else None
+                        for i, c, xyz, energy, polished in rows]
+            # centres MMFF inverted from a strained start: flipped back and minimised again,
+            # a molecule's conformers together (stereo="fix" only)
+            flips: dict = {}
+            if stereo == "fix" and relax > 0:
+                wanted = [n for n, row in enumerate(rows) if row[4] is not None and not verdicts[n][1]]
+                if wanted:
+                    flips = _flip_and_relax(prepared, rows, wanted, relax, fixed, torch.get_num_threads())
+            for n, (i, c, xyz, energy, polished) in enumerate(rows):
                 mol = prepared[i][0]
                 if stereo != "ignore":
                     ok = False
-                    for kind, candidate, cand_energy in _stereo_candidates(
-                            prepared[i][0], xyz, energy, polished, relax, fixed, repair=stereo == "fix"):
-                        repaired, ok = (fix_stereo(mol, candidate) if stereo == "fix"
-                                        else (candidate, stereo_ok(mol, candidate)))
+                    for kind, candidate, cand_energy in _stereo_candidates(xyz, energy, polished, flips.get(n)):
+                        repaired, ok = verdicts[n] if kind == "relaxed" else check(mol, candidate)
                         if ok:
                             if kind == "flipped":
                                 report.relax_flipped += 1
