@@ -564,8 +564,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 _relax_group(prepared, rows, relax, fixed, report)
             check = (lambda mol, xyz: fix_stereo(mol, xyz)) if stereo == "fix" else \
                 (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
-            verdicts = [check(prepared[i][0], xyz) if stereo != "ignore" else None
-                        for i, c, xyz, energy, polished in rows]
+            verdicts: list = [check(prepared[i][0], xyz) if stereo != "ignore" else None
+                              for i, c, xyz, energy, polished in rows]
             # centres MMFF inverted from a strained start: flipped back and minimised again,
             # a molecule's conformers together (stereo="fix" only)
             flips: dict = {}
