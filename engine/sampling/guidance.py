@@ -37,7 +37,8 @@ import torch
 from engine.errors import InputError
 from engine.training.regularizers import RegularizerContext, combined
 
-__all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "acts", "compose", "harmonic_conditional"]
+__all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "acts", "compose",
+           "harmonic_conditional"]
 
 
 def acts(scale: float, *weights: float) -> bool:
