@@ -197,36 +197,48 @@ def relax_conformers(mol, max_iters: int, fixed: Sequence[int] | None = None,
     return name, energies
 
 
+def _minimise(mol, coords: list, max_iters: int, fixed, threads: int) -> tuple[str, list]:
+    """One :func:`relax_conformers` call on ``coords`` (a list of ``(N, 3)``) of ``mol``:
+    the force field used and, per input, ``(xyz, MMFF94 energy or None)`` or ``None``
+    (not finite). Conformers stay centred unless atoms are ``fixed`` (MMFF can drift the
+    centroid)."""
+    from engine.chem.conformers import mol_with_conformers
+
+    m = mol_with_conformers(mol, coords)
+    used, energies = relax_conformers(m, max_iters, fixed=None if fixed is None else fixed[0],
+                                      num_threads=threads)
+    out: list = []
+    for cid in range(len(coords)):
+        xyz = m.GetConformer(cid).GetPositions()
+        if fixed is None:
+            xyz = xyz - xyz.mean(0)
+        energy = energies[cid] if used == "mmff" and cid < len(energies) else None
+        out.append((xyz, energy) if np.all(np.isfinite(xyz)) else None)
+    return used, out
+
+
 def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: GenerationReport) -> None:
     """MMFF94 on the ``(molecule index, slot, xyz, energy, polished)`` rows of one polish
     group, in place (per molecule: its conformers in this group together): ``xyz`` becomes
     the relaxed coordinates, ``energy`` their MMFF94 energy (kcal/mol), ``polished`` the
     coordinates before. A molecule the force field cannot treat keeps its polished
     conformers and is reported."""
-    from engine.chem.conformers import mol_with_conformers
-
     by_mol: dict[int, list[int]] = {}
     for n, row in enumerate(accepted):
         by_mol.setdefault(row[0], []).append(n)
     threads = torch.get_num_threads()
     for i, rows in by_mol.items():
-        mol = mol_with_conformers(prepared[i][0], [accepted[n][2] for n in rows])
         try:
-            used, energies = relax_conformers(mol, max_iters, fixed=None if fixed is None else fixed[0],
-                                              num_threads=threads)
+            used, relaxed = _minimise(prepared[i][0], [accepted[n][2] for n in rows], max_iters, fixed, threads)
         except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
             _warn(report, i, f"not relaxed with MMFF94 ({exc}); conformers as polished")
             continue
         if used == "none":
             _warn(report, i, "not relaxed: neither MMFF94 nor UFF has parameters for it")
             continue
-        for cid, n in enumerate(rows):
-            xyz = mol.GetConformer(cid).GetPositions()
-            if fixed is None:           # MMFF can drift the centroid; conformers stay centred
-                xyz = xyz - xyz.mean(0)
-            if np.all(np.isfinite(xyz)):
-                energy = energies[cid] if used == "mmff" and cid < len(energies) else None
-                accepted[n] = (accepted[n][0], accepted[n][1], xyz, energy, accepted[n][2])
+        for n, result in zip(rows, relaxed):
+            if result is not None:
+                accepted[n] = (accepted[n][0], accepted[n][1], *result, accepted[n][2])
 
 
 # The most a stereo-repaired conformer's MMFF94 energy may lie above the minimum MMFF
@@ -277,8 +289,6 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
     centres flipped back (:func:`_flip_back`) and minimised again, all flipped conformers
     of a molecule in one MMFF94 call on ``threads`` threads. Returns ``{row: (xyz, MMFF
     energy or None) or None}``."""
-    from engine.chem.conformers import mol_with_conformers
-
     out: dict = {n: None for n in wanted}
     by_mol: dict[int, list] = {}
     for n in wanted:
@@ -288,17 +298,11 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
             by_mol.setdefault(i, []).append((n, flipped))
     for i, items in by_mol.items():
         try:
-            mol = mol_with_conformers(prepared[i][0], [xyz for _, xyz in items])
-            used, energies = relax_conformers(mol, relax, fixed=None if fixed is None else fixed[0],
-                                              num_threads=threads)
+            _, relaxed = _minimise(prepared[i][0], [xyz for _, xyz in items], relax, fixed, threads)
         except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
             continue
-        for cid, (n, _) in enumerate(items):
-            xyz = mol.GetConformer(cid).GetPositions()
-            if fixed is None:
-                xyz = xyz - xyz.mean(0)
-            if np.all(np.isfinite(xyz)):
-                out[n] = (xyz, energies[cid] if used == "mmff" and cid < len(energies) else None)
+        for (n, _), result in zip(items, relaxed):
+            out[n] = result
     return out
 
 
@@ -562,8 +566,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
             if relax > 0:
                 _relax_group(prepared, rows, relax, fixed, report)
-            check = (lambda mol, xyz: fix_stereo(mol, xyz)) if stereo == "fix" else \
-                (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
+            check = fix_stereo if stereo == "fix" else (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
             verdicts: list = [check(prepared[i][0], xyz) if stereo != "ignore" else None
                               for i, c, xyz, energy, polished in rows]
             # centres MMFF inverted from a strained start: flipped back and minimised again,
