@@ -74,6 +74,15 @@ class _Progress:
 
 _CHECKED: dict[tuple, tuple] = {}
 
+# Checking the bundled sources (~23,000 SMILES) costs ~5 s of RDKit calls that hold the
+# GIL. In the app that ran beside the GUI thread (the training panel's plan) and stalled
+# its event loop by > 100 ms while a Denoise ran: above this many entries the check runs
+# in worker processes (niced when embedded, i.e. ``should_stop`` given), in chunks, and its
+# result is kept on disk beside the corpora (``cache_dir/filtered/``), so that a later
+# process reads it instead.
+FILTER_IN_PROCESSES_FROM = 2000
+FILTER_CHUNK = 500
+
 
 def _source_key(source: str):
     from engine.data.sources import is_smiles_file
@@ -84,10 +93,94 @@ def _source_key(source: str):
     return source
 
 
-def _checked(sources: tuple[str, ...], progress: _Progress | None = None):
-    """``(canonical, heavy_atoms, reason)`` for every source entry (cached per process;
-    a ``.smi`` file is read again when it changed)."""
+def _filter_cache_file(cache_root: Path | None, key: tuple) -> Path | None:
+    """The file of the check results of sources ``key``: the key also holds the rdkit
+    version (the bundled sources ship inside its wheel) and the filter code itself."""
+    if cache_root is None:
+        return None
+    import rdkit
+
+    from engine.data import filters
+
+    payload = json.dumps({"sources": key, "rdkit": rdkit.__version__,
+                          "filters": hashlib.sha256(Path(filters.__file__).read_bytes()).hexdigest()},
+                         sort_keys=True, default=str)
+    return cache_root / "filtered" / f"{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
+
+
+def _read_filter_cache(path: Path | None, n_entries: int) -> tuple | None:
+    if path is None:
+        return None
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rows, list) or len(rows) != n_entries:
+        return None
+    return tuple((c, int(h), r) for c, h, r in rows)
+
+
+def _write_filter_cache(path: Path | None, result: tuple) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps([list(r) for r in result]), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:     # a read-only install: the check is simply repeated next time
+        pass
+
+
+def _check_one_chunk(smiles: list[str]) -> list[tuple]:
     from engine.data.filters import check_structure
+
+    return [check_structure(s) for s in smiles]
+
+
+_check_chunk = _check_one_chunk     # what the workers run (a test wraps it)
+
+
+def _check_entries(entries: list[str], progress: _Progress | None) -> list[tuple]:
+    import multiprocessing as mp
+
+    chunks = [entries[i:i + FILTER_CHUNK] for i in range(0, len(entries), FILTER_CHUNK)]
+    out: list[tuple] = []
+
+    def tell():
+        if progress is not None:
+            progress.check()
+            progress.report("filter", len(out), len(entries), unit="SMILES")
+
+    if len(entries) < FILTER_IN_PROCESSES_FROM:
+        for chunk in chunks:
+            tell()
+            out.extend(_check_chunk(chunk))
+        return out
+    embedded = progress is not None and progress.should_stop is not None
+    workers = max(1, min(os.cpu_count() or 1, len(chunks)))
+    pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(
+        workers, initializer=_lower_priority, initargs=(10 if embedded else 0,))
+    try:
+        results = pool.imap(_check_chunk, chunks)
+        for _ in chunks:
+            while True:
+                tell()
+                try:
+                    out.extend(results.next(timeout=0.1))
+                    break
+                except mp.TimeoutError:
+                    continue
+    finally:
+        pool.terminate()
+        pool.join()
+    return out
+
+
+def _checked(sources: tuple[str, ...], progress: _Progress | None = None,
+             cache_root: Path | None = None):
+    """``(canonical, heavy_atoms, reason)`` for every source entry (cached per process
+    and, given ``cache_root``, on disk; a ``.smi`` file is read again when it changed)."""
     from engine.data.sources import read_source
 
     key = tuple(_source_key(s) for s in sources)
@@ -95,25 +188,24 @@ def _checked(sources: tuple[str, ...], progress: _Progress | None = None):
     if hit is not None:
         return hit
     entries = [smiles for source in sources for _name, smiles in read_source(source)]
-    out = []
-    for i, smiles in enumerate(entries):
-        if progress is not None and i % 200 == 0:
-            progress.check()
-            progress.report("filter", i, len(entries), unit="SMILES")
-        out.append(check_structure(smiles))
-    result = tuple(out)
+    cache_file = _filter_cache_file(cache_root, key)
+    result = _read_filter_cache(cache_file, len(entries))
+    if result is None:
+        result = tuple(_check_entries(entries, progress))
+        _write_filter_cache(cache_file, result)
     if len(_CHECKED) >= 4:
         _CHECKED.pop(next(iter(_CHECKED)))
     _CHECKED[key] = result
     return result
 
 
-def _accepted(sources: tuple[str, ...], lo: int, hi: int, progress: _Progress | None = None):
+def _accepted(sources: tuple[str, ...], lo: int, hi: int, progress: _Progress | None = None,
+              cache_root: Path | None = None):
     from engine.data.filters import size_reason
 
     accepted: dict[str, None] = {}
     rejected: Counter = Counter()
-    for canonical, heavy, reason in _checked(sources, progress):
+    for canonical, heavy, reason in _checked(sources, progress, cache_root):
         if canonical is not None:
             reason = size_reason(heavy, lo, hi)
         if reason is not None:
@@ -139,7 +231,7 @@ def select_molecules(config: CorpusConfig, *, on_progress=None,
 
 def _select(config: CorpusConfig, progress: _Progress):
     accepted, rejected = _accepted(tuple(config.sources), config.min_heavy_atoms,
-                                   config.max_heavy_atoms, progress)
+                                   config.max_heavy_atoms, progress, _cache_root(config))
     order = sorted(accepted, key=lambda s: hashlib.sha256(s.encode()).hexdigest())
     if config.max_molecules is not None:
         order = order[:config.max_molecules]
@@ -158,15 +250,19 @@ def corpus_key(config: CorpusConfig, smiles: list[str]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def default_corpus_dir(config: CorpusConfig, key: str) -> Path:
-    """``cache_dir/<key[:16]>``; a relative ``cache_dir`` is taken from the checkout root
-    (the folder holding ``pyproject.toml`` above ``engine/``), else from the current
-    directory."""
+def _cache_root(config: CorpusConfig) -> Path:
+    """``cache_dir``; a relative one is taken from the checkout root (the folder holding
+    ``pyproject.toml`` above ``engine/``), else from the current directory."""
     cache = Path(config.cache_dir)
     if not cache.is_absolute():
         root = Path(__file__).resolve().parents[2]
         cache = (root if (root / "pyproject.toml").is_file() else Path.cwd()) / cache
-    return cache / key[:16]
+    return cache
+
+
+def default_corpus_dir(config: CorpusConfig, key: str) -> Path:
+    """``cache_dir/<key[:16]>`` (a relative ``cache_dir`` as in :func:`_cache_root`)."""
+    return _cache_root(config) / key[:16]
 
 
 def _shard_path(out: Path, k: int) -> Path:

@@ -3,7 +3,10 @@ say beforehand what they will do (issue 15); SMILES files as corpus sources."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +121,69 @@ def test_train_stopped_during_the_build_raises_cancelled(tmp_path, smi_config):
                   should_stop=lambda: any(r.get("phase") == "conformers" for r in seen))
     assert any(r.get("event") == "corpus" for r in seen)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+class _SPY:
+    log = Path("unset")
+
+
+def _spy_check_chunk(chunk):
+    """corpus._check_chunk that notes the process it runs in (a module-level function:
+    the worker pool pickles it by name)."""
+    from engine.data.corpus import _check_one_chunk
+
+    with open(_SPY.log, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    return _check_one_chunk(chunk)
+
+
+def test_large_sources_are_checked_in_worker_processes_and_cached_on_disk(tmp_path, monkeypatch):
+    """The check of many SMILES runs in worker processes (it holds the GIL for seconds,
+    which stalled the app's event loop); it gives the rows the in-process check gives and
+    a later process reads them from ``cache_dir/filtered/`` instead of checking again."""
+    from engine.data import corpus
+
+    smiles = [s for _n, s in read_source("wehi")[:300]] + ["C1CC", "[Na+].[Cl-]"]
+    (tmp_path / "many.smi").write_text("".join(f"{s} m{i}\n" for i, s in enumerate(smiles)))
+    (tmp_path / "data.yaml").write_text(f"sources: [many.smi]\ncache_dir: {tmp_path / 'cache'}\n")
+    config = load_corpus_config(tmp_path / "data.yaml")
+    monkeypatch.setattr(corpus, "_CHECKED", {})
+    monkeypatch.setattr(corpus, "FILTER_CHUNK", 40)
+    serial = corpus._check_entries(smiles, None)  # below FILTER_IN_PROCESSES_FROM
+    monkeypatch.setattr(corpus, "FILTER_IN_PROCESSES_FROM", 100)
+    monkeypatch.setattr(corpus, "_check_chunk", _spy_check_chunk)
+    monkeypatch.setattr(_SPY, "log", tmp_path / "pids.txt")
+    reports = []
+    selected, rejected = corpus.select_molecules(config, on_progress=reports.append)
+    pids = {int(x) for x in _SPY.log.read_text().split()}
+    assert pids and os.getpid() not in pids     # the check ran in worker processes only
+    assert rejected["unparseable"] == 1 == sum(r[2] == "unparseable SMILES" for r in serial)
+    assert rejected["multi-fragment"] == sum(str(r[2]).startswith("multi") for r in serial) >= 1
+    assert {r["phase"] for r in reports} == {"filter"}
+    files = list((tmp_path / "cache" / "filtered").glob("*.json"))
+    assert len(files) == 1
+    assert [tuple(r) for r in json.loads(files[0].read_text())] == serial
+
+    # a new process (empty in-memory cache) reads the file and checks nothing
+    monkeypatch.setattr(corpus, "_CHECKED", {})
+    monkeypatch.setattr(corpus, "_check_entries", lambda *a: pytest.fail("checked again"))
+    assert corpus.select_molecules(config) == (selected, rejected)
+    # a changed source file is checked again
+    (tmp_path / "many.smi").write_text("".join(f"{s} m{i}\n" for i, s in enumerate(smiles[:50])))
+    monkeypatch.setattr(corpus, "_CHECKED", {})
+    with pytest.raises(pytest.fail.Exception, match="checked again"):
+        corpus.select_molecules(config)
+
+
+def test_checking_in_worker_processes_stops_on_request(tmp_path, monkeypatch):
+    from engine.data import corpus
+
+    smiles = [s for _n, s in read_source("nci")[:600]]
+    monkeypatch.setattr(corpus, "FILTER_IN_PROCESSES_FROM", 100)
+    monkeypatch.setattr(corpus, "FILTER_CHUNK", 20)
+    calls = []
+    progress = corpus._Progress(None, lambda: calls.append(1) or len(calls) > 3)
+    t0 = time.monotonic()
+    with pytest.raises(Interrupted, match="filter"):
+        corpus._check_entries(smiles, progress)
+    assert time.monotonic() - t0 < 5

@@ -17,11 +17,12 @@ def open_main_window(qtbot, size=(1200, 800)):
     """Generator behind the ``window`` fixtures (tests/gdapp, tests/reliability): the main
     window shown at ``size`` with the demo molecule loaded and its forward trajectory done;
     closed afterwards."""
-    from gdapp.app import _configure_torch
+    from gdapp.app import _configure_torch, freeze_startup_objects
     from gdapp.views.main_window import MainWindow
 
     _configure_torch()
     win = MainWindow()
+    freeze_startup_objects()
     qtbot.addWidget(win)
     win.resize(*size)
     win.show()
