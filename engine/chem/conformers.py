@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["conformer_from_coords", "add_conformer", "mol_with_conformers"]
+import numpy as np
+
+__all__ = ["conformer_from_coords", "add_conformer", "mol_with_conformers", "has_specified_chirality",
+           "mirror_image", "best_rmsd_matrix", "diverse_subset"]
 
 
 def conformer_from_coords(coords):
@@ -38,3 +41,49 @@ def mol_with_conformers(mol, coords_list: Iterable):
     for coords in coords_list:
         add_conformer(out, coords)
     return out
+
+
+def has_specified_chirality(mol) -> bool:
+    """Whether an atom of ``mol`` carries a chirality tag: its mirror-image conformers are
+    then another molecule. Double-bond stereo does not count (a reflection keeps E/Z)."""
+    from rdkit import Chem
+
+    return any(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED for a in mol.GetAtoms())
+
+
+def mirror_image(coords) -> np.ndarray:
+    """``coords`` ``(N, 3)`` reflected through the plane x = their mean x: the mirror-image
+    conformer (same bond lengths, angles and energy; every torsion's sign turned)."""
+    out = np.array(coords, dtype=np.float64, copy=True)
+    out[:, 0] = 2.0 * out[:, 0].mean() - out[:, 0]
+    return out
+
+
+def best_rmsd_matrix(mol, coords_list) -> np.ndarray:
+    """``(K, K)`` heavy-atom RMSDs of ``K`` conformers ``(N, 3)`` of ``mol`` after optimal
+    superposition with symmetry-equivalent atoms matched (RDKit's
+    ``GetAllConformerBestRMS``, the alignment the GEOM metrics use)."""
+    from rdkit import Chem
+    from rdkit.Chem import rdMolAlign
+
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    bare = Chem.RemoveHs(mol, sanitize=False)     # heavy atoms, in their order
+    probe = mol_with_conformers(bare, [np.asarray(c)[heavy] for c in coords_list])
+    lower = rdMolAlign.GetAllConformerBestRMS(probe, numThreads=0)
+    k = len(coords_list)
+    d = np.zeros((k, k))
+    d[np.tril_indices(k, -1)] = lower           # (1,0), (2,0), (2,1), ...
+    return d + d.T
+
+
+def diverse_subset(dist, k: int, first: int = 0) -> list[int]:
+    """``k`` indices of a ``(K, K)`` distance matrix chosen by MaxMin (RDKit's
+    ``MaxMinPicker``): ``first``, then each time the item farthest from those chosen."""
+    from rdkit.SimDivFilters import rdSimDivPickers
+
+    d = np.asarray(dist, dtype=np.float64)
+    n = d.shape[0]
+    if k >= n:
+        return list(range(n))
+    lower = d[np.tril_indices(n, -1)]           # (1,0), (2,0), (2,1), ...: RDKit's layout
+    return [int(i) for i in rdSimDivPickers.MaxMinPicker().Pick(lower, n, int(k), [int(first)])]

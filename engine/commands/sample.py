@@ -17,6 +17,7 @@ from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_EXPANSION,
     DEFAULT_GUIDANCE_START,
+    DEFAULT_MIRROR_IMAGES,
     DEFAULT_POLISH_STEPS,
     DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
@@ -39,6 +40,7 @@ class SampleSettings:
     guidance_start: float = DEFAULT_GUIDANCE_START
     polish: int = DEFAULT_POLISH_STEPS
     expansion: float = DEFAULT_EXPANSION
+    mirror_images: bool = DEFAULT_MIRROR_IMAGES
     stereo: str = "fix"
     relax: int = DEFAULT_RELAX_STEPS
 
@@ -75,6 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="scale the network's estimates about each molecule's centroid by F over "
                              "the run (F^(1/steps) per step), against the trained network's too "
                              "compact estimates (1 = off, default %(default)s)")
+    parser.add_argument("--mirror-images", action=argparse.BooleanOptionalAction,
+                        default=DEFAULT_MIRROR_IMAGES,
+                        help="for a molecule without chirality tags, write the K most diverse (MaxMin "
+                             "on heavy-atom RMSD) of the K samples and their mirror images, equally "
+                             "valid conformers of it (default on; --no-mirror-images: the K samples)")
     parser.add_argument("--relax", type=int, default=DEFAULT_RELAX_STEPS, metavar="ITERS",
                         help="then minimise each conformer with up to ITERS MMFF94 iterations (UFF "
                              "where MMFF has no parameters; RDKit, on the CPU; 0 = off, default "

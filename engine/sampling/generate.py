@@ -22,6 +22,7 @@ from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_EXPANSION,
     DEFAULT_GUIDANCE_START,
+    DEFAULT_MIRROR_IMAGES,
     DEFAULT_POLISH_STEPS,
     DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
@@ -148,6 +149,7 @@ class GenerationReport:
     stereo_unfixed: int = 0
     relax_flipped: int = 0         # MMFF94 inverted centres; flipped back and minimised again
     relax_undone: int = 0          # MMFF94 changed the stereo: the polished conformer kept
+    mirror_images: int = 0         # conformers written as the mirror image of a sample
     seconds: float = 0.0
     batches: int = 0
     errors: dict = field(default_factory=dict)
@@ -306,6 +308,22 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
     return out
 
 
+def _with_mirror_images(mol, written: list, report: GenerationReport) -> list:
+    """The ``len(written)`` most diverse of ``written`` (``(xyz, energy, stereo_flag)``)
+    and their mirror images (MaxMin on symmetry-aware heavy-atom RMSD, the first sample
+    first); ``written`` itself for a molecule with chirality tags. A mirror image has the
+    same energy and the same stereo verdict: a reflection turns a torsion's sign, never
+    its size, so E/Z stays."""
+    from engine.chem.conformers import best_rmsd_matrix, diverse_subset, has_specified_chirality, mirror_image
+
+    if has_specified_chirality(mol) or sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms()) < 3:
+        return written
+    pool = list(written) + [(mirror_image(xyz), energy, flag) for xyz, energy, flag in written]
+    keep = diverse_subset(best_rmsd_matrix(mol, [xyz for xyz, _, _ in pool]), len(written))
+    report.mirror_images += sum(k >= len(written) for k in keep)
+    return [pool[k] for k in keep]
+
+
 def _warn(report: GenerationReport, i: int, message: str) -> None:
     report.warnings[i] = f"{report.warnings[i]}; {message}" if i in report.warnings else message
 
@@ -442,6 +460,7 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                         guidance_start: float = DEFAULT_GUIDANCE_START,
                         polish: int = DEFAULT_POLISH_STEPS,
                         expansion: float = DEFAULT_EXPANSION,
+                        mirror_images: bool = DEFAULT_MIRROR_IMAGES,
                         fixed: tuple | None = None,
                         transform=None,
                         step_callback: Callable | None = None) -> list:
@@ -461,7 +480,10 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
     ``polish`` L-BFGS iterations lower it on every sample before the stereo check;
     ``expansion`` scales every network estimate Ŝ₀ about its molecule's centroid by
     ``expansion ** (1 / steps)`` before the guidance (1 = off; the trained networks'
-    estimates are too compact). A
+    estimates are too compact). ``mirror_images``: for a molecule without chirality tags,
+    and no ``fixed`` atoms, the ``num_confs`` conformers written are the most diverse
+    (MaxMin on heavy-atom RMSD, the first sample first) of the samples and their mirror
+    images, which are conformers of the same molecule with the same energy. A
     molecule the energy cannot be built for is sampled without it and reported
     (``report.warnings``, by index, with RDKit's reason). ``fixed`` =
     ``(indices, coords (k, 3) Å)`` holds those atoms (centred coordinates) in every
@@ -613,14 +635,16 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             continue
         mol = Chem.Mol(p[0])
         mol.RemoveAllConformers()
-        for c, xyz in enumerate(results[i]):
-            if xyz is None or not np.all(np.isfinite(xyz)):
-                continue
+        written = [(xyz, energies.get((i, c)), stereo_flags.get((i, c))) for c, xyz in enumerate(results[i])
+                   if xyz is not None and np.all(np.isfinite(xyz))]
+        if mirror_images and fixed is None and len(written) > 1:
+            written = _with_mirror_images(p[0], written, report)
+        for xyz, mmff_energy, stereo_flag in written:
             cid = add_conformer(mol, xyz)
-            if (i, c) in energies:
-                mol.GetConformer(cid).SetDoubleProp(ENERGY_PROP, round(energies[(i, c)], 4))
-            if (i, c) in stereo_flags:
-                mol.GetConformer(cid).SetBoolProp(STEREO_PROP, stereo_flags[(i, c)])
+            if mmff_energy is not None:
+                mol.GetConformer(cid).SetDoubleProp(ENERGY_PROP, round(mmff_energy, 4))
+            if stereo_flag is not None:
+                mol.GetConformer(cid).SetBoolProp(STEREO_PROP, stereo_flag)
         if mol.GetNumConformers() == 0:
             out.append(EngineError("no finite conformer was generated"))
             report.failed += 1

@@ -286,3 +286,89 @@ def test_the_expansion_is_spread_over_the_steps(checkpoint):
     for bad in (0.0, -2.0, float("nan")):
         with pytest.raises(InputError, match="expansion"):
             generate_conformers([mol], 1, model, expansion=bad)
+
+
+def test_mirror_image_helpers():
+    """A mirror image keeps every distance and the centroid and turns every torsion's sign;
+    the RMSD matrix is RDKit's symmetry-aware one; MaxMin starts with the first item and
+    then takes the farthest."""
+    from rdkit.Chem import AllChem, rdMolAlign, rdMolTransforms
+
+    from engine.chem.conformers import (
+        best_rmsd_matrix,
+        diverse_subset,
+        has_specified_chirality,
+        mirror_image,
+        mol_with_conformers,
+    )
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCCCOc1ccccc1"))
+    AllChem.EmbedMultipleConfs(mol, 3, randomSeed=4)
+    x = [c.GetPositions() for c in mol.GetConformers()]
+    m = mirror_image(x[0])
+    dist = lambda a: np.linalg.norm(a[:, None] - a[None], axis=-1)  # noqa: E731
+    assert np.allclose(dist(m), dist(x[0])) and np.allclose(m.mean(0), x[0].mean(0))
+    both = mol_with_conformers(mol, [x[0], m])
+    t0, t1 = (rdMolTransforms.GetDihedralDeg(c, 0, 1, 2, 3) for c in both.GetConformers())
+    assert abs(t0 + t1) < 1e-6 and abs(t0) > 1
+    d = best_rmsd_matrix(mol, x + [m])
+    heavy = Chem.RemoveHs(mol_with_conformers(mol, [x[0], x[2]]))
+    assert d.shape == (4, 4) and np.allclose(d, d.T) and np.allclose(np.diag(d), 0)
+    assert abs(d[0, 2] - rdMolAlign.GetBestRMS(Chem.Mol(heavy, confId=1), Chem.Mol(heavy, confId=0))) < 1e-6
+    line = np.abs(np.subtract.outer([0.0, 1.0, 2.0, 10.0, 9.0], [0.0, 1.0, 2.0, 10.0, 9.0]))
+    assert diverse_subset(line, 3) == [0, 3, 2] and diverse_subset(line, 9) == [0, 1, 2, 3, 4]
+    assert not has_specified_chirality(mol)
+    assert has_specified_chirality(Chem.MolFromSmiles("C[C@H](N)C(=O)O"))
+    assert not has_specified_chirality(Chem.MolFromSmiles("C/C=C/C"))
+
+
+def test_conformers_are_the_most_diverse_of_the_samples_and_their_mirror_images(checkpoint):
+    """For a molecule without chirality tags the K conformers written are samples or mirror
+    images of samples (same energy), the first sample first, and together they are at
+    least as spread as the K samples; a molecule with tags, one conformer or fixed atoms
+    get the samples unchanged."""
+    from engine.chem.conformers import best_rmsd_matrix, mirror_image
+    from engine.sampling import generate as G
+
+    model = load_generation_model(checkpoint, "cpu")
+    mol = Chem.MolFromSmiles("CCCOc1ccc(C/C=C/C)cc1")
+    report = GenerationReport()
+    (plain,) = generate_conformers([mol], 6, model, steps=3, seed=5, relax=50, mirror_images=False)
+    (mixed,) = generate_conformers([mol], 6, model, steps=3, seed=5, relax=50, report=report)
+    samples = [c.GetPositions() for c in plain.GetConformers()]
+    images = [mirror_image(x) for x in samples]
+    energy = {round(c.GetDoubleProp(G.ENERGY_PROP), 4) for c in plain.GetConformers()}
+    used_images = 0
+    for conf in mixed.GetConformers():
+        x = conf.GetPositions()
+        from_sample = any(np.allclose(x, s, atol=1e-6) for s in samples)
+        from_image = any(np.allclose(x, s, atol=1e-6) for s in images)
+        assert from_sample or from_image
+        used_images += from_image and not from_sample
+        assert round(conf.GetDoubleProp(G.ENERGY_PROP), 4) in energy
+        assert stereo_ok(mixed, x)      # E/Z kept by the reflection
+    assert used_images == report.mirror_images >= 1
+    assert np.allclose(mixed.GetConformer(0).GetPositions(), samples[0])
+
+    def spread(m):
+        d = best_rmsd_matrix(m, [c.GetPositions() for c in m.GetConformers()])
+        return (d + np.eye(len(d)) * 1e9).min(1).mean()
+    assert spread(mixed) >= spread(plain) - 1e-9
+
+    for other, k, kw in [(Chem.MolFromSmiles("C[C@H](N)Cc1ccccc1"), 4, {}),
+                         (mol, 1, {}), (mol, 3, {"fixed": ([0], np.zeros((1, 3)))})]:
+        a = generate_conformers([other], k, model, steps=3, seed=2, relax=0, **kw)[0]
+        b = generate_conformers([other], k, model, steps=3, seed=2, relax=0, mirror_images=False, **kw)[0]
+        assert np.array_equal(np.stack([c.GetPositions() for c in a.GetConformers()]),
+                              np.stack([c.GetPositions() for c in b.GetConformers()]))
+
+
+def test_sample_command_writes_the_mirror_image_setting(checkpoint, tmp_path):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCCOc1ccccc1\n")
+    for flag, value in [([], "1"), (["--no-mirror-images"], "0")]:
+        out = tmp_path / f"o{len(flag)}.sdf"
+        assert cli_main(["sample", str(smi), "--out", str(out), "--num-confs", "2", "--steps", "2",
+                         "--checkpoint", str(checkpoint), "--quiet", *flag]) == 0
+        rec = next(iter(Chem.SDMolSupplier(str(out), removeHs=False)))
+        assert rec.GetProp("gdapp_mirror_images") == value
