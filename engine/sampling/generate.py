@@ -308,6 +308,11 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
     return out
 
 
+# Heavy-atom RMSD (Å) under which a mirror image counts as its own sample (the GEOM
+# metrics' coverage threshold for drug-like molecules is 0.75 Å).
+MIRROR_SAME_RMSD = 0.25
+
+
 def _with_mirror_images(mol, written: list, report: GenerationReport) -> list:
     """The ``len(written)`` most diverse of ``written`` (``(xyz, energy, stereo_flag)``)
     and their mirror images (MaxMin on symmetry-aware heavy-atom RMSD, the first sample
@@ -318,10 +323,15 @@ def _with_mirror_images(mol, written: list, report: GenerationReport) -> list:
 
     if has_specified_chirality(mol) or sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms()) < 3:
         return written
+    k = len(written)
     pool = list(written) + [(mirror_image(xyz), energy, flag) for xyz, energy, flag in written]
-    keep = diverse_subset(best_rmsd_matrix(mol, [xyz for xyz, _, _ in pool]), len(written))
-    report.mirror_images += sum(k >= len(written) for k in keep)
-    return [pool[k] for k in keep]
+    dist = best_rmsd_matrix(mol, [xyz for xyz, _, _ in pool])
+    # an image within MIRROR_SAME_RMSD of its own sample is that conformer (an achiral
+    # shape, e.g. a flat one): left out, so that float noise cannot swap the two
+    offered = list(range(k)) + [k + n for n in range(k) if dist[n, k + n] >= MIRROR_SAME_RMSD]
+    keep = [offered[j] for j in diverse_subset(dist[np.ix_(offered, offered)], k)]
+    report.mirror_images += sum(j >= k for j in keep)
+    return [pool[j] for j in keep]
 
 
 def _warn(report: GenerationReport, i: int, message: str) -> None:
