@@ -4,6 +4,8 @@ environment (``pip freeze`` of ``.venv`` after ``bash tools/setup.sh --test``).
     python tools/lockfile.py write    [LOCK]   pin what this interpreter's environment holds
     python tools/lockfile.py check    [LOCK]   exit 1 (naming each) if anything differs from the pins
     python tools/lockfile.py check --allow-extra [LOCK]   the same, unlocked additions allowed
+    python tools/lockfile.py check --allow-missing [LOCK] the same, locked packages may be
+        absent (an install with fewer extras: setup.sh without --test has no test tools)
                                                (build.sh: PyInstaller and its helpers)
     python tools/lockfile.py versions          name==version of everything installed (bundle record)
 
@@ -59,7 +61,8 @@ def read_lock(path=LOCK) -> dict[str, str]:
     return pins
 
 
-def differences(pins: dict, have: dict, allow_extra: bool = False) -> list[str]:
+def differences(pins: dict, have: dict, allow_extra: bool = False,
+                allow_missing: bool = False) -> list[str]:
     problems = []
     for name, version in sorted(have.items()):
         if name not in pins:
@@ -67,7 +70,7 @@ def differences(pins: dict, have: dict, allow_extra: bool = False) -> list[str]:
                 problems.append(f"{name}=={version} is installed but not in the lock")
         elif public(version) != public(pins[name]):
             problems.append(f"{name}: installed {version}, locked {pins[name]}")
-    for name in sorted(set(pins) - set(have)):
+    for name in sorted(set(pins) - set(have)) if not allow_missing else ():
         problems.append(f"{name}=={pins[name]} is locked but not installed")
     return problems
 
@@ -89,7 +92,8 @@ def write(path=LOCK) -> None:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     allow_extra = "--allow-extra" in argv
-    argv = [a for a in argv if a != "--allow-extra"]
+    allow_missing = "--allow-missing" in argv
+    argv = [a for a in argv if a not in ("--allow-extra", "--allow-missing")]
     if not argv or argv[0] not in ("write", "check", "versions"):
         print(__doc__, file=sys.stderr)
         return 2
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
             print(f"{name}=={version}")
         return 0
     try:
-        problems = differences(read_lock(path), installed(), allow_extra)
+        problems = differences(read_lock(path), installed(), allow_extra, allow_missing)
     except (OSError, ValueError) as exc:
         print(f"lockfile: {exc}", file=sys.stderr)
         return 2

@@ -69,3 +69,12 @@ def test_lock_check_names_a_drifted_package(tmp_path):
     relaxed = subprocess.run([sys.executable, str(ROOT / "tools" / "lockfile.py"), "check", "--allow-extra",
                               str(bad)], capture_output=True, text=True)
     assert "not in the lock" not in relaxed.stderr and "numpy: installed" in relaxed.stderr
+    partial = subprocess.run([sys.executable, str(ROOT / "tools" / "lockfile.py"), "check", "--allow-missing",
+                              str(bad)], capture_output=True, text=True)
+    assert partial.returncode == 1 and "numpy: installed" in partial.stderr
+    assert "not installed" not in partial.stderr and "not in the lock" in partial.stderr
+    # only absent locked packages (an install without the test tools): accepted
+    fewer = tmp_path / "more.txt"
+    fewer.write_text("".join(f"{n}=={v}\n" for n, v in pins.items()) + "notinstalled==1.0\n")
+    assert subprocess.run([sys.executable, str(ROOT / "tools" / "lockfile.py"), "check", "--allow-missing",
+                           str(fewer)], capture_output=True, text=True).returncode == 0
