@@ -372,3 +372,16 @@ def test_sample_command_writes_the_mirror_image_setting(checkpoint, tmp_path):
                          "--checkpoint", str(checkpoint), "--quiet", *flag]) == 0
         rec = next(iter(Chem.SDMolSupplier(str(out), removeHs=False)))
         assert rec.GetProp("gdapp_mirror_images") == value
+
+
+def test_mirror_images_of_a_deuterated_molecule():
+    """Hydrogen isotopes are left out of the diversity RMSD like every other hydrogen (RDKit's
+    RemoveHs keeps a deuterium, which made the heavy-atom coordinates not fit)."""
+    from rdkit.Chem import AllChem
+
+    from engine.chem.conformers import best_rmsd_matrix
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCC([2H])([2H])Oc1ccccc1"))
+    AllChem.EmbedMultipleConfs(mol, 3, randomSeed=1)
+    d = best_rmsd_matrix(mol, [c.GetPositions() for c in mol.GetConformers()])
+    assert d.shape == (3, 3) and np.isfinite(d).all() and d[0, 1] > 0
