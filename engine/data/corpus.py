@@ -132,13 +132,11 @@ def _write_filter_cache(path: Path | None, result: tuple) -> None:
         pass
 
 
-def _check_one_chunk(smiles: list[str]) -> list[tuple]:
+def _check_chunk(smiles: list[str]) -> list[tuple]:
+    """What a worker runs: the check of a chunk of SMILES."""
     from engine.data.filters import check_structure
 
     return [check_structure(s) for s in smiles]
-
-
-_check_chunk = _check_one_chunk     # what the workers run (a test wraps it)
 
 
 def _check_entries(entries: list[str], progress: _Progress | None) -> list[tuple]:

@@ -130,11 +130,11 @@ class _SPY:
 def _spy_check_chunk(chunk):
     """corpus._check_chunk that notes the process it runs in (a module-level function:
     the worker pool pickles it by name)."""
-    from engine.data.corpus import _check_one_chunk
+    from engine.data.filters import check_structure
 
     with open(_SPY.log, "a") as f:
         f.write(f"{os.getpid()}\n")
-    return _check_one_chunk(chunk)
+    return [check_structure(s) for s in chunk]
 
 
 def test_large_sources_are_checked_in_worker_processes_and_cached_on_disk(tmp_path, monkeypatch):
