@@ -79,9 +79,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "compact estimates (1 = off, default %(default)s)")
     parser.add_argument("--mirror-images", action=argparse.BooleanOptionalAction,
                         default=DEFAULT_MIRROR_IMAGES,
-                        help="for a molecule without chirality tags, write the K most diverse (MaxMin "
-                             "on heavy-atom RMSD) of the K samples and their mirror images, equally "
-                             "valid conformers of it (default on; --no-mirror-images: the K samples)")
+                        help="for a molecule without chirality tags, draw ceil(0.8 K) samples and write "
+                             "the K most diverse (MaxMin on heavy-atom RMSD) of them and their mirror "
+                             "images, equally valid conformers of it (default on; --no-mirror-images: "
+                             "K samples)")
     parser.add_argument("--relax", type=int, default=DEFAULT_RELAX_STEPS, metavar="ITERS",
                         help="then minimise each conformer with up to ITERS MMFF94 iterations (UFF "
                              "where MMFF has no parameters; RDKit, on the CPU; 0 = off, default "

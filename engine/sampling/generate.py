@@ -10,6 +10,7 @@ per input with its conformers, or the error that stopped it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from engine.defaults import (
     DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
+    MIRROR_SAMPLE_FRACTION,
     POLISH_SETTLE_STEPS,
 )
 from engine.devices import resolve_device
@@ -313,24 +315,40 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
 MIRROR_SAME_RMSD = 0.25
 
 
-def _with_mirror_images(mol, written: list, report: GenerationReport) -> list:
-    """The ``len(written)`` most diverse of ``written`` (``(xyz, energy, stereo_flag)``)
-    and their mirror images (MaxMin on symmetry-aware heavy-atom RMSD, the first sample
-    first); ``written`` itself for a molecule with chirality tags. A mirror image has the
-    same energy and the same stereo verdict: a reflection turns a torsion's sign, never
-    its size, so E/Z stays."""
-    from engine.chem.conformers import best_rmsd_matrix, diverse_subset, has_specified_chirality, mirror_image
+def _mirror_eligible(mol) -> bool:
+    """Whether ``mol`` (no chirality tags, at least 3 heavy atoms) has its conformers'
+    mirror images as conformers of the same molecule."""
+    from engine.chem.conformers import has_specified_chirality
 
-    if has_specified_chirality(mol) or sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms()) < 3:
-        return written
-    k = len(written)
+    return not has_specified_chirality(mol) and sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms()) >= 3
+
+
+def mirror_sample_count(num_confs: int) -> int:
+    """How many samples a molecule with mirror images gets for ``num_confs`` conformers
+    (:data:`engine.defaults.MIRROR_SAMPLE_FRACTION` of them, rounded up)."""
+    return num_confs if num_confs < 2 else max(2, math.ceil(MIRROR_SAMPLE_FRACTION * num_confs - 1e-9))
+
+
+def _with_mirror_images(mol, written: list, report: GenerationReport, k: int) -> list:
+    """The ``k`` most diverse of ``written`` (``(xyz, energy, stereo_flag)``) and their
+    mirror images (MaxMin on symmetry-aware heavy-atom RMSD, the first sample first). A
+    mirror image has the same energy and the same stereo verdict: a reflection turns a
+    torsion's sign, never its size, so E/Z stays. Fewer than ``k`` only when the samples
+    and all their images are fewer."""
+    from engine.chem.conformers import best_rmsd_matrix, diverse_subset, mirror_image
+
+    n = len(written)
     pool = list(written) + [(mirror_image(xyz), energy, flag) for xyz, energy, flag in written]
     dist = best_rmsd_matrix(mol, [xyz for xyz, _, _ in pool])
     # an image within MIRROR_SAME_RMSD of its own sample is that conformer (an achiral
-    # shape, e.g. a flat one): left out, so that float noise cannot swap the two
-    offered = list(range(k)) + [k + n for n in range(k) if dist[n, k + n] >= MIRROR_SAME_RMSD]
+    # shape, e.g. a flat one): offered only when the others are too few, so that float
+    # noise cannot swap the two
+    distinct = [n + j for j in range(n) if dist[j, n + j] >= MIRROR_SAME_RMSD]
+    same = [n + j for j in range(n) if dist[j, n + j] < MIRROR_SAME_RMSD]
+    offered = list(range(n)) + distinct
+    offered += same[:max(0, k - len(offered))]
     keep = [offered[j] for j in diverse_subset(dist[np.ix_(offered, offered)], k)]
-    report.mirror_images += sum(j >= k for j in keep)
+    report.mirror_images += sum(j >= n for j in keep)
     return [pool[j] for j in keep]
 
 
@@ -546,10 +564,14 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
             prepared.append(exc)
             report.errors[i] = str(exc)
     # one job per (molecule, conformer slot); resampled slots go round again
-    results: dict[int, list] = {i: [None] * num_confs for i, p in enumerate(prepared) if not isinstance(p, Exception)}
+    # a molecule whose mirror images are conformers of it samples fewer (mirror_sample_count)
+    mirrored = {i for i, p in enumerate(prepared) if mirror_images and fixed is None and num_confs > 1
+                and not isinstance(p, Exception) and _mirror_eligible(p[0])}
+    results: dict[int, list] = {i: [None] * (mirror_sample_count(num_confs) if i in mirrored else num_confs)
+                                for i, p in enumerate(prepared) if not isinstance(p, Exception)}
     energies: dict[tuple[int, int], float] = {}     # MMFF94 energies of relaxed conformers
     stereo_flags: dict[tuple[int, int], bool] = {}  # the stereo check's verdicts
-    pending = [(i, c) for i in results for c in range(num_confs)]
+    pending = [(i, c) for i in results for c in range(len(results[i]))]
     done = 0
     total = len(pending)
     for round_ in range(max_rounds):
@@ -647,8 +669,8 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         mol.RemoveAllConformers()
         written = [(xyz, energies.get((i, c)), stereo_flags.get((i, c))) for c, xyz in enumerate(results[i])
                    if xyz is not None and np.all(np.isfinite(xyz))]
-        if mirror_images and fixed is None and len(written) > 1:
-            written = _with_mirror_images(p[0], written, report)
+        if i in mirrored and len(written) > 1:
+            written = _with_mirror_images(p[0], written, report, num_confs)
         for xyz, mmff_energy, stereo_flag in written:
             cid = add_conformer(mol, xyz)
             if mmff_energy is not None:

@@ -323,21 +323,24 @@ def test_mirror_image_helpers():
 
 
 def test_conformers_are_the_most_diverse_of_the_samples_and_their_mirror_images(checkpoint):
-    """For a molecule without chirality tags the K conformers written are samples or mirror
-    images of samples (same energy), the first sample first, and together they are at
-    least as spread as the K samples; a molecule with tags, one conformer or fixed atoms
-    get the samples unchanged."""
+    """For a molecule without chirality tags the K conformers written are chosen from
+    ceil(0.8 K) samples and their mirror images (same energy), the first sample first, and
+    together they are at least as spread as K samples; a molecule with tags, one
+    conformer or fixed atoms get K samples, unchanged."""
     from engine.chem.conformers import best_rmsd_matrix, mirror_image
     from engine.sampling import generate as G
 
     model = load_generation_model(checkpoint, "cpu")
     mol = Chem.MolFromSmiles("CCCOc1ccc(C/C=C/C)cc1")
     report = GenerationReport()
+    assert G.mirror_sample_count(6) == 5
+    (first5,) = generate_conformers([mol], 5, model, steps=3, seed=5, relax=50, mirror_images=False)
     (plain,) = generate_conformers([mol], 6, model, steps=3, seed=5, relax=50, mirror_images=False)
     (mixed,) = generate_conformers([mol], 6, model, steps=3, seed=5, relax=50, report=report)
-    samples = [c.GetPositions() for c in plain.GetConformers()]
+    assert mixed.GetNumConformers() == report.conformers == 6
+    samples = [c.GetPositions() for c in first5.GetConformers()]
     images = [mirror_image(x) for x in samples]
-    energy = {round(c.GetDoubleProp(G.ENERGY_PROP), 4) for c in plain.GetConformers()}
+    energy = {round(c.GetDoubleProp(G.ENERGY_PROP), 4) for c in first5.GetConformers()}
     used_images = 0
     for conf in mixed.GetConformers():
         x = conf.GetPositions()
@@ -361,6 +364,22 @@ def test_conformers_are_the_most_diverse_of_the_samples_and_their_mirror_images(
         b = generate_conformers([other], k, model, steps=3, seed=2, relax=0, mirror_images=False, **kw)[0]
         assert np.array_equal(np.stack([c.GetPositions() for c in a.GetConformers()]),
                               np.stack([c.GetPositions() for c in b.GetConformers()]))
+
+
+def test_mirror_sample_count():
+    from engine.sampling.generate import mirror_sample_count
+
+    assert [mirror_sample_count(k) for k in (1, 2, 3, 4, 5, 6, 10, 20)] == [1, 2, 3, 4, 4, 5, 8, 16]
+
+
+def test_a_flat_molecule_still_gets_every_conformer_asked_for(checkpoint):
+    """Naphthalene's mirror images are its samples (flat): with fewer samples than
+    conformers asked for, images fill the rest rather than leaving the file short."""
+    model = load_generation_model(checkpoint, "cpu")
+    report = GenerationReport()
+    (mol,) = generate_conformers([Chem.MolFromSmiles("c1ccc2ccccc2c1")], 5, model, steps=2, seed=1,
+                                 relax=50, report=report)
+    assert mol.GetNumConformers() == 5 and report.mirror_images == 1
 
 
 def test_sample_command_writes_the_mirror_image_setting(checkpoint, tmp_path):
