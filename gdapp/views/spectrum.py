@@ -42,6 +42,10 @@ _guard_pyqtgraph_auto_add()
 
 MAX_CURVE_POINTS = 512
 MAX_IMAGE_ROWS = 512
+# A long run (3,000 steps) as 3,001 heat-map columns in a plot ~300 px wide: drawing them
+# stalled the event loop 60-100 ms when the run finished (2-core machine, Xvfb); binned to
+# this many columns it does not (tests/gdapp/test_responsiveness.py)
+MAX_IMAGE_COLUMNS = 512
 FRAME_INTERVAL_MS = 100   # cursor and spectrum follow the player at most 10 times a second
 
 
@@ -135,6 +139,9 @@ class SpectrumView(QWidget):
         if img.shape[0] > MAX_IMAGE_ROWS:     # bin modes for the heat map
             bins = np.array_split(np.arange(img.shape[0]), MAX_IMAGE_ROWS)
             img = np.stack([img[b].mean(0) for b in bins])
+        if img.shape[1] > MAX_IMAGE_COLUMNS:  # bin frames (the image spans t0..t1 evenly)
+            bins = np.array_split(np.arange(img.shape[1]), MAX_IMAGE_COLUMNS)
+            img = np.stack([img[:, b].mean(1) for b in bins], axis=1)
         self.image.setImage(img, autoLevels=False, levels=self._levels(img))
         self.image.setColorMap(pg.colormap.get("viridis"))
         t0, t1 = float(times[0]), float(times[-1])

@@ -69,3 +69,24 @@ def test_modes_without_energy_in_any_frame_are_hidden(qtbot):
     view.flush()
     _, y = view.curve.getData()
     assert len(y) == mol.n - 1 and np.all(y > -8)
+
+
+def test_a_long_run_is_binned_to_a_bounded_number_of_heat_map_columns(qtbot):
+    """3,001 frames (a 3,000-step run) as 3,001 columns stalled the event loop when the run
+    finished; the heat map shows at most MAX_IMAGE_COLUMNS column means, in time order."""
+    from gdapp.views.spectrum import MAX_IMAGE_COLUMNS, SpectrumView
+
+    view = SpectrumView()
+    qtbot.addWidget(view)
+    k, n = 3001, 12
+    traj = _trajectory(k=k, n=n)
+    view.set_trajectory(traj)
+    img = view.image.image
+    assert img.shape == (n, MAX_IMAGE_COLUMNS)
+    log = np.log10(traj.mode_energies).T                  # modes x frames, times ascending
+    bins = np.array_split(np.arange(k), MAX_IMAGE_COLUMNS)   # 6 frames a column, then 5
+    for c in (0, 1, len(bins) // 2, -1):
+        np.testing.assert_allclose(img[:, c], log[:, bins[c]].mean(1))
+    short = _trajectory(k=30, n=n)
+    view.set_trajectory(short)
+    assert view.image.image.shape == (n, 30)              # short runs keep every frame
