@@ -221,6 +221,28 @@ def _minimise(mol, coords: list, max_iters: int, fixed, threads: int) -> tuple[s
     return used, out
 
 
+def _minimise_molecules(jobs: list, max_iters: int, fixed, threads: int) -> list:
+    """:func:`_minimise` for every ``(mol, coords)`` of ``jobs``: the result or the
+    exception per job, in order. Without fixed atoms the molecules are spread over
+    ``threads`` threads, one molecule per thread (RDKit releases the GIL while it
+    minimises); one multi-threaded call per molecule left a core idle while the slowest
+    conformer of each call finished (measured on 1,321 conformers of 160 molecules, 2
+    cores, MMFF94 500: 35.6 s as one call per molecule, 31.9 s spread over molecules)."""
+    def one(job):
+        try:
+            return _minimise(job[0], job[1], max_iters, fixed, 1 if pool else threads)
+        except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
+            return exc
+
+    pool = fixed is None and threads > 1 and len(jobs) > 1
+    if not pool:
+        return [one(job) for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(threads, len(jobs))) as ex:
+        return list(ex.map(one, jobs))
+
+
 def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: GenerationReport) -> None:
     """MMFF94 on the ``(molecule index, slot, xyz, energy, polished)`` rows of one polish
     group, in place (per molecule: its conformers in this group together): ``xyz`` becomes
@@ -230,13 +252,13 @@ def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: Genera
     by_mol: dict[int, list[int]] = {}
     for n, row in enumerate(accepted):
         by_mol.setdefault(row[0], []).append(n)
-    threads = torch.get_num_threads()
-    for i, rows in by_mol.items():
-        try:
-            used, relaxed = _minimise(prepared[i][0], [accepted[n][2] for n in rows], max_iters, fixed, threads)
-        except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
-            _warn(report, i, f"not relaxed with MMFF94 ({exc}); conformers as polished")
+    results = _minimise_molecules([(prepared[i][0], [accepted[n][2] for n in rows]) for i, rows in by_mol.items()],
+                                  max_iters, fixed, torch.get_num_threads())
+    for (i, rows), result in zip(by_mol.items(), results):
+        if isinstance(result, Exception):
+            _warn(report, i, f"not relaxed with MMFF94 ({result}); conformers as polished")
             continue
+        used, relaxed = result
         if used == "none":
             _warn(report, i, "not relaxed: neither MMFF94 nor UFF has parameters for it")
             continue
@@ -291,8 +313,8 @@ def _flip_back(mol, xyz, fixed):
 def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, threads: int) -> dict:
     """For the rows ``wanted`` (their relaxed conformer failed the stereo check): the wrong
     centres flipped back (:func:`_flip_back`) and minimised again, all flipped conformers
-    of a molecule in one MMFF94 call on ``threads`` threads. Returns ``{row: (xyz, MMFF
-    energy or None) or None}``."""
+    of a molecule in one MMFF94 call, the molecules over ``threads`` threads. Returns
+    ``{row: (xyz, MMFF energy or None) or None}``."""
     out: dict = {n: None for n in wanted}
     by_mol: dict[int, list] = {}
     for n in wanted:
@@ -300,12 +322,12 @@ def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, th
         flipped = _flip_back(prepared[i][0], xyz, fixed)
         if flipped is not None:
             by_mol.setdefault(i, []).append((n, flipped))
-    for i, items in by_mol.items():
-        try:
-            _, relaxed = _minimise(prepared[i][0], [xyz for _, xyz in items], relax, fixed, threads)
-        except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
+    results = _minimise_molecules([(prepared[i][0], [xyz for _, xyz in items]) for i, items in by_mol.items()],
+                                  relax, fixed, threads)
+    for items, minimised in zip(by_mol.values(), results):
+        if isinstance(minimised, Exception):     # a repair attempt only: the caller falls back
             continue
-        for (n, _), result in zip(items, relaxed):
+        for (n, _), result in zip(items, minimised[1]):
             out[n] = result
     return out
 

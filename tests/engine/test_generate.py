@@ -169,6 +169,41 @@ def test_the_mmff_stage_lowers_the_energy_and_records_it(checkpoint):
             assert stored < _mmff_energy(p, c) - 1.0                   # and lower than the polished one
 
 
+def test_mmff_spread_over_threads_gives_what_one_call_per_molecule_gives(checkpoint, monkeypatch):
+    """``_minimise_molecules`` runs the molecules on several threads, one RDKit thread
+    each; the result is the same as one call per molecule on one thread, and a molecule
+    whose minimisation raises is returned as its exception while the others are relaxed."""
+    import threading
+
+    import engine.sampling.generate as G
+
+    model = load_generation_model(checkpoint, "cpu")
+    mols = generate_conformers([Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCCCOC", "c1ccccc1CCN",
+                                                                "CCO")], 3, model, steps=4, seed=4, relax=0)
+    jobs = [(m, [c.GetPositions() for c in m.GetConformers()]) for m in mols]
+    real = G.relax_conformers
+    seen: set = set()
+
+    def spy(mol, max_iters, **kw):
+        seen.add((threading.get_ident(), kw.get("num_threads")))
+        if mol.GetNumAtoms() == 9:                                     # ethanol
+            raise RuntimeError("no parameters for atom 3")
+        return real(mol, max_iters, **kw)
+
+    monkeypatch.setattr(G, "relax_conformers", spy)
+    spread = G._minimise_molecules(jobs, 500, None, 2)
+    assert {n for _, n in seen} == {1}                                 # one RDKit thread per molecule
+    assert threading.get_ident() not in {t for t, _ in seen}           # on the pool's threads
+    single = G._minimise_molecules(jobs, 500, None, 1)
+    assert isinstance(spread[3], RuntimeError) and isinstance(single[3], RuntimeError)
+    for a, b, (_, start) in zip(spread[:3], single[:3], jobs):
+        assert a[0] == b[0] == "mmff"
+        for (xa, ea), (xb, eb), x0 in zip(a[1], b[1], start):
+            np.testing.assert_array_equal(xa, xb)
+            assert ea == eb
+            assert np.abs(xa - (x0 - x0.mean(0))).max() > 1e-3          # minimised, not returned as given
+
+
 def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
     model = load_generation_model(checkpoint, "cpu")
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
