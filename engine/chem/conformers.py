@@ -10,7 +10,8 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = ["conformer_from_coords", "add_conformer", "mol_with_conformers", "has_specified_chirality",
-           "mirror_image", "best_rmsd_matrix", "diverse_subset"]
+           "mirror_image", "best_rmsd_matrix", "diverse_subset", "secondary_amides", "cis_amides",
+           "turn_amide"]
 
 
 def conformer_from_coords(coords):
@@ -95,3 +96,61 @@ def diverse_subset(dist, k: int, first: int = 0) -> list[int]:
         return list(range(n))
     lower = d[np.tril_indices(n, -1)]           # (1,0), (2,0), (2,1), ...: RDKit's layout
     return [int(i) for i in rdSimDivPickers.MaxMinPicker().Pick(lower, n, int(k), [int(first)])]
+
+
+# O=C-N(H)-X (X a heavy atom), the C-N bond in no ring (a lactam cannot turn); hydrogens explicit
+_SECONDARY_AMIDE = "[OX1:1]=[CX3:2]!@[NX3;H1:3]([!#1])-[#1:4]"
+
+
+def secondary_amides(mol) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+    """The acyclic secondary amides of ``mol`` (hydrogens explicit): per amide the atoms
+    ``(O, C, N, H)`` and the indices of the atoms on the nitrogen's side of the C–N bond
+    or, when that side is the larger, on the carbon's side (the side :func:`turn_amide`
+    rotates)."""
+    from rdkit import Chem
+
+    patt = Chem.MolFromSmarts(_SECONDARY_AMIDE)
+    out = []
+    n_atoms = mol.GetNumAtoms()
+    for o, c, n, _, h in mol.GetSubstructMatches(patt):
+        side = {n}
+        stack = [n]
+        while stack:                       # atoms reachable from N without the C-N bond
+            a = stack.pop()
+            for nb in mol.GetAtomWithIdx(a).GetNeighbors():
+                j = nb.GetIdx()
+                if j not in side and not (a == n and j == c):
+                    side.add(j)
+                    stack.append(j)
+        if c in side:                      # a ring after all: cannot turn
+            continue
+        if 2 * len(side) > n_atoms:
+            side = set(range(n_atoms)) - side
+        out.append(((o, c, n, h), np.array(sorted(side), dtype=np.int64)))
+    return out
+
+
+def cis_amides(amides, xyz) -> list[int]:
+    """Indices into ``amides`` (:func:`secondary_amides`) whose O=C–N–H dihedral in
+    ``xyz`` is below 90° (cis; ETKDG and the references have them trans, ~180°)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    out = []
+    for k, ((o, c, n, h), _) in enumerate(amides):
+        b0, b1, b2 = xyz[c] - xyz[o], xyz[n] - xyz[c], xyz[h] - xyz[n]
+        n1, n2 = np.cross(b0, b1), np.cross(b1, b2)
+        cos = float(np.dot(n1, n2)) / max(float(np.linalg.norm(n1) * np.linalg.norm(n2)), 1e-12)
+        if cos > 0.0:                      # |dihedral| < 90 deg: O and H on the same side
+            out.append(k)
+    return out
+
+
+def turn_amide(amide, xyz) -> np.ndarray:
+    """``xyz`` with one side of the amide's C–N bond rotated by 180° about it (cis ↔
+    trans); bond lengths and angles are kept."""
+    (o, c, n, h), side = amide
+    out = np.array(xyz, dtype=np.float64, copy=True)
+    axis = out[n] - out[c]
+    axis /= max(float(np.linalg.norm(axis)), 1e-12)
+    v = out[side] - out[n]
+    out[side] = out[n] - v + 2.0 * np.outer(v @ axis, axis)
+    return out

@@ -201,6 +201,9 @@ def run(args) -> int:
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "
               f"{report.stereo_unfixed} kept with wrong stereo", file=sys.stderr)
+    if report.amides_turned:
+        print(f"sample: {report.amides_turned} conformers had a cis secondary amide; it was turned trans "
+              "and minimised again", file=sys.stderr)
     if report.relax_flipped:
         print(f"sample: MMFF94 inverted stereocentres of {report.relax_flipped} strained conformers; "
               f"they were flipped back and minimised again", file=sys.stderr)

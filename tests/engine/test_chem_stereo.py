@@ -128,3 +128,35 @@ def test_flip_centres_inverts_one_centre_and_keeps_its_bonds_and_angles():
     assert stereo_ok(mol, flip_centres(mol, y, [1]))          # flipping twice restores it
     quaternary = etkdg_conformers(Chem.MolFromSmiles("C[C@](O)(F)CC"), 1, seed=3)
     assert flip_centres(quaternary, quaternary.GetConformer().GetPositions(), [1]) is None
+
+
+def _dihedral(x, a, b, c, d):
+    b0, b1, b2 = x[b] - x[a], x[c] - x[b], x[d] - x[c]
+    n1, n2 = np.cross(b0, b1), np.cross(b1, b2)
+    return np.degrees(np.arctan2(np.dot(np.cross(n1, n2), b1 / np.linalg.norm(b1)), np.dot(n1, n2)))
+
+
+def test_secondary_amides_are_found_and_turned_between_cis_and_trans():
+    """engine.chem.conformers: an acyclic secondary amide's O=C-N-H dihedral tells cis
+    from trans; turning one side of the C-N bond by 180 deg swaps them and keeps every
+    bond length; a lactam and a tertiary amide are not offered."""
+    from scipy.spatial.distance import pdist
+
+    from engine.chem.conformers import cis_amides, secondary_amides, turn_amide
+
+    mol, x = _embedded("CC(=O)NCc1ccccc1")
+    (amide,) = secondary_amides(mol)
+    o, c, n, h = amide[0]
+    assert [mol.GetAtomWithIdx(i).GetSymbol() for i in (o, c, n, h)] == ["O", "C", "N", "H"]
+    assert abs(_dihedral(x, o, c, n, h)) > 150 and cis_amides([amide], x) == []     # ETKDG: trans
+    assert len(amide[1]) <= mol.GetNumAtoms() / 2                                     # the smaller side turns
+    cis = turn_amide(amide, x)
+    assert abs(_dihedral(cis, o, c, n, h)) < 30 and cis_amides([amide], cis) == [0]
+    for b in mol.GetBonds():
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        assert np.isclose(np.linalg.norm(cis[i] - cis[j]), np.linalg.norm(x[i] - x[j]))
+    np.testing.assert_allclose(turn_amide(amide, cis), x, atol=1e-9)                  # and back
+    assert not np.allclose(pdist(cis), pdist(x))                                        # a new shape
+    lactam, _ = _embedded("O=C1CCCCN1")
+    tertiary, _ = _embedded("CC(=O)N(C)C")
+    assert secondary_amides(lactam) == [] and secondary_amides(tertiary) == []

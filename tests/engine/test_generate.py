@@ -204,6 +204,43 @@ def test_mmff_spread_over_threads_gives_what_one_call_per_molecule_gives(checkpo
             assert np.abs(xa - (x0 - x0.mean(0))).max() > 1e-3          # minimised, not returned as given
 
 
+def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint):
+    """After MMFF94 a conformer with a cis secondary amide gets it turned trans and
+    minimised again (lower energy: kept, counted); a trans one is left alone."""
+    from rdkit.Chem import AllChem
+
+    import engine.sampling.generate as G
+    from engine.chem.conformers import cis_amides, secondary_amides, turn_amide
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)NCc1ccccc1"))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    trans = mol.GetConformer().GetPositions()
+    (amide,) = secondary_amides(mol)
+    _, [(cis, cis_energy)] = G._minimise(mol, [turn_amide(amide, trans)], 2000, None, 1)
+    _, [(trans, trans_energy)] = G._minimise(mol, [trans], 2000, None, 1)
+    assert cis_amides([amide], cis) == [0] and trans_energy < cis_energy           # MMFF keeps a cis minimum
+    prepared = [(mol, None, None)]
+    rows = [(0, 0, cis, cis_energy, cis), (0, 1, trans, trans_energy, trans)]
+    report = GenerationReport()
+    G._turn_cis_amides(prepared, rows, 500, report, {})
+    assert report.amides_turned == 1
+    assert cis_amides([amide], rows[0][2]) == [] and rows[0][3] < cis_energy - 1.0
+    assert abs(rows[0][3] - _mmff_energy_of(mol, rows[0][2])) < 1e-3             # the energy of what is kept
+    assert rows[1][2] is trans and rows[1][3] == trans_energy
+    np.testing.assert_array_equal(rows[0][4], cis)                                # the polished fallback stays
+
+
+def _mmff_energy_of(mol, xyz):
+    from rdkit.Chem import AllChem as AC
+
+    m = Chem.Mol(mol)
+    conf = m.GetConformer()
+    for k, p in enumerate(xyz):
+        conf.SetAtomPosition(k, p.tolist())
+    return AC.MMFFGetMoleculeForceField(m, AC.MMFFGetMoleculeProperties(m)).CalcEnergy()
+
+
 def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
     model = load_generation_model(checkpoint, "cpu")
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
