@@ -420,7 +420,9 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, done, total, text=""):
         # QProgressBar repaints synchronously on every change: update per percent only
-        percent = int(100 * done / max(1, total))
+        # (a reverse run's polished conformer is one frame more than its steps + 1: the
+        # screenshot showed "133 %" after Denoise; a run never shows more than 100 %)
+        percent = max(0, min(100, int(100 * done / max(1, total))))
         text = f"{percent} %"
         if text != self.job_progress.text():
             self.job_progress.setText(text)
