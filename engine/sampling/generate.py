@@ -229,13 +229,14 @@ def _minimise_molecules(jobs: list, max_iters: int, fixed, threads: int) -> list
     minimises); one multi-threaded call per molecule left a core idle while the slowest
     conformer of each call finished (measured on 1,321 conformers of 160 molecules, 2
     cores, MMFF94 500: 35.6 s as one call per molecule, 31.9 s spread over molecules)."""
+    pool = fixed is None and threads > 1 and len(jobs) > 1
+
     def one(job):
         try:
             return _minimise(job[0], job[1], max_iters, fixed, 1 if pool else threads)
         except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
             return exc
 
-    pool = fixed is None and threads > 1 and len(jobs) > 1
     if not pool:
         return [one(job) for job in jobs]
     from concurrent.futures import ThreadPoolExecutor

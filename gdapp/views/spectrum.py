@@ -49,6 +49,15 @@ MAX_IMAGE_COLUMNS = 512
 FRAME_INTERVAL_MS = 100   # cursor and spectrum follow the player at most 10 times a second
 
 
+def _bin_means(img: np.ndarray, limit: int, axis: int) -> np.ndarray:
+    """``img`` with at most ``limit`` entries along ``axis``: means of neighbouring ones."""
+    n = img.shape[axis]
+    if n <= limit:
+        return img
+    bins = np.array_split(np.arange(n), limit)
+    return np.stack([np.take(img, b, axis=axis).mean(axis) for b in bins], axis=axis)
+
+
 class SpectrumView(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -136,12 +145,8 @@ class SpectrumView(QWidget):
         else:
             self._curve_x, self._curve_y = np.arange(n, dtype=np.float64), log
         img = log[order].T
-        if img.shape[0] > MAX_IMAGE_ROWS:     # bin modes for the heat map
-            bins = np.array_split(np.arange(img.shape[0]), MAX_IMAGE_ROWS)
-            img = np.stack([img[b].mean(0) for b in bins])
-        if img.shape[1] > MAX_IMAGE_COLUMNS:  # bin frames (the image spans t0..t1 evenly)
-            bins = np.array_split(np.arange(img.shape[1]), MAX_IMAGE_COLUMNS)
-            img = np.stack([img[:, b].mean(1) for b in bins], axis=1)
+        img = _bin_means(img, MAX_IMAGE_ROWS, axis=0)        # modes
+        img = _bin_means(img, MAX_IMAGE_COLUMNS, axis=1)     # frames (the image spans t0..t1 evenly)
         self.image.setImage(img, autoLevels=False, levels=self._levels(img))
         self.image.setColorMap(pg.colormap.get("viridis"))
         t0, t1 = float(times[0]), float(times[-1])
