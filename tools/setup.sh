@@ -11,7 +11,7 @@ want_tests=0
 if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
   pkgs=(libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libxkbcommon-x11-0 libgl1-mesa-dri
         libegl1 libegl-mesa0 libxrender1 libxi6 libfontconfig1 libdbus-1-3)
-  [[ $want_tests == 1 ]] && pkgs+=(xvfb xauth)
+  [[ $want_tests == 1 ]] && pkgs+=(xvfb xauth gdb)   # gdb: run-tests.sh prints a crash's C stack
   missing=()
   for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if (( ${#missing[@]} )); then

@@ -25,8 +25,8 @@ def open_main_window(qtbot, size=(1200, 800)):
     freeze_startup_objects()
     qtbot.addWidget(win)
     win.resize(*size)
-    win.show()
-    qtbot.waitExposed(win)
+    with qtbot.waitExposed(win):   # a context manager: called bare it waits for nothing
+        win.show()
     with qtbot.waitSignal(win.state.trajectoryFinished, timeout=60000,
                           check_params_cb=lambda kind: kind == "forward"):
         win.open_demo()

@@ -19,8 +19,8 @@ def test_opening_a_file_draws_its_atoms(qtbot):
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    with qtbot.waitExposed(win):   # a context manager: called bare it waits for nothing
+        win.show()
     empty = win.viewer.image()
     assert foreground_fraction(empty) < 0.001          # nothing drawn yet
     path = resource_path("molecules", "aspirin.sdf")

@@ -78,8 +78,8 @@ def bare_window(qtbot):
     win = MainWindow()
     qtbot.addWidget(win)
     win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
+    with qtbot.waitExposed(win):   # a context manager: called bare it waits for nothing
+        win.show()
     yield win
     win.close()
 

@@ -118,8 +118,8 @@ def test_wide_text_in_a_dock_tab_does_not_push_the_view_aside(qtbot, monkeypatch
         return (f"window {win.width()}, mode energies {win.docks['spectrum'].width()}, "
                 f"3D view {win.viewer.width()}, right dock {win.docks['steering'].width()}")
 
-    win.show()
-    qtbot.waitExposed(win)
+    with qtbot.waitExposed(win):   # a context manager: called bare it waits for nothing
+        win.show()
     for _ in range(50):                                    # up to 5 s for the layout
         if layout_ok():
             break
