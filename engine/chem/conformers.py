@@ -10,8 +10,8 @@ from collections.abc import Iterable
 import numpy as np
 
 __all__ = ["conformer_from_coords", "add_conformer", "mol_with_conformers", "has_specified_chirality",
-           "mirror_image", "best_rmsd_matrix", "diverse_subset", "secondary_amides", "cis_amides",
-           "turn_amide"]
+           "mirror_image", "best_rmsd_matrix", "diverse_subset", "dihedral", "secondary_amides",
+           "cis_amides", "turn_amide"]
 
 
 def conformer_from_coords(coords):
@@ -98,6 +98,15 @@ def diverse_subset(dist, k: int, first: int = 0) -> list[int]:
     return [int(i) for i in rdSimDivPickers.MaxMinPicker().Pick(lower, n, int(k), [int(first)])]
 
 
+def dihedral(p0, p1, p2, p3) -> float:
+    """Dihedral angle in degrees of four points."""
+    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
+    b1n = b1 / (np.linalg.norm(b1) + 1e-12)
+    v = b0 - np.dot(b0, b1n) * b1n
+    w = b2 - np.dot(b2, b1n) * b1n
+    return float(np.degrees(np.arctan2(np.dot(np.cross(b1n, v), w), np.dot(v, w))))
+
+
 # O=C-N(H)-X (X a heavy atom), the C-N bond in no ring (a lactam cannot turn); hydrogens explicit
 _SECONDARY_AMIDE = "[OX1:1]=[CX3:2]!@[NX3;H1:3]([!#1])-[#1:4]"
 
@@ -134,14 +143,7 @@ def cis_amides(amides, xyz) -> list[int]:
     """Indices into ``amides`` (:func:`secondary_amides`) whose O=C–N–H dihedral in
     ``xyz`` is below 90° (cis; ETKDG and the references have them trans, ~180°)."""
     xyz = np.asarray(xyz, dtype=np.float64)
-    out = []
-    for k, ((o, c, n, h), _) in enumerate(amides):
-        b0, b1, b2 = xyz[c] - xyz[o], xyz[n] - xyz[c], xyz[h] - xyz[n]
-        n1, n2 = np.cross(b0, b1), np.cross(b1, b2)
-        cos = float(np.dot(n1, n2)) / max(float(np.linalg.norm(n1) * np.linalg.norm(n2)), 1e-12)
-        if cos > 0.0:                      # |dihedral| < 90 deg: O and H on the same side
-            out.append(k)
-    return out
+    return [k for k, ((o, c, n, h), _) in enumerate(amides) if abs(dihedral(xyz[o], xyz[c], xyz[n], xyz[h])) < 90.0]
 
 
 def turn_amide(amide, xyz) -> np.ndarray:

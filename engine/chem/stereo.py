@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.chem.conformers import dihedral
 from engine.errors import InputError
 
 __all__ = ["stereo_report", "stereo_ok", "fix_stereo", "flip_centres"]
@@ -46,15 +47,6 @@ def _tags_from_coords(mol, x: np.ndarray):
     Chem.AssignAtomChiralTagsFromStructure(copy, confId=copy.GetConformer().GetId(),
                                            replaceExistingTags=True)
     return [a.GetChiralTag() for a in copy.GetAtoms()]
-
-
-def _dihedral(p0, p1, p2, p3) -> float:
-    """Dihedral angle in degrees of four points."""
-    b0, b1, b2 = p0 - p1, p2 - p1, p3 - p2
-    b1n = b1 / (np.linalg.norm(b1) + 1e-12)
-    v = b0 - np.dot(b0, b1n) * b1n
-    w = b2 - np.dot(b2, b1n) * b1n
-    return float(np.degrees(np.arctan2(np.dot(np.cross(b1n, v), w), np.dot(v, w))))
 
 
 def stereo_report(mol, coords) -> dict:
@@ -91,7 +83,7 @@ def stereo_report(mol, coords) -> dict:
         if mol.GetBondBetweenAtoms(a, b) is None:  # stereo atoms listed end-first
             a, d = d, a
         bonds_checked += 1
-        is_trans = abs(_dihedral(x[a], x[b], x[c], x[d])) > 90.0
+        is_trans = abs(dihedral(x[a], x[b], x[c], x[d])) > 90.0
         if is_trans != want_trans:
             wrong_bonds.append(bond.GetIdx())
     return {

@@ -210,7 +210,7 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
     from rdkit.Chem import AllChem
 
     import engine.sampling.generate as G
-    from engine.chem.conformers import cis_amides, secondary_amides, turn_amide
+    from engine.chem.conformers import cis_amides, mol_with_conformers, secondary_amides, turn_amide
 
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)NCc1ccccc1"))
     AllChem.EmbedMolecule(mol, randomSeed=3)
@@ -226,19 +226,9 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
     G._turn_cis_amides(prepared, rows, 500, report, {})
     assert report.amides_turned == 1
     assert cis_amides([amide], rows[0][2]) == [] and rows[0][3] < cis_energy - 1.0
-    assert abs(rows[0][3] - _mmff_energy_of(mol, rows[0][2])) < 1e-3             # the energy of what is kept
+    assert abs(rows[0][3] - _mmff_energy(mol_with_conformers(mol, [rows[0][2]]), 0)) < 1e-3  # of what is kept
     assert rows[1][2] is trans and rows[1][3] == trans_energy
     np.testing.assert_array_equal(rows[0][4], cis)                                # the polished fallback stays
-
-
-def _mmff_energy_of(mol, xyz):
-    from rdkit.Chem import AllChem as AC
-
-    m = Chem.Mol(mol)
-    conf = m.GetConformer()
-    for k, p in enumerate(xyz):
-        conf.SetAtomPosition(k, p.tolist())
-    return AC.MMFFGetMoleculeForceField(m, AC.MMFFGetMoleculeProperties(m)).CalcEnergy()
 
 
 def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
