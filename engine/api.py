@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 _HOMES = {
     "engine.errors": ["Cancelled", "EngineError", "InputError", "GraphError"],
-    "engine.defaults": ["DEFAULT_ENERGY_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR"],
+    "engine.defaults": ["DEFAULT_ENERGY_GUIDANCE", "DEFAULT_SAMPLER", "DEFAULT_STEPS", "SAMPLING_PHI_FLOOR",
+                        "STAGE_FRAMES"],
     "engine.resources": ["resource_path"],
     "engine.devices": ["device_info"],
     "engine.structures": [
@@ -40,7 +41,10 @@ _HOMES = {
     "engine.sampling.models": ["ModelHandle", "load_model", "default_model", "default_models", "model_for",
                                "harmonic_prior_model", "bundled_model_paths"],
     "engine.sampling.trajectories": ["Trajectory", "Guidance", "forward_trajectory", "reverse_trajectory",
-                                     "default_guidance", "default_steps", "sampler_names"],
+                                     "default_guidance", "default_steps", "default_sampler", "sampler_names",
+                                     "run_settings"],
+    "engine.sampling.settings": ["SamplingSettings", "WATCH_SETTINGS"],
+    "engine.sampling.frames": ["StageFrame"],
     "engine.metrics.quality": ["QualityRow", "quality_report", "etkdg_conformer", "heavy_atom_rmsd",
                                "lattice_frame_quality"],
     "engine.training.jobs": ["DEFAULT_TRAINING_CONFIG", "TrainingConfigInfo", "TrainingPlan", "training_configs",
@@ -53,7 +57,8 @@ __all__ = [
     "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
     "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
     "LatticeSystemInfo", "lattice_system_info", "build_lattice", "make_process",
-    "forward_trajectory", "reverse_trajectory", "default_guidance", "default_steps",
+    "forward_trajectory", "reverse_trajectory", "default_guidance", "default_steps", "default_sampler",
+    "run_settings", "SamplingSettings", "WATCH_SETTINGS", "StageFrame", "STAGE_FRAMES",
     "DEFAULT_ENERGY_GUIDANCE", "sampler_names",
     "load_model", "default_model", "harmonic_prior_model",
     "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
@@ -80,7 +85,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:   # the same names, for type checkers and editors
-    from engine.defaults import DEFAULT_ENERGY_GUIDANCE
+    from engine.defaults import DEFAULT_ENERGY_GUIDANCE, STAGE_FRAMES
     from engine.devices import device_info
     from engine.errors import Cancelled, EngineError, GraphError, InputError
     from engine.lattices import (
@@ -96,19 +101,23 @@ if TYPE_CHECKING:   # the same names, for type checkers and editors
     )
     from engine.process.params import ProcessParams, make_process
     from engine.resources import resource_path
+    from engine.sampling.frames import StageFrame
     from engine.sampling.models import (
         ModelHandle,
         default_model,
         harmonic_prior_model,
         load_model,
     )
+    from engine.sampling.settings import WATCH_SETTINGS, SamplingSettings
     from engine.sampling.trajectories import (
         Guidance,
         Trajectory,
         default_guidance,
+        default_sampler,
         default_steps,
         forward_trajectory,
         reverse_trajectory,
+        run_settings,
         sampler_names,
     )
     from engine.structures import (

@@ -278,8 +278,10 @@ def export_structures(path, structure: Structure, coords_list: Sequence[np.ndarr
 
 
 def export_trajectory(path, structure: Structure, frames: np.ndarray,
-                      times: np.ndarray | None = None) -> Path:
-    """Write a trajectory ``(K, N, 3)`` as a multi-frame ``.xyz`` or ``.pdb`` (MODEL records)."""
+                      times: np.ndarray | None = None, labels=None) -> Path:
+    """Write a trajectory ``(K, N, 3)`` as a multi-frame ``.xyz`` or ``.pdb`` (MODEL
+    records); ``labels`` (one per frame, e.g. ``Trajectory.labels``: its stage and t) go
+    into each frame's comment line (XYZ) or a REMARK before its MODEL (PDB)."""
     path = Path(path)
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 3 or frames.shape[1:] != (structure.n, 3):
@@ -287,19 +289,27 @@ def export_trajectory(path, structure: Structure, frames: np.ndarray,
     suffix = path.suffix.lower()
     if suffix not in (".xyz", ".pdb"):
         raise InputError("trajectories are written as .xyz or .pdb", path=path)
+    if labels is not None:
+        labels = [str(x).replace("\n", " ") for x in labels]
+        if len(labels) != len(frames):
+            raise InputError(f"{len(labels)} labels for {len(frames)} frames", path=path)
     symbols = element_symbols(structure)
     if suffix == ".xyz":
         from engine.io_writers import write_trajectory_xyz
 
         write_trajectory_xyz(path, symbols, frames, comments=[
             f"{structure.name} frame {k}" + ("" if times is None else f" t={times[k]:.4f}")
-            for k in range(len(frames))])
+            + ("" if labels is None else f" {labels[k]}") for k in range(len(frames))])
         return path
     # PDB: MODEL records with HETATM lines; lattices too (element X), which RDKit's writer cannot
     from engine.io_writers import write_text
 
     out = []
+    if labels is not None and len(labels) != len(frames):
+        raise InputError(f"{len(labels)} labels for {len(frames)} frames", path=path)
     for k, f in enumerate(frames):
+        if labels is not None:
+            out.append(f"REMARK   1 FRAME {k + 1} {labels[k]}"[:80] + "\n")
         out.append(f"MODEL     {k + 1:4d}\n")
         for i, (s, (x, y, z)) in enumerate(zip(symbols, f)):
             name = f"{s}{i + 1}"[:4]

@@ -551,7 +551,7 @@ def _segment_dot(a: torch.Tensor, b: torch.Tensor, atom_graph: torch.Tensor, num
 
 
 def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
-           fixed: torch.Tensor | None = None, memory: int = 8) -> torch.Tensor:
+           fixed: torch.Tensor | None = None, memory: int = 8, callback=None) -> torch.Tensor:
     """Lower ``energy`` from ``x (N_total, 3)`` (Å) with ``steps`` iterations of L-BFGS
     run **per molecule**: every graph of the batch has its own history, descent test and
     backtracking step, so a molecule's result does not depend on the others in the batch
@@ -564,6 +564,7 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
     the whole batch backtrack); it falls back to steepest descent when the step has
     shrunk below 1e-4. Pairs far from both of their bounds contribute
     nothing; they are dropped from the work every ``ACTIVE_EVERY`` iterations (``ChemicalEnergy.active``).
+    ``callback(iterations done, coordinates)`` is called after every iteration.
     """
     if steps <= 0 or x.numel() == 0:
         return x
@@ -639,6 +640,8 @@ def polish(energy: ChemicalEnergy, x: torch.Tensor, steps: int = 50, *,
             hist_y.pop(0)
             hist_rho.pop(0)
         y, e, g = y_new, e_new, g_new
+        if callback is not None:
+            callback(it + 1, y.to(x.dtype))
     return y.to(x.dtype)
 
 

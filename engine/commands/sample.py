@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, dataclass
 
 from engine.commands._output import (
     EXIT_USAGE,
@@ -22,33 +21,20 @@ from engine.defaults import (
     DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
     DEFAULT_STEPS,
+    DEFAULT_TIME_GRID,
 )
+from engine.sampling.settings import TIME_GRIDS, SamplingSettings
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 
+def settings_from_args(args) -> SamplingSettings:
+    """Everything that decides the conformers of ``sample`` (``engine.sampling.settings``):
+    passed to ``generate_conformers`` and written as ``gdapp_<field>`` on every output
+    record. A new sampling option only needs a field there (and its argument here)."""
+    from dataclasses import fields
 
-@dataclass
-class SampleSettings:
-    """Everything that decides the conformers of ``sample``: passed to
-    ``generate_conformers(**asdict(settings))`` and written as ``gdapp_<field>`` on every
-    output record. A new sampling option only needs a field here (and its argument)."""
-
-    sampler: str = DEFAULT_SAMPLER
-    steps: int = DEFAULT_STEPS
-    seed: int = 0
-    guidance: float = DEFAULT_ENERGY_GUIDANCE
-    guidance_start: float = DEFAULT_GUIDANCE_START
-    polish: int = DEFAULT_POLISH_STEPS
-    expansion: float = DEFAULT_EXPANSION
-    mirror_images: bool = DEFAULT_MIRROR_IMAGES
-    stereo: str = "fix"
-    relax: int = DEFAULT_RELAX_STEPS
-
-    @classmethod
-    def from_args(cls, args) -> SampleSettings:
-        from dataclasses import fields
-
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)})
+    return SamplingSettings(**{f.name: getattr(args, f.name) for f in fields(SamplingSettings)
+                               if hasattr(args, f.name)})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reverse steps (default %(default)s)")
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER,
                         help="ddim | ancestral | pc | heun | adaptive (default %(default)s)")
+    parser.add_argument("--time-grid", default=DEFAULT_TIME_GRID, choices=TIME_GRIDS,
+                        help="the sampler's times: uniform in t, quadratic, or sigma (even in the "
+                             "noise level sqrt(B(t)): the app's Denoise; default %(default)s)")
     parser.add_argument("--checkpoint", metavar="PATH",
                         help="model checkpoint (default: the pretrained model shipped with the package)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -70,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "steers the network's estimate late in sampling (0 = off, default %(default)s)")
     parser.add_argument("--guidance-start", type=float, default=DEFAULT_GUIDANCE_START, metavar="T",
                         help="the energy guidance acts at sampler times t <= T (default %(default)s)")
+    parser.add_argument("--alignment", type=float, default=0.0, metavar="W",
+                        help="steer the bonds towards the input's bond directions (the app's lambda_A; "
+                             "needs 3D input, e.g. an SDF; larger = nearer the input pose; default 0 = off)")
+    parser.add_argument("--smoothness", type=float, default=0.0, metavar="W",
+                        help="graph smoothness on the three-bond graph late in the run (the app's "
+                             "lambda_G: straighter chains, more extended conformers; default 0 = off)")
     parser.add_argument("--polish", type=int, default=DEFAULT_POLISH_STEPS, metavar="ITERS",
                         help="L-BFGS iterations on the chemical energy for every sample, on the model's "
                              "device (0 = off, default %(default)s)")
@@ -117,24 +112,14 @@ def run(args) -> int:
         generate_conformers,
         load_generation_model,
     )
-    from engine.sampling.samplers import get_sampler
 
     problem = check_common_arguments(args)
+    settings = None
     if problem is None:
         try:
-            get_sampler(args.sampler)       # the one check of a sampler's name
+            settings = settings_from_args(args).check(as_flags=True)     # names the flag that is wrong
         except EngineError as exc:
             problem = str(exc)
-    if problem is None and not (args.guidance >= 0 and args.guidance < float("inf")):
-        problem = f"--guidance must be a finite number >= 0, got {args.guidance}"
-    if problem is None and not 0 <= args.guidance_start <= 1:
-        problem = f"--guidance-start must lie in [0, 1], got {args.guidance_start}"
-    if problem is None and args.polish < 0:
-        problem = f"--polish must be >= 0, got {args.polish}"
-    if problem is None and not (args.expansion > 0 and args.expansion < float("inf")):
-        problem = f"--expansion must be a finite number > 0, got {args.expansion}"
-    if problem is None and args.steps < 1:
-        problem = f"--steps must be >= 1, got {args.steps}"
     if problem is None and args.threads < 0:
         problem = f"--threads must be >= 0, got {args.threads}"
     if problem is None and args.chunk < 1:
@@ -153,7 +138,6 @@ def run(args) -> int:
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
-    settings = SampleSettings.from_args(args)
     try:
         model = load_generation_model(args.checkpoint, args.device)
     except EngineError as exc:
@@ -172,7 +156,7 @@ def run(args) -> int:
 
     def flush():
         items, jobs, keys = expand(chunk, args.keep_fragments)
-        results = generate_conformers(jobs, args.num_confs, model, **asdict(settings),
+        results = generate_conformers(jobs, args.num_confs, model, settings,
                                       batch_size=args.batch_size, report=report, keys=keys)
         for job, message in sorted(report.warnings.items()):    # e.g. no chemical energy
             out.warn(keys[job][0], message)

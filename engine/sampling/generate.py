@@ -1,43 +1,43 @@
-"""Molecules → conformers with a trained ε-network: batching, stereo check, output records.
+"""Molecules → conformers with a trained ε-network: the pipeline of ``sample``, the API and
+the app, as a short sequence of named stages.
 
 ``generate_conformers`` takes RDKit molecules (hydrogens are added when missing), makes
-``num_confs`` copies of each, samples them in batches of many molecules at once on one
-``GraphBatchDiffusion``, checks each conformer's tetrahedral centres and double bonds
-against the input's stereo tags (a mirror image is reflected back; anything else is
-resampled up to ``max_rounds`` times, then kept and counted) and returns one molecule
-per input with its conformers, or the error that stopped it.
+``num_confs`` copies of each and runs them through the stages in batches of many
+molecules at once: the reverse diffusion (``stages.diffuse``, on one
+``GraphBatchDiffusion``, with the hooks on the network's estimate), the chemical-energy
+polish (``stages.polish``), MMFF94 (``relax.relax_rows``), cis amides turned trans
+(``relax.turn_cis_amides``), the stereo check against the input's tags (a mirror image is
+reflected back, centres MMFF inverted are flipped back; anything else is resampled up to
+``max_rounds`` times, then kept and counted) and, for a molecule without chirality tags,
+the most diverse of the samples and their mirror images (``mirror``). It returns one
+molecule per input with its conformers, or the error that stopped it. Every stage can
+report its intermediate coordinates (``on_frame``; :mod:`engine.sampling.frames`): the
+app plays them. What decides the result is one :class:`SamplingSettings`.
 """
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.defaults import (
-    DEFAULT_ENERGY_GUIDANCE,
-    DEFAULT_EXPANSION,
-    DEFAULT_GUIDANCE_START,
-    DEFAULT_MIRROR_IMAGES,
-    DEFAULT_POLISH_STEPS,
-    DEFAULT_RELAX_STEPS,
-    DEFAULT_SAMPLER,
-    DEFAULT_STEPS,
-    MIRROR_SAMPLE_FRACTION,
-    POLISH_SETTLE_STEPS,
-)
 from engine.devices import resolve_device
 from engine.errors import EngineError, InputError
+from engine.sampling import relax as relax_stages
+from engine.sampling import stages
+from engine.sampling.frames import FrameCallback, StageFrame
+from engine.sampling.mirror import mirror_eligible, mirror_sample_count, with_mirror_images
+from engine.sampling.report import GenerationReport
+from engine.sampling.settings import SamplingSettings
 
 log = logging.getLogger(__name__)
 
 __all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecule_sample",
-           "default_checkpoint", "load_generation_model", "prepare_molecule"]
+           "default_checkpoint", "load_generation_model", "prepare_molecule", "mirror_sample_count"]
 
 
 # the conformer property that holds a relaxed conformer's MMFF94 energy (kcal/mol); the
@@ -49,8 +49,6 @@ STEREO_PROP = "gdapp_stereo_ok"
 # GraphBatchDiffusion's default per-graph limit: one larger molecule in a batch used to
 # raise GraphError for the whole batch, so `sample` wrote none of the other molecules.
 MAX_ATOMS = 2000
-
-
 def default_checkpoint() -> Path:
     """The pretrained molecule model that ships in ``resources/models``."""
     from engine.resources import resource_path
@@ -141,363 +139,6 @@ def molecule_sample(mol, index: int = 0, pos: np.ndarray | None = None):
     )
 
 
-@dataclass
-class GenerationReport:
-    molecules: int = 0
-    conformers: int = 0
-    failed: int = 0
-    stereo_reflected: int = 0
-    stereo_resampled: int = 0
-    stereo_unfixed: int = 0
-    relax_flipped: int = 0         # MMFF94 inverted centres; flipped back and minimised again
-    relax_undone: int = 0          # MMFF94 changed the stereo: the polished conformer kept
-    amides_turned: int = 0         # conformers whose cis secondary amides were turned trans
-    mirror_images: int = 0         # conformers written as the mirror image of a sample
-    seconds: float = 0.0
-    batches: int = 0
-    errors: dict = field(default_factory=dict)
-    warnings: dict = field(default_factory=dict)     # index -> what was done differently
-
-    @property
-    def conformers_per_second(self) -> float:
-        return self.conformers / self.seconds if self.seconds > 0 else float("nan")
-
-
-def relax_conformers(mol, max_iters: int, fixed: Sequence[int] | None = None,
-                     num_threads: int = 0) -> tuple[str, list[float]]:
-    """MMFF94 (or UFF where MMFF has no parameters) optimisation of every conformer of
-    ``mol`` in place, at most ``max_iters`` iterations each; ``fixed`` atom indices do not
-    move. Returns the force field used (``"none"`` when neither has parameters) and the
-    final energy of every conformer (kcal/mol)."""
-    from rdkit.Chem import AllChem
-
-    from engine.io_rdlog import capture_rdkit_log
-
-    fixed = [] if fixed is None else [int(i) for i in fixed]
-    with capture_rdkit_log():     # the typers' complaints: the caller reports "none" itself
-        has_mmff = AllChem.MMFFHasAllMoleculeParams(mol)
-        has_uff = not has_mmff and AllChem.UFFHasAllMoleculeParams(mol)
-    if has_mmff:
-        name = "mmff"
-        if not fixed:
-            res = AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=int(num_threads), maxIters=int(max_iters))
-            return name, [float(e) for _, e in res]
-        props = AllChem.MMFFGetMoleculeProperties(mol)
-        make = lambda cid: AllChem.MMFFGetMoleculeForceField(mol, props, confId=cid)  # noqa: E731
-    elif has_uff:
-        name = "uff"
-        if not fixed:
-            res = AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=int(num_threads), maxIters=int(max_iters))
-            return name, [float(e) for _, e in res]
-        make = lambda cid: AllChem.UFFGetMoleculeForceField(mol, confId=cid)  # noqa: E731
-    else:
-        return "none", []
-    energies = []
-    for conf in mol.GetConformers():
-        ff = make(conf.GetId())
-        for i in fixed:
-            ff.AddFixedPoint(i)
-        ff.Minimize(maxIts=int(max_iters))
-        energies.append(float(ff.CalcEnergy()))
-    return name, energies
-
-
-def _minimise(mol, coords: list, max_iters: int, fixed, threads: int) -> tuple[str, list]:
-    """One :func:`relax_conformers` call on ``coords`` (a list of ``(N, 3)``) of ``mol``:
-    the force field used and, per input, ``(xyz, MMFF94 energy or None)`` or ``None``
-    (not finite). Conformers stay centred unless atoms are ``fixed`` (MMFF can drift the
-    centroid)."""
-    from engine.chem.conformers import mol_with_conformers
-
-    m = mol_with_conformers(mol, coords)
-    used, energies = relax_conformers(m, max_iters, fixed=None if fixed is None else fixed[0],
-                                      num_threads=threads)
-    out: list = []
-    for cid in range(len(coords)):
-        xyz = m.GetConformer(cid).GetPositions()
-        if fixed is None:
-            xyz = xyz - xyz.mean(0)
-        energy = energies[cid] if used == "mmff" and cid < len(energies) else None
-        out.append((xyz, energy) if np.all(np.isfinite(xyz)) else None)
-    return used, out
-
-
-def _minimise_molecules(jobs: list, max_iters: int, fixed, threads: int) -> list:
-    """:func:`_minimise` for every ``(mol, coords)`` of ``jobs``: the result or the
-    exception per job, in order. Without fixed atoms the molecules are spread over
-    ``threads`` threads, one molecule per thread (RDKit releases the GIL while it
-    minimises); one multi-threaded call per molecule left a core idle while the slowest
-    conformer of each call finished (measured on 1,321 conformers of 160 molecules, 2
-    cores, MMFF94 500: 35.6 s as one call per molecule, 31.9 s spread over molecules)."""
-    pool = fixed is None and threads > 1 and len(jobs) > 1
-
-    def one(job):
-        try:
-            return _minimise(job[0], job[1], max_iters, fixed, 1 if pool else threads)
-        except Exception as exc:  # noqa: BLE001 - RDKit raises plain RuntimeErrors
-            return exc
-
-    if not pool:
-        return [one(job) for job in jobs]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(min(threads, len(jobs))) as ex:
-        return list(ex.map(one, jobs))
-
-
-def _relax_group(prepared, accepted: list, max_iters: int, fixed, report: GenerationReport) -> None:
-    """MMFF94 on the ``(molecule index, slot, xyz, energy, polished)`` rows of one polish
-    group, in place (per molecule: its conformers in this group together): ``xyz`` becomes
-    the relaxed coordinates, ``energy`` their MMFF94 energy (kcal/mol), ``polished`` the
-    coordinates before. A molecule the force field cannot treat keeps its polished
-    conformers and is reported."""
-    by_mol: dict[int, list[int]] = {}
-    for n, row in enumerate(accepted):
-        by_mol.setdefault(row[0], []).append(n)
-    results = _minimise_molecules([(prepared[i][0], [accepted[n][2] for n in rows]) for i, rows in by_mol.items()],
-                                  max_iters, fixed, torch.get_num_threads())
-    for (i, rows), result in zip(by_mol.items(), results):
-        if isinstance(result, Exception):
-            _warn(report, i, f"not relaxed with MMFF94 ({result}); conformers as polished")
-            continue
-        used, relaxed = result
-        if used == "none":
-            _warn(report, i, "not relaxed: neither MMFF94 nor UFF has parameters for it")
-            continue
-        for n, result in zip(rows, relaxed):
-            if result is not None:
-                accepted[n] = (accepted[n][0], accepted[n][1], *result, accepted[n][2])
-
-
-def _turn_cis_amides(prepared, rows: list, relax: int, report: GenerationReport, amides: dict) -> None:
-    """Relaxed conformers (rows ``(molecule index, slot, xyz, MMFF94 energy, polished)``)
-    with a *cis* acyclic secondary amide, in place: its amides turned trans
-    (``engine.chem.conformers.turn_amide``, one side of the C–N bond rotated by 180°) and
-    minimised again, the molecules over torch's threads; kept when the MMFF94 energy is
-    not higher and every amide is trans. The network draws some amides cis (3.8 % of 730
-    amides on 160 validation molecules; ETKDG: none); MMFF keeps them, and a cis amide
-    can break PoseBusters' 1-5 distance bounds. ``amides`` caches each molecule's
-    amides."""
-    from engine.chem.conformers import cis_amides, secondary_amides, turn_amide
-
-    by_mol: dict[int, list] = {}
-    for n, (i, _, xyz, energy, _) in enumerate(rows):
-        if energy is None:                 # not minimised with MMFF94: nothing to compare
-            continue
-        if i not in amides:
-            amides[i] = secondary_amides(prepared[i][0])
-        cis = cis_amides(amides[i], xyz)
-        if not cis:
-            continue
-        turned = xyz
-        for k in cis:
-            turned = turn_amide(amides[i][k], turned)
-        by_mol.setdefault(i, []).append((n, turned))
-    if not by_mol:
-        return
-    results = _minimise_molecules([(prepared[i][0], [xyz for _, xyz in items]) for i, items in by_mol.items()],
-                                  relax, None, torch.get_num_threads())
-    for (i, items), minimised in zip(by_mol.items(), results):
-        if isinstance(minimised, Exception):     # an improvement only: keep what was relaxed
-            continue
-        for (n, _), result in zip(items, minimised[1]):
-            if result is None or result[1] is None or result[1] > rows[n][3] or cis_amides(amides[i], result[0]):
-                continue
-            rows[n] = (i, rows[n][1], result[0], result[1], rows[n][4])
-            report.amides_turned += 1
-
-
-# The most a stereo-repaired conformer's MMFF94 energy may lie above the minimum MMFF
-# found with the wrong stereo (kcal/mol; diastereomers differ by a few tens).
-FLIP_ENERGY_MARGIN = 50.0
-
-
-def _stereo_candidates(relaxed, energy, polished, flipped):
-    """What the stereo check tries, in order: ``("relaxed", xyz, energy)``; when MMFF
-    inverted some centres (strained start) and they could be flipped back and minimised
-    again (``flipped`` = ``(xyz, energy)`` from :func:`_flip_and_relax`), that conformer,
-    kept only within ``FLIP_ENERGY_MARGIN`` of the relaxed energy; then the polished
-    coordinates (``"polished"``, no energy)."""
-    yield "relaxed", relaxed, energy
-    if polished is None:
-        return
-    # a flip that MMFF can only settle far above the (wrong-stereo) minimum it came from is
-    # a knotted ring system, not a conformer: measured +460 to +680 kcal/mol for those
-    if flipped is not None and energy is not None and flipped[1] is not None \
-            and flipped[1] <= energy + FLIP_ENERGY_MARGIN:
-        yield ("flipped", *flipped)
-    yield "polished", polished, None
-
-
-def _flip_back(mol, xyz, fixed):
-    """``xyz`` with its wrong tetrahedral centres flipped back, or ``None`` (a wrong double
-    bond, a centre that cannot be flipped, a fixed atom that would move)."""
-    from engine.chem.stereo import flip_centres, stereo_report
-
-    try:
-        report = stereo_report(mol, xyz)
-    except Exception:  # noqa: BLE001 - a repair attempt only: the caller falls back
-        return None
-    wrong = report["wrong_centres"]
-    if report["bonds_wrong"] or not wrong:
-        return None
-    if fixed is not None:
-        held = set(int(k) for k in np.asarray(fixed[0]).reshape(-1))
-        moving = set(wrong) | {n.GetIdx() for c in wrong for n in mol.GetAtomWithIdx(int(c)).GetNeighbors()
-                               if n.GetAtomicNum() == 1}
-        if held & moving:
-            return None
-    return flip_centres(mol, xyz, wrong)
-
-
-def _flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, threads: int) -> dict:
-    """For the rows ``wanted`` (their relaxed conformer failed the stereo check): the wrong
-    centres flipped back (:func:`_flip_back`) and minimised again, all flipped conformers
-    of a molecule in one MMFF94 call, the molecules over ``threads`` threads. Returns
-    ``{row: (xyz, MMFF energy or None) or None}``."""
-    out: dict = {n: None for n in wanted}
-    by_mol: dict[int, list] = {}
-    for n in wanted:
-        i, xyz = rows[n][0], rows[n][2]
-        flipped = _flip_back(prepared[i][0], xyz, fixed)
-        if flipped is not None:
-            by_mol.setdefault(i, []).append((n, flipped))
-    results = _minimise_molecules([(prepared[i][0], [xyz for _, xyz in items]) for i, items in by_mol.items()],
-                                  relax, fixed, threads)
-    for items, minimised in zip(by_mol.values(), results):
-        if isinstance(minimised, Exception):     # a repair attempt only: the caller falls back
-            continue
-        for (n, _), result in zip(items, minimised[1]):
-            out[n] = result
-    return out
-
-
-# Heavy-atom RMSD (Å) under which a mirror image counts as its own sample (the GEOM
-# metrics' coverage threshold for drug-like molecules is 0.75 Å).
-MIRROR_SAME_RMSD = 0.25
-
-
-def _mirror_eligible(mol) -> bool:
-    """Whether ``mol`` (no chirality tags, at least 3 heavy atoms) has its conformers'
-    mirror images as conformers of the same molecule."""
-    from engine.chem.conformers import has_specified_chirality
-
-    return not has_specified_chirality(mol) and sum(a.GetAtomicNum() > 1 for a in mol.GetAtoms()) >= 3
-
-
-def mirror_sample_count(num_confs: int) -> int:
-    """How many samples a molecule with mirror images gets for ``num_confs`` conformers
-    (:data:`engine.defaults.MIRROR_SAMPLE_FRACTION` of them, rounded up)."""
-    return num_confs if num_confs < 2 else max(2, math.ceil(MIRROR_SAMPLE_FRACTION * num_confs - 1e-9))
-
-
-def _with_mirror_images(mol, written: list, report: GenerationReport, k: int) -> list:
-    """The ``k`` most diverse of ``written`` (``(xyz, energy, stereo_flag)``) and their
-    mirror images (MaxMin on symmetry-aware heavy-atom RMSD, the first sample first). A
-    mirror image has the same energy and the same stereo verdict: a reflection turns a
-    torsion's sign, never its size, so E/Z stays. Fewer than ``k`` only when the samples
-    and all their images are fewer."""
-    from engine.chem.conformers import best_rmsd_matrix, diverse_subset, mirror_image
-
-    n = len(written)
-    pool = list(written) + [(mirror_image(xyz), energy, flag) for xyz, energy, flag in written]
-    dist = best_rmsd_matrix(mol, [xyz for xyz, _, _ in pool])
-    # an image within MIRROR_SAME_RMSD of its own sample is that conformer (an achiral
-    # shape, e.g. a flat one): offered only when the others are too few, so that float
-    # noise cannot swap the two
-    distinct = [n + j for j in range(n) if dist[j, n + j] >= MIRROR_SAME_RMSD]
-    same = [n + j for j in range(n) if dist[j, n + j] < MIRROR_SAME_RMSD]
-    offered = list(range(n)) + distinct
-    offered += same[:max(0, k - len(offered))]
-    keep = [offered[j] for j in diverse_subset(dist[np.ix_(offered, offered)], k)]
-    report.mirror_images += sum(j >= n for j in keep)
-    return [pool[j] for j in keep]
-
-
-def _warn(report: GenerationReport, i: int, message: str) -> None:
-    report.warnings[i] = f"{report.warnings[i]}; {message}" if i in report.warnings else message
-
-
-def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, generator,
-                  energy=None, energy_weight: float = 0.0, guidance_start: float = 1.0,
-                  expansion: float = 1.0, fixed=None, transform=None, callback=None) -> torch.Tensor:
-    """Sample every structure of ``samples`` once; returns the centred coordinates in Å,
-    concatenated ``(N_total, 3)`` on the model's device (not yet polished: :func:`_polish`).
-
-    ``energy``: the batch's ``ChemicalEnergy`` (Å), used as guidance on Ŝ₀ with weight
-    ``energy_weight`` at ``t <= guidance_start``, after every Ŝ₀ is scaled about its
-    molecule's centroid by ``expansion ** (1 / steps)`` (``expansion``: the product over
-    the run, so that it does not compound with the number of steps). ``fixed``: ``(indices, coords (k, 3) in
-    Å, centred)`` rows held exactly. ``callback(step, t, S_t, Ŝ₀)`` gets Å tensors
-    (concatenated) after every step.
-    """
-    from engine.data.batching import collate
-    from engine.defaults import SAMPLING_PHI_FLOOR
-    from engine.process import GraphBatchDiffusion
-    from engine.sampling.guidance import EnergyGuidance, Expansion, FixedAtoms, compose
-    from engine.sampling.samplers import get_sampler, time_grid
-
-    batch = collate(samples).to(model.device)
-    p = model.process_config
-    proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=model.lam,
-                               schedule=model.schedule(), dtype=torch.float32, device=model.device,
-                               center=True, phi_floor=SAMPLING_PHI_FLOOR)
-    net = model.network
-    prepare = getattr(net, "prepare", None)
-    prepared = prepare(batch) if prepare is not None else batch
-    num_graphs = batch.num_graphs
-    scale = model.coord_scale
-
-    @torch.no_grad()
-    def eps_model(x, t):
-        tt = torch.full((num_graphs,), float(t), dtype=torch.float32, device=model.device)
-        with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16,
-                            enabled=model.device.type == "cuda"):
-            out = net(x, tt, prepared)
-        return proc._centered(out.float())
-
-    fixed_idx = fixed_hook = None
-    if fixed is not None:
-        fixed_idx = torch.as_tensor(fixed[0], dtype=torch.long, device=model.device)
-        fixed_hook = FixedAtoms(fixed_idx, torch.as_tensor(fixed[1], dtype=torch.float32) / scale)
-    guide = None
-    if energy is not None and energy_weight > 0:
-        guide = EnergyGuidance(energy, float(energy_weight), coord_scale=scale,
-                               t_start=float(guidance_start), fixed=fixed_idx)
-    expand = None
-    if expansion != 1.0:
-        expand = Expansion(float(expansion) ** (1.0 / steps), batch.batch, num_graphs)
-    hook = compose(expand, guide, transform, fixed_hook)
-    step_callback = None
-    if callback is not None:
-        def step_callback(k, t, x, x0):
-            callback(k, t, x * scale, None if x0 is None else x0 * scale)
-
-    # the harmonic prior N(0, A^-1) rather than N(0, Sigma(1)): with lam = 0 the slowest
-    # modes keep part of the data at t = 1, and this start gives them the spread they need
-    # (measured: AMR-R 1.14 -> 1.07 A on 5 drug-like molecules, docs/prior_sweep.md)
-    x_T = proc.prior_sample(generator=generator, start="stationary")
-    if step_callback is not None:
-        step_callback(0, 1.0, x_T, None)
-    x0 = get_sampler(sampler)(eps_model, x_T, proc, time_grid(steps), generator=generator,
-                              transform_s0=hook, callback=step_callback)
-    return x0.detach() * scale
-
-
-def _polish(energy, coords: torch.Tensor, steps: int, fixed=None) -> torch.Tensor:
-    """The chemical-energy polish of concatenated coordinates (Å): the torsion preferences
-    shape the structure first; the last iterations lower only the terms a valid structure
-    must satisfy (bounds, planarity, stereo), so that a preference does not leave a bond or
-    an angle outside its bounds."""
-    from engine.chem.energy import polish
-
-    if energy is None or steps <= 0:
-        return coords
-    settle = min(POLISH_SETTLE_STEPS, steps // 3)
-    coords = polish(energy, coords, steps - settle, fixed=fixed)
-    return polish(energy.without_preferences(), coords, settle, fixed=fixed)
-
-
 # On the CPU the network's edge tensors of more than ~1,000 atoms fall out of the caches
 # (below), but the polish, a few elementwise and gather/scatter operations per iteration,
 # pays a fixed cost per call: several network batches are polished together, up to this
@@ -539,72 +180,34 @@ def _batch_fixed(fixed, chunk, prepared):
     return (np.concatenate([idx + o for o in offsets]), np.concatenate([xyz] * len(chunk)))
 
 
-def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, *,
-                        sampler: str = DEFAULT_SAMPLER, steps: int = DEFAULT_STEPS, seed: int = 0,
-                        batch_size: int = 256, stereo: str = "fix", max_rounds: int = 3,
-                        relax: int = DEFAULT_RELAX_STEPS,
-                        progress: Callable[[int, int], None] | None = None,
-                        report: GenerationReport | None = None,
-                        keys: Sequence | None = None,
-                        guidance: float = DEFAULT_ENERGY_GUIDANCE,
-                        guidance_start: float = DEFAULT_GUIDANCE_START,
-                        polish: int = DEFAULT_POLISH_STEPS,
-                        expansion: float = DEFAULT_EXPANSION,
-                        mirror_images: bool = DEFAULT_MIRROR_IMAGES,
-                        fixed: tuple | None = None,
-                        transform=None,
-                        step_callback: Callable | None = None) -> list:
-    """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
-    conformers, hydrogens added) or an ``Exception`` per input, in input order.
+@dataclass
+class _Prepared:
+    """A molecule ready for the stages: hydrogens added, its graph sample (with the input
+    pose as ``pos`` when it has one), its chemical-energy terms, whether it has a pose."""
 
-    ``stereo``: ``fix`` (reflect mirror images, resample other violations), ``reject``
-    (resample every violation) or ``ignore``. ``relax`` (0 = off) minimises every accepted
-    conformer with at most that many MMFF94 iterations (UFF where MMFF has no parameters;
-    ``fixed`` atoms held), after the polish, as the ETKDG + MMFF baseline does after
-    embedding; RDKit runs it on the CPU with torch's thread count. A molecule the force
-    field cannot treat keeps its polished conformers and is reported (``report.warnings``).
+    mol: object
+    sample: object
+    terms: object
+    posed: bool
 
-    Chemistry (``engine.chem.energy``, built per molecule from RDKit's distance bounds,
-    planarity and stereo tags): ``guidance`` weighs the chemical energy against the
-    network's estimate Ŝ₀ at sampler times ``t <= guidance_start`` (0 = off), and
-    ``polish`` L-BFGS iterations lower it on every sample before the stereo check;
-    ``expansion`` scales every network estimate Ŝ₀ about its molecule's centroid by
-    ``expansion ** (1 / steps)`` before the guidance (1 = off; the trained networks'
-    estimates are too compact). ``mirror_images``: for a molecule without chirality tags,
-    and no ``fixed`` atoms, the ``num_confs`` conformers written are the most diverse
-    (MaxMin on heavy-atom RMSD, the first sample first) of the samples and their mirror
-    images, which are conformers of the same molecule with the same energy. A
-    molecule the energy cannot be built for is sampled without it and reported
-    (``report.warnings``, by index, with RDKit's reason). ``fixed`` =
-    ``(indices, coords (k, 3) Å)`` holds those atoms (centred coordinates) in every
-    conformer; ``transform`` is an extra Ŝ₀ hook in model units (``engine.sampling.guidance``);
-    ``step_callback(step, t, S_t, Ŝ₀)`` streams every sampler step of every batch (Å tensors,
-    the batch's molecules concatenated).
+    def __getitem__(self, k):          # (mol, sample, terms), as the stages index it
+        return (self.mol, self.sample, self.terms)[k]
 
-    Random streams: conformer slot ``c`` of molecule ``i`` (resampling round ``r``) draws
-    from its own generator seeded by ``(seed, *keys[i], c, r)`` (``keys[i]``: an int or a
-    tuple of ints; default ``i``), so a molecule's conformers do not depend on the other
-    molecules in the call (``sample`` passes input indices: shards reproduce the whole run).
-    """
-    from rdkit import Chem
 
-    from engine.chem.conformers import add_conformer
-    from engine.chem.energy import ChemicalEnergy, empty_terms, molecule_terms
-    from engine.chem.stereo import fix_stereo, stereo_ok
+def _input_pose(mol) -> np.ndarray | None:
+    """The molecule's 3D input coordinates, centred (``None`` without a 3D conformer)."""
+    if mol.GetNumConformers() == 0 or not mol.GetConformer().Is3D():
+        return None
+    xyz = mol.GetConformer().GetPositions()
+    if not np.all(np.isfinite(xyz)) or np.ptp(xyz, axis=0).max() < 1e-6:
+        return None
+    return xyz - xyz.mean(0)
 
-    if num_confs < 1:
-        raise InputError("num_confs must be at least 1")
-    if stereo not in ("fix", "reject", "ignore"):
-        raise InputError("stereo must be 'fix', 'reject' or 'ignore'")
-    if not (np.isfinite(expansion) and expansion > 0):
-        raise InputError(f"expansion must be a finite number > 0, got {expansion}")
-    report = report if report is not None else GenerationReport()
-    start = time.perf_counter()
-    from engine.rng import PerGraphGenerator, stream_seed
 
-    keys = [k if isinstance(k, tuple) else (int(k),) for k in (keys if keys is not None else range(len(mols)))]
-    if len(keys) != len(mols):
-        raise InputError(f"{len(keys)} keys given for {len(mols)} molecules")
+def _prepare(mols: Sequence, settings: SamplingSettings, report: GenerationReport) -> list:
+    """One :class:`_Prepared` or the exception that stopped it per input (reported)."""
+    from engine.chem.energy import empty_terms, molecule_terms
+
     prepared: list = []
     for i, mol in enumerate(mols):
         try:
@@ -615,127 +218,124 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
                 raise InputError(f"molecule has {pm.GetNumAtoms()} atoms with hydrogens; the "
                                  f"sampler handles at most {MAX_ATOMS}")
             terms = None
-            if guidance > 0 or polish > 0:
+            if settings.guidance > 0 or settings.polish > 0:
                 try:
                     terms = molecule_terms(pm)
                 except InputError as exc:       # sampled all the same, without the energy
                     terms = empty_terms(pm.GetNumAtoms())
                     report.warnings[i] = f"no chemical energy ({exc}); sampled without guidance and polish"
-            prepared.append((pm, molecule_sample(pm, i), terms))
+            pose = _input_pose(pm) if settings.alignment > 0 else None
+            if settings.alignment > 0 and pose is None:
+                report.warn(i, "no 3D input pose: sampled without the alignment")
+            prepared.append(_Prepared(pm, molecule_sample(pm, i, pos=pose), terms, pose is not None))
         except Exception as exc:  # report and go on with the others
             prepared.append(exc)
             report.errors[i] = str(exc)
-    # one job per (molecule, conformer slot); resampled slots go round again
-    # a molecule whose mirror images are conformers of it samples fewer (mirror_sample_count)
-    mirrored = {i for i, p in enumerate(prepared) if mirror_images and fixed is None and num_confs > 1
-                and not isinstance(p, Exception) and _mirror_eligible(p[0])}
-    results: dict[int, list] = {i: [None] * (mirror_sample_count(num_confs) if i in mirrored else num_confs)
-                                for i, p in enumerate(prepared) if not isinstance(p, Exception)}
-    energies: dict[tuple[int, int], float] = {}     # MMFF94 energies of relaxed conformers
-    stereo_flags: dict[tuple[int, int], bool] = {}  # the stereo check's verdicts
-    amides: dict[int, list] = {}                    # each molecule's secondary amides
-    pending = [(i, c) for i in results for c in range(len(results[i]))]
-    done = 0
-    total = len(pending)
-    for round_ in range(max_rounds):
-        if not pending:
-            break
-        retry = []
-        # group by molecule size so padding stays small
-        pending.sort(key=lambda ic: prepared[ic[0]][0].GetNumAtoms())
-        atom_budget = CPU_CHUNK_ATOMS if model.device.type == "cpu" else None
-        chunks = list(_chunks(pending, [prepared[i][0].GetNumAtoms() for i, _ in pending],
-                              batch_size, atom_budget))
-        chunk_atoms = [sum(prepared[i][0].GetNumAtoms() for i, _ in chunk) for chunk in chunks]
-        # with fixed atoms (one molecule, the app) every chunk is polished on its own
-        for group in _chunks(chunks, chunk_atoms, 1 if fixed is not None else len(chunks),
-                             POLISH_GROUP_ATOMS):
-            sampled = []
-            for chunk in group:
-                sizes = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])
-                gen = PerGraphGenerator([stream_seed(seed, *keys[i], c, round_) for i, c in chunk], sizes,
+    return prepared
+
+
+def _diffuse_and_relax(model, prepared, group, settings, gen_for, fixed, report, amides,
+                       on_frame: FrameCallback | None) -> list:
+    """The stages up to the stereo check for one polish ``group`` (chunks of jobs):
+    diffusion per chunk, the polish and MMFF94 over the group, cis amides turned. Returns
+    the rows ``(molecule index, slot, xyz, MMFF94 energy or None, polished xyz or None)``."""
+    from engine.chem.energy import ChemicalEnergy
+
+    sampled = []
+    for chunk in group:
+        energy = None
+        if settings.guidance > 0:
+            energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk], device=model.device,
+                                              dtype=torch.float32)
+        sampled.append(stages.diffuse(model, [prepared[i][1] for i, _ in chunk], settings, gen_for(chunk),
+                                      energy=energy, fixed=_batch_fixed(fixed, chunk, prepared),
+                                      posed=[prepared[i].posed for i, _ in chunk], jobs=tuple(chunk),
+                                      on_frame=on_frame))
+        report.batches += 1
+    jobs = [job for chunk in group for job in chunk]
+    coords = torch.cat(sampled)
+    if settings.polish > 0:
+        fixed_idx = None
+        if fixed is not None:
+            fixed_idx = torch.as_tensor(_batch_fixed(fixed, jobs, prepared)[0], dtype=torch.long,
                                         device=model.device)
-                energy = None
-                if guidance > 0:
-                    energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk],
-                                                      device=model.device, dtype=torch.float32)
-                sampled.append(_sample_batch(model, [prepared[i][1] for i, _ in chunk], sampler=sampler,
-                                             steps=steps, generator=gen, energy=energy,
-                                             energy_weight=guidance, guidance_start=guidance_start,
-                                             expansion=expansion, fixed=_batch_fixed(fixed, chunk, prepared),
-                                             transform=transform, callback=step_callback))
-                report.batches += 1
-            jobs = [job for chunk in group for job in chunk]
-            coords = torch.cat(sampled)
-            if polish > 0:
-                fixed_idx = None
-                if fixed is not None:
-                    fixed_idx = torch.as_tensor(_batch_fixed(fixed, jobs, prepared)[0], dtype=torch.long,
-                                                device=model.device)
-                energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in jobs],
-                                                  device=model.device, dtype=torch.float32)
-                coords = _polish(energy, coords, polish, fixed=fixed_idx)
-            flat = coords.cpu().numpy().astype(np.float64)
-            ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
-            # MMFF94 before the stereo check, which must see what is written: from a
-            # strained start (a stereocentre the polish dragged through a flat geometry in
-            # a fused polycycle) a minimisation can invert a centre (_stereo_candidates)
-            rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
-            if relax > 0:
-                _relax_group(prepared, rows, relax, fixed, report)
-                if fixed is None:
-                    _turn_cis_amides(prepared, rows, relax, report, amides)
-            check = fix_stereo if stereo == "fix" else (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
-            verdicts: list = [check(prepared[i][0], xyz) if stereo != "ignore" else None
-                              for i, c, xyz, energy, polished in rows]
-            # centres MMFF inverted from a strained start: flipped back and minimised again,
-            # a molecule's conformers together (stereo="fix" only)
-            flips: dict = {}
-            if stereo == "fix" and relax > 0:
-                wanted = [n for n, row in enumerate(rows) if row[4] is not None and not verdicts[n][1]]
-                if wanted:
-                    flips = _flip_and_relax(prepared, rows, wanted, relax, fixed, torch.get_num_threads())
-            for n, (i, c, xyz, energy, polished) in enumerate(rows):
-                mol = prepared[i][0]
-                if stereo != "ignore":
-                    ok = False
-                    for kind, candidate, cand_energy in _stereo_candidates(xyz, energy, polished, flips.get(n)):
-                        repaired, ok = verdicts[n] if kind == "relaxed" else check(mol, candidate)
-                        if ok:
-                            if kind == "flipped":
-                                report.relax_flipped += 1
-                            elif kind == "polished":
-                                report.relax_undone += 1
-                            if repaired is not candidate:
-                                report.stereo_reflected += 1
-                            xyz, energy = np.asarray(repaired, dtype=np.float64), cand_energy
-                            break
-                    if not ok and round_ < max_rounds - 1:
-                        retry.append((i, c))
-                        report.stereo_resampled += 1
-                        continue
-                    if not ok:
-                        report.stereo_unfixed += 1
-                    stereo_flags[(i, c)] = bool(ok)
-                results[i][c] = xyz
-                if energy is not None:
-                    energies[(i, c)] = energy
-                done += 1
-                if progress is not None:
-                    progress(done, total)
-        pending = retry
+        energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in jobs], device=model.device,
+                                          dtype=torch.float32)
+        coords = stages.polish(energy, coords, settings.polish, fixed=fixed_idx, jobs=tuple(jobs),
+                               on_frame=on_frame)
+    flat = coords.cpu().numpy().astype(np.float64)
+    ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
+    # MMFF94 before the stereo check, which must see what is written: from a strained
+    # start (a stereocentre the polish dragged through a flat geometry in a fused
+    # polycycle) a minimisation can invert a centre (relax.stereo_candidates)
+    rows = [(i, c, flat[ptr[k]:ptr[k + 1]], None, None) for k, (i, c) in enumerate(jobs)]
+    if settings.relax > 0:
+        relax_stages.relax_rows(prepared, rows, settings.relax, fixed, report, on_frame)
+        if fixed is None:
+            relax_stages.turn_cis_amides(prepared, rows, settings.relax, report, amides, on_frame)
+    return rows
+
+
+def _check_stereo(prepared, rows: list, settings, fixed, report, last_round: bool,
+                  on_frame: FrameCallback | None) -> tuple[list, list]:
+    """The stereo stage: per row the first candidate (relaxed, flipped back and minimised
+    again, polished) whose stereo is right (mirror images reflected back with ``fix``).
+    Returns ``(accepted rows (i, c, xyz, energy, stereo verdict or None), rows to resample)``."""
+    from engine.chem.stereo import fix_stereo, stereo_ok
+
+    if settings.stereo == "ignore":
+        return [(i, c, xyz, energy, None) for i, c, xyz, energy, _ in rows], []
+    check = fix_stereo if settings.stereo == "fix" else (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
+    verdicts = [check(prepared[i][0], xyz) for i, c, xyz, _, _ in rows]
+    # centres MMFF inverted from a strained start: flipped back and minimised again, a
+    # molecule's conformers together (stereo="fix" only)
+    flips: dict = {}
+    if settings.stereo == "fix" and settings.relax > 0:
+        wanted = [n for n, row in enumerate(rows) if row[4] is not None and not verdicts[n][1]]
+        if wanted:
+            flips = relax_stages.flip_and_relax(prepared, rows, wanted, settings.relax, fixed,
+                                                torch.get_num_threads())
+    accepted, retry, changed = [], [], False
+    for n, (i, c, xyz, energy, polished) in enumerate(rows):
+        ok = False
+        for kind, candidate, cand_energy in relax_stages.stereo_candidates(xyz, energy, polished, flips.get(n)):
+            repaired, ok = verdicts[n] if kind == "relaxed" else check(prepared[i][0], candidate)
+            if ok:
+                report.relax_flipped += kind == "flipped"
+                report.relax_undone += kind == "polished"
+                report.stereo_reflected += repaired is not candidate
+                changed |= kind != "relaxed" or repaired is not candidate
+                xyz, energy = np.asarray(repaired, dtype=np.float64), cand_energy
+                break
+        if not ok and not last_round:
+            retry.append((i, c))
+            report.stereo_resampled += 1
+            continue
+        report.stereo_unfixed += not ok
+        accepted.append((i, c, xyz, energy, bool(ok)))
+    if changed:
+        relax_stages.emit_rows(on_frame, accepted, "stereo")
+    return accepted, retry
+
+
+def _assemble(prepared, results: dict, mirrored: set, num_confs: int, report: GenerationReport) -> list:
+    """One ``Chem.Mol`` per input with its conformers (MMFF94 energy and stereo verdict as
+    conformer properties; mirror images chosen), or the exception that stopped it."""
+    from rdkit import Chem
+
+    from engine.chem.conformers import add_conformer
+
     out: list = []
     for i, p in enumerate(prepared):
         if isinstance(p, Exception):
             out.append(p)
             report.failed += 1
             continue
-        mol = Chem.Mol(p[0])
+        mol = Chem.Mol(p.mol)
         mol.RemoveAllConformers()
-        written = [(xyz, energies.get((i, c)), stereo_flags.get((i, c))) for c, xyz in enumerate(results[i])
-                   if xyz is not None and np.all(np.isfinite(xyz))]
+        written = [row for row in results[i] if row is not None and np.all(np.isfinite(row[0]))]
         if i in mirrored and len(written) > 1:
-            written = _with_mirror_images(p[0], written, report, num_confs)
+            written = with_mirror_images(p.mol, written, report, num_confs)
         for xyz, mmff_energy, stereo_flag in written:
             cid = add_conformer(mol, xyz)
             if mmff_energy is not None:
@@ -749,5 +349,100 @@ def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel, 
         report.molecules += 1
         report.conformers += mol.GetNumConformers()
         out.append(mol)
+    return out
+
+
+def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel,
+                        settings: SamplingSettings | None = None, *, batch_size: int = 256,
+                        max_rounds: int = 3, progress: Callable[[int, int], None] | None = None,
+                        report: GenerationReport | None = None, keys: Sequence | None = None,
+                        fixed: tuple | None = None, on_frame: FrameCallback | None = None,
+                        **setting_fields) -> list:
+    """Conformers for every molecule; returns a list of ``Chem.Mol`` (with ``num_confs``
+    conformers, hydrogens added) or an ``Exception`` per input, in input order.
+
+    ``settings`` (:class:`SamplingSettings`, default ``sample``'s), with any of its fields
+    changed by keyword (``steps=8``): ``stereo``: ``fix`` (reflect mirror images, resample
+    other violations), ``reject`` (resample every violation) or ``ignore``. ``relax`` (0 =
+    off) minimises every accepted conformer with at most that many MMFF94 iterations (UFF
+    where MMFF has no parameters; ``fixed`` atoms held), after the polish, as the ETKDG +
+    MMFF baseline does after embedding; RDKit runs it on the CPU with torch's thread
+    count. A molecule the force field cannot treat keeps its polished conformers and is
+    reported (``report.warnings``).
+
+    Chemistry (``engine.chem.energy``, built per molecule from RDKit's distance bounds,
+    planarity and stereo tags): ``guidance`` weighs the chemical energy against the
+    network's estimate Ŝ₀ at sampler times ``t <= guidance_start`` (0 = off), and
+    ``polish`` L-BFGS iterations lower it on every sample before the stereo check;
+    ``expansion`` scales every network estimate Ŝ₀ about its molecule's centroid by
+    ``expansion ** (1 / steps)`` before the guidance (1 = off). ``alignment`` (λ_A) steers
+    Ŝ₀'s bonds towards the input's bond directions (molecules with a 3D input; others are
+    sampled without it and reported), ``smoothness`` (λ_G) smooths Ŝ₀ on the three-bond
+    graph at ``t <= guidance_start``. ``mirror_images``: for a molecule without chirality
+    tags, and no ``fixed`` atoms, the ``num_confs`` conformers written are the most
+    diverse (MaxMin on heavy-atom RMSD, the first sample first) of the samples and their
+    mirror images, which are conformers of the same molecule with the same energy. A
+    molecule the energy cannot be built for is sampled without it and reported
+    (``report.warnings``, by index, with RDKit's reason). ``fixed`` =
+    ``(indices, coords (k, 3) Å)`` holds those atoms (centred coordinates) in every
+    conformer. ``on_frame(StageFrame)`` gets every stage's intermediate coordinates
+    (diffusion steps, polish and MMFF94 iterations; :mod:`engine.sampling.frames`).
+
+    Random streams: conformer slot ``c`` of molecule ``i`` (resampling round ``r``) draws
+    from its own generator seeded by ``(seed, *keys[i], c, r)`` (``keys[i]``: an int or a
+    tuple of ints; default ``i``), so a molecule's conformers do not depend on the other
+    molecules in the call (``sample`` passes input indices: shards reproduce the whole run).
+    """
+    from engine.rng import PerGraphGenerator, stream_seed
+
+    if num_confs < 1:
+        raise InputError("num_confs must be at least 1")
+    settings = (settings or SamplingSettings()).replace(**setting_fields).check()
+    report = report if report is not None else GenerationReport()
+    start = time.perf_counter()
+    keys = [k if isinstance(k, tuple) else (int(k),) for k in (keys if keys is not None else range(len(mols)))]
+    if len(keys) != len(mols):
+        raise InputError(f"{len(keys)} keys given for {len(mols)} molecules")
+    prepared = _prepare(mols, settings, report)
+    # a molecule whose mirror images are conformers of it samples fewer (mirror_sample_count)
+    mirrored = {i for i, p in enumerate(prepared) if settings.mirror_images and fixed is None and num_confs > 1
+                and not isinstance(p, Exception) and mirror_eligible(p.mol)}
+    results: dict[int, list] = {i: [None] * (mirror_sample_count(num_confs) if i in mirrored else num_confs)
+                                for i, p in enumerate(prepared) if not isinstance(p, Exception)}
+    amides: dict[int, list] = {}                    # each molecule's secondary amides
+    pending = [(i, c) for i in results for c in range(len(results[i]))]
+    done, total = 0, len(pending)
+    for round_ in range(max_rounds):
+        if not pending:
+            break
+        retry = []
+        # group by molecule size so padding stays small
+        pending.sort(key=lambda ic: prepared[ic[0]].mol.GetNumAtoms())
+        atom_budget = CPU_CHUNK_ATOMS if model.device.type == "cpu" else None
+        chunks = list(_chunks(pending, [prepared[i].mol.GetNumAtoms() for i, _ in pending],
+                              batch_size, atom_budget))
+        chunk_atoms = [sum(prepared[i].mol.GetNumAtoms() for i, _ in chunk) for chunk in chunks]
+
+        def gen_for(chunk, r=round_):
+            sizes = np.cumsum([0] + [prepared[i].mol.GetNumAtoms() for i, _ in chunk])
+            return PerGraphGenerator([stream_seed(settings.seed, *keys[i], c, r) for i, c in chunk], sizes,
+                                     device=model.device)
+
+        # with fixed atoms (one molecule, the app) every chunk is polished on its own
+        for group in _chunks(chunks, chunk_atoms, 1 if fixed is not None else len(chunks), POLISH_GROUP_ATOMS):
+            rows = _diffuse_and_relax(model, prepared, group, settings, gen_for, fixed, report, amides, on_frame)
+            accepted, again = _check_stereo(prepared, rows, settings, fixed, report, round_ == max_rounds - 1,
+                                            on_frame)
+            retry += again
+            for i, c, xyz, energy, verdict in accepted:
+                results[i][c] = (xyz, energy, verdict)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+        pending = retry
+    out = _assemble(prepared, results, mirrored, num_confs, report)
     report.seconds += time.perf_counter() - start
     return out
+
+
+__all__ += ["StageFrame"]

@@ -27,6 +27,7 @@ work on every layout the processes take.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -37,8 +38,8 @@ import torch
 from engine.errors import InputError
 from engine.training.regularizers import RegularizerContext, combined
 
-__all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "acts", "compose",
-           "harmonic_conditional"]
+__all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "PoseAlignment",
+           "GraphSmoothing", "LateHook", "hop_laplacians", "acts", "compose", "harmonic_conditional"]
 
 
 def acts(scale: float, *weights: float) -> bool:
@@ -134,10 +135,14 @@ GUIDANCE_MAX_MOVE = 0.5
 class EnergyGuidance:
     """Steer ``S0_hat`` (model units, concatenated molecules) with a ``ChemicalEnergy`` (Å).
 
-    Acts at sampler times ``t <= t_start`` with ``steps`` gradient steps on
-    ``1/2 ||y - S0_hat||^2 + weight * E(y * coord_scale)`` (step ``1 / (1 + weight * lip)``,
-    ``lip`` bounding the curvature of E in model units), so the result moves monotonically
-    towards lower energy as ``weight`` grows. ``fixed`` rows (indices) never move.
+    Acts at sampler times ``t <= t_start``: descent on ``1/2 ||y - S0_hat||^2 + E(y *
+    coord_scale)`` for a "time" proportional to ``weight``: ``K = ceil(steps * weight)``
+    steps of ``steps * weight / K`` times the stable step ``1 / (1 + lip)`` (``lip``
+    bounding the curvature of E in model units). So the weight acts by its value over its
+    whole range, 0.001 to 10: ``weight = 1`` is ``steps`` stable steps, 0.1 a tenth of one
+    such descent, 10 ten times as long; the result moves monotonically towards lower
+    energy as ``weight`` grows, and no step overshoots. No atom moves more than
+    ``steps * GUIDANCE_MAX_MOVE`` per call (a trust region). ``fixed`` rows never move.
     """
 
     energy: object
@@ -161,14 +166,15 @@ class EnergyGuidance:
     def __call__(self, x0, x, t):
         if not self.active or float(t) > self.t_start:
             return x0
-        w = self.weight
-        step = 1.0 / (1.0 + w * self.lipschitz)
+        budget = self.steps * float(self.weight)       # stable steps' worth of descent
+        count = max(1, math.ceil(budget - 1e-9))
+        step = (budget / count) / (1.0 + self.lipschitz)
         scale = self.coord_scale
         y = x0
-        cap = GUIDANCE_MAX_MOVE / scale
-        for _ in range(self.steps):
+        cap = GUIDANCE_MAX_MOVE / scale * self.steps / count
+        for _ in range(count):
             _, grad = self.energy.gradient(y * scale)
-            direction = (y - x0) + w * scale * grad.to(y.dtype)
+            direction = (y - x0) + scale * grad.to(y.dtype)
             if self.fixed is not None and len(self.fixed):
                 direction[self.fixed] = 0
             move = step * direction
@@ -244,3 +250,187 @@ def harmonic_conditional(A, fixed: Sequence[int], x_fixed: np.ndarray):
     mean = -np.linalg.solve(A_uu, A_uk @ np.asarray(x_fixed, dtype=np.float64))
     cov = np.linalg.inv(A_uu)
     return free, mean, 0.5 * (cov + cov.T)
+
+
+class _PerGraphMatrices:
+    """Dense ``(G, n, n)`` matrices, one per graph of a concatenation, applied to
+    concatenated ``(N, 3)`` rows (``batch (N,)`` graph of each row, in graph order)."""
+
+    def __init__(self, batch: torch.Tensor, num_graphs: int):
+        self.batch = torch.as_tensor(batch, dtype=torch.long).reshape(-1)
+        self.num_graphs = int(num_graphs)
+        counts = torch.bincount(self.batch, minlength=self.num_graphs)
+        starts = torch.cumsum(counts, 0) - counts
+        self.pos = torch.arange(len(self.batch)) - starts[self.batch]      # row within its graph
+        self.n_max = int(counts.max()) if len(counts) else 0
+
+    def dense(self, pairs: torch.Tensor, values: torch.Tensor, diagonal: torch.Tensor | None = None):
+        """``(G, n, n)`` from entries at concatenated row pairs ``(P, 2)``."""
+        out = torch.zeros(self.num_graphs, self.n_max, self.n_max, dtype=values.dtype)
+        if len(pairs):
+            g = self.batch[pairs[:, 0]]
+            out.index_put_((g, self.pos[pairs[:, 0]], self.pos[pairs[:, 1]]), values, accumulate=True)
+        if diagonal is not None:
+            out[self.batch, self.pos, self.pos] += diagonal
+        return out
+
+    def apply(self, mats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        padded = x.new_zeros(self.num_graphs, self.n_max, x.shape[-1])
+        padded[self.batch.to(x.device), self.pos.to(x.device)] = x
+        out = torch.bmm(mats.to(x), padded)
+        return out[self.batch.to(x.device), self.pos.to(x.device)]
+
+
+def _graph_laplacians(graphs: _PerGraphMatrices, edges: torch.Tensor, weights: torch.Tensor):
+    """Per-graph dense Laplacians ``(G, n, n)`` of weighted edges (concatenated indices)."""
+    i, j = edges[:, 0], edges[:, 1]
+    pairs = torch.cat([torch.stack([i, j], 1), torch.stack([j, i], 1),
+                       torch.stack([i, i], 1), torch.stack([j, j], 1)])
+    values = torch.cat([-weights, -weights, weights, weights])
+    return graphs.dense(pairs, values)
+
+
+@dataclass
+class PoseAlignment:
+    """λ_A for molecules: align the estimate's bonds with the input's bond directions,
+    the input turned onto the estimate first (a proper Kabsch rotation, mass-weighted),
+    so the sample's orientation stays the network's own and only its shape is steered.
+
+    One exact step of the proximal objective ``½‖y − Ŝ₀‖² + w Σ_b (1 − cos∠(y_b, R u*_b))``
+    with ``1 − cos`` replaced by its quadratic model ``½‖y_b/ℓ*_b − (ℓ_b/ℓ*_b) R u*_b‖²``
+    (``y_b`` a bond vector, ``ℓ_b`` its length in ``Ŝ₀``, ``ℓ*_b`` in the input): the step
+    is the linear solve ``(I + w Bᵀ W B) y = Ŝ₀ + w Bᵀ W (ℓ R u*)``, ``W = diag(1/ℓ*²)``,
+    with no step size to tune. The alignment of the result never gets worse as ``w``
+    grows, and as ``w → ∞`` it becomes the input pose with the estimate's bond lengths.
+    Concatenated ``(N, 3)`` layout (``batch``: the graph of every row); ``weights (G,)``
+    per graph (0: a molecule without an input pose)."""
+
+    reference: torch.Tensor          # (N, 3) input poses, each graph centred, model units
+    bonds: torch.Tensor              # (E, 2) concatenated indices
+    batch: torch.Tensor              # (N,)
+    num_graphs: int
+    weights: torch.Tensor            # (G,) or a float: w per graph
+    masses: torch.Tensor | None = None
+
+    def __post_init__(self):
+        w = torch.as_tensor(self.weights, dtype=torch.float64)
+        self.weights = w.expand(self.num_graphs).clone() if w.dim() == 0 else w.reshape(-1)
+        if not bool(torch.isfinite(self.weights).all()) or bool((self.weights < 0).any()):
+            raise InputError("alignment weights must be finite numbers >= 0")
+        self.bonds = torch.as_tensor(self.bonds, dtype=torch.long).reshape(-1, 2)
+        self.reference = torch.as_tensor(self.reference, dtype=torch.float64)
+        self.graphs = _PerGraphMatrices(self.batch, self.num_graphs)
+        d = self.reference[self.bonds[:, 1]] - self.reference[self.bonds[:, 0]]
+        self.ref_len = torch.linalg.vector_norm(d, dim=-1).clamp_min(1e-6)
+        self.ref_dirs = d / self.ref_len[:, None]
+        edge_w = self.weights[self.graphs.batch[self.bonds[:, 0]]] / self.ref_len ** 2
+        lap = _graph_laplacians(self.graphs, self.bonds, edge_w)
+        eye = torch.eye(self.graphs.n_max, dtype=torch.float64).expand_as(lap)
+        self.solve = torch.linalg.inv(eye + lap)             # (I + w Bᵀ W B)^-1 per graph
+        self.edge_w = edge_w
+        m = self.masses if self.masses is not None else torch.ones(len(self.reference))
+        self.masses = torch.as_tensor(m, dtype=torch.float64).reshape(-1)
+
+    @property
+    def active(self) -> bool:
+        return bool((self.weights > 0).any()) and len(self.bonds) > 0
+
+    def rotations(self, x0: torch.Tensor) -> torch.Tensor:
+        """``(G, 3, 3)``: the proper rotation that best turns each graph's input pose onto ``x0``."""
+        b, G, m = self.graphs.batch, self.num_graphs, self.masses
+        tot = torch.zeros(G, dtype=torch.float64).index_add_(0, b, m).clamp_min(1e-12)
+        cx = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * x0) / tot[:, None]
+        cr = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * self.reference) / tot[:, None]
+        P, Q = self.reference - cr[b], x0 - cx[b]
+        H = torch.zeros(G, 3, 3, dtype=torch.float64).index_add_(0, b, m[:, None, None] * P[:, :, None] * Q[:, None, :])
+        U, _, Vh = torch.linalg.svd(H)
+        d = torch.sign(torch.linalg.det(Vh.transpose(1, 2) @ U.transpose(1, 2)))
+        D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+        return Vh.transpose(1, 2) @ D @ U.transpose(1, 2)
+
+    def misalignment(self, x: torch.Tensor) -> torch.Tensor:
+        """``(G,)`` mean ``1 − cos`` between each graph's bonds in ``x`` and the input's,
+        after the best rotation (the observable λ_A lowers)."""
+        x = torch.as_tensor(x, dtype=torch.float64)
+        R = self.rotations(x)
+        g = self.graphs.batch[self.bonds[:, 0]]
+        u = torch.einsum("eij,ej->ei", R[g], self.ref_dirs)
+        e = x[self.bonds[:, 1]] - x[self.bonds[:, 0]]
+        cos = (e * u).sum(-1) / torch.linalg.vector_norm(e, dim=-1).clamp_min(1e-12)
+        total = torch.zeros(self.num_graphs, dtype=torch.float64).index_add_(0, g, 1.0 - cos)
+        return total / torch.bincount(g, minlength=self.num_graphs).clamp(min=1)
+
+    def __call__(self, x0, x, t):
+        if not self.active:
+            return x0
+        y0 = x0.detach().to(torch.float64).cpu()
+        R = self.rotations(y0)
+        g = self.graphs.batch[self.bonds[:, 0]]
+        length = torch.linalg.vector_norm(y0[self.bonds[:, 1]] - y0[self.bonds[:, 0]], dim=-1)
+        target = self.edge_w[:, None] * length[:, None] * torch.einsum("eij,ej->ei", R[g], self.ref_dirs)
+        rhs = y0.clone()
+        rhs.index_add_(0, self.bonds[:, 1], target)
+        rhs.index_add_(0, self.bonds[:, 0], -target)
+        y = self.graphs.apply(self.solve, rhs)
+        return y.to(dtype=x0.dtype, device=x0.device)
+
+
+@dataclass
+class GraphSmoothing:
+    """λ_G: the exact proximal step of the graph smoothness ``w ‖L y‖²``:
+    ``y = (I + 2 w L²)^-1 Ŝ₀`` per graph, every Laplacian mode shrunk by ``1/(1 + 2 w μ²)``
+    (``μ`` its eigenvalue), so the smoothness of the result never gets worse as ``w``
+    grows. ``laplacians``: dense per-graph ``(G, n, n)`` (see :func:`hop_laplacians`)."""
+
+    laplacians: torch.Tensor
+    batch: torch.Tensor
+    num_graphs: int
+    weights: torch.Tensor
+
+    def __post_init__(self):
+        w = torch.as_tensor(self.weights, dtype=torch.float64)
+        self.weights = w.expand(self.num_graphs).clone() if w.dim() == 0 else w.reshape(-1)
+        if not bool(torch.isfinite(self.weights).all()) or bool((self.weights < 0).any()):
+            raise InputError("smoothness weights must be finite numbers >= 0")
+        self.graphs = _PerGraphMatrices(self.batch, self.num_graphs)
+        L = torch.as_tensor(self.laplacians, dtype=torch.float64)
+        eye = torch.eye(L.shape[-1], dtype=torch.float64).expand_as(L)
+        self.solve = torch.linalg.inv(eye + 2.0 * self.weights[:, None, None] * (L @ L))
+
+    @property
+    def active(self) -> bool:
+        return bool((self.weights > 0).any())
+
+    def __call__(self, x0, x, t):
+        if not self.active:
+            return x0
+        y = self.graphs.apply(self.solve, x0.detach().to(torch.float64).cpu())
+        return y.to(dtype=x0.dtype, device=x0.device)
+
+
+def hop_laplacians(bonds: torch.Tensor, batch: torch.Tensor, num_graphs: int, hops: int = 3) -> torch.Tensor:
+    """Per-graph dense Laplacians ``(G, n, n)`` of the graph that joins every pair of atoms
+    at most ``hops`` bonds apart (``bonds (E, 2)`` concatenated indices, ``batch (N,)``)."""
+    graphs = _PerGraphMatrices(batch, num_graphs)
+    bonds = torch.as_tensor(bonds, dtype=torch.long).reshape(-1, 2)
+    adj = graphs.dense(torch.cat([bonds, bonds.flip(1)]), torch.ones(2 * len(bonds), dtype=torch.float64))
+    eye = torch.eye(graphs.n_max, dtype=torch.float64).expand_as(adj)
+    reach = eye.clone()
+    for _ in range(hops):
+        reach = ((reach + reach @ adj) > 0).to(torch.float64)
+    reach = reach - eye
+    real = torch.zeros(num_graphs, graphs.n_max, dtype=torch.float64)
+    real[graphs.batch, graphs.pos] = 1.0
+    reach = reach * real[:, :, None] * real[:, None, :]
+    return torch.diag_embed(reach.sum(-1)) - reach
+
+
+@dataclass
+class LateHook:
+    """``hook`` acting only at sampler times ``t <= t_start`` (the estimate is left alone before)."""
+
+    hook: object
+    t_start: float
+
+    def __call__(self, x0, x, t):
+        return self.hook(x0, x, t) if float(t) <= self.t_start else x0

@@ -45,11 +45,15 @@ class SamplingCancelled(EngineError):
 
 
 def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, t_min: float = 0.0,
-              dtype=torch.float64) -> torch.Tensor:
+              dtype=torch.float64, schedule=None) -> torch.Tensor:
     """A decreasing grid of ``steps + 1`` times from ``t_max`` to ``t_min``.
 
     ``uniform`` is even in t; ``quadratic`` puts more steps near t = 0 where structures
-    form (``t = t_min + (t_max - t_min) u^2``).
+    form (``t = t_min + (t_max - t_min) u^2``); ``sigma`` is even in ``√B(t)`` of
+    ``schedule`` (needed), the noise's standard deviation in a mode with ``a B(t) ≪ 1``
+    (EDM's σ with ρ = 1): even steps in the noise level, so a run's structure grows
+    smoothly from the prior (a uniform grid in t takes its largest step first, where the
+    cosine schedule's ``B`` changes fastest).
     """
     if not isinstance(steps, int) or steps < 1:
         raise InputError(f"steps must be a positive integer, got {steps!r}")
@@ -58,9 +62,29 @@ def time_grid(steps: int, kind: str = "uniform", t_max: float = 1.0, t_min: floa
         pass
     elif kind == "quadratic":
         u = u * u
+    elif kind == "sigma":
+        if schedule is None:
+            raise InputError("the 'sigma' time grid needs the process's schedule")
+        lo, hi = math.sqrt(float(schedule.integral(t_min))), math.sqrt(float(schedule.integral(t_max)))
+        levels = torch.linspace(hi, lo, steps + 1, dtype=torch.float64) ** 2
+        ts = [t_max] + [_time_at(schedule, float(b), t_min, t_max) for b in levels[1:-1]] + [t_min]
+        return torch.tensor(ts, dtype=dtype)
     else:
-        raise InputError(f"unknown time grid {kind!r}; choose 'uniform' or 'quadratic'")
+        raise InputError(f"unknown time grid {kind!r}; choose 'uniform', 'quadratic' or 'sigma'")
     return t_min + (t_max - t_min) * u
+
+
+def _time_at(schedule, level: float, t_min: float, t_max: float) -> float:
+    """The t in ``[t_min, t_max]`` with ``schedule.integral(t) == level`` (bisection: ``B``
+    increases; 60 halvings reach float64 precision)."""
+    lo, hi = t_min, t_max
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if float(schedule.integral(mid)) < level:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 def _clean_estimate(eps_model, process, x, t: float, transform_s0):

@@ -17,10 +17,10 @@ import numpy as np
 from engine.defaults import (
     DEFAULT_ENERGY_GUIDANCE,
     DEFAULT_LATTICE_STEPS,
-    DEFAULT_RELAX_STEPS,
     DEFAULT_SAMPLER,
-    DEFAULT_STEPS,
     SAMPLING_PHI_FLOOR,
+    WATCH_SAMPLER,
+    WATCH_STEPS,
 )
 from engine.errors import Cancelled, InputError, check_stop
 from engine.process.params import ProcessParams, make_process
@@ -52,10 +52,29 @@ class Trajectory:
     model_name: str = ""
     seed: int = 0
     meta: dict = field(default_factory=dict)
+    stages: list = field(default_factory=list)     # the stage of every frame ("diffusion", "polish", …)
+    labels: list = field(default_factory=list)     # what every frame is ("polish 40/70", …)
 
     @property
     def final(self) -> np.ndarray:
         return self.frames[-1]
+
+    def stage(self, index: int) -> str:
+        return self.stages[index] if self.stages else ("diffusion" if self.kind == "reverse" else "forward")
+
+    def label(self, index: int) -> str:
+        """What frame ``index`` is: ``diffusion 12/50, t=0.420``, ``polish 40/70``,
+        ``MMFF94 120/500, 63.6 kcal/mol`` (``t=0.420`` for a trajectory without stages)."""
+        return self.labels[index] if self.labels else f"t={float(self.times[index]):.3f}"
+
+    def stage_starts(self) -> list[tuple[int, str]]:
+        """``(first frame, stage)`` of every stage, in order."""
+        out: list[tuple[int, str]] = []
+        for i in range(len(self.frames)):
+            name = self.stage(i)
+            if not out or out[-1][1] != name:
+                out.append((i, name))
+        return out
 
 
 def _mode_order(process, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,10 +169,17 @@ def default_guidance(kind: str = "molecule") -> Guidance:
 
 
 def default_steps(kind: str = "molecule") -> int:
-    """The reverse steps a structure kind gets by default: few for molecules (the chemical
-    energy's polish relaxes what few steps leave; ``sample``'s default as well), more for
-    lattices (engine/defaults.py gives the measurements)."""
-    return DEFAULT_STEPS if kind == "molecule" else DEFAULT_LATTICE_STEPS
+    """The reverse steps a structure kind gets by default: the app's Denoise for
+    molecules (enough frames to watch the molecule form, ``engine.defaults.WATCH_STEPS``;
+    ``sample`` takes 2 for throughput), the lattice model card's 50 for lattices."""
+    return WATCH_STEPS if kind == "molecule" else DEFAULT_LATTICE_STEPS
+
+
+def default_sampler(kind: str = "molecule") -> str:
+    """The sampler a structure kind gets by default: the app's Denoise sampler for
+    molecules (deterministic: a run a person watches, ``engine.defaults.WATCH_SAMPLER``),
+    the lattice model card's ancestral sampler for lattices."""
+    return WATCH_SAMPLER if kind == "molecule" else DEFAULT_SAMPLER
 
 
 def sampler_names() -> list[str]:
@@ -176,76 +202,98 @@ def _cancellation() -> Iterator[None]:
 
 
 class _ReverseRecorder:
-    """Frames of a reverse run as they stream in: ``add(k, t, frame, s0_hat)`` with
-    coordinates in the structure's frame (Å or field units, shifted by ``center``), the
-    mode energies from model units, and the caller's ``callback``."""
+    """Frames of a reverse run as they stream in: ``add(frame)`` with a
+    :class:`~engine.sampling.frames.StageFrame` whose coordinates are in the structure's
+    frame (Å or field units, shifted by ``center``); the mode energies come from model
+    units. The caller's ``callback(index, t, coords, Ŝ₀)`` and ``on_frame(frame)`` see
+    every frame."""
 
-    def __init__(self, process, center, scale: float, callback):
-        self.process, self.center, self.scale, self.callback = process, center, scale, callback
+    def __init__(self, process, center, scale: float, callback, on_frame=None):
+        self.process, self.center, self.scale = process, center, scale
+        self.callback, self.on_frame = callback, on_frame
         self.frames: list = []
         self.s0_hats: list = []
         self.energies: list = []
         self.times: list = []
+        self.stages: list = []
+        self.labels: list = []
 
     def clear(self):
-        for items in (self.frames, self.s0_hats, self.energies, self.times):
+        for items in (self.frames, self.s0_hats, self.energies, self.times, self.stages, self.labels):
             items.clear()
 
-    def add(self, k, t, frame: np.ndarray, s0_hat: np.ndarray | None):
+    def add(self, frame):
         import torch
 
-        self.frames.append(frame)
-        self.s0_hats.append(s0_hat if s0_hat is not None else frame)
+        self.frames.append(frame.coords)
+        self.s0_hats.append(frame.s0_hat if frame.s0_hat is not None else frame.coords)
         self.energies.append(_mode_energies(self.process,
-                                            torch.as_tensor((frame - self.center) / self.scale)))
-        self.times.append(float(t))
+                                            torch.as_tensor((frame.coords - self.center) / self.scale)))
+        self.times.append(float(frame.t))
+        self.stages.append(frame.stage)
+        self.labels.append(frame.label)
         if self.callback is not None:
-            self.callback(k, float(t), frame, s0_hat)
+            self.callback(len(self.frames) - 1, float(frame.t), frame.coords, frame.s0_hat)
+        if self.on_frame is not None:
+            self.on_frame(frame)
 
     def trajectory(self, structure, model, seed: int, meta: dict) -> Trajectory:
         return Trajectory(kind="reverse", frames=np.stack(self.frames), times=np.asarray(self.times),
                           mode_energies=np.stack(self.energies),
                           eigenvalues=_eigenvalues(self.process, structure.n),
                           s0_hat=np.stack(self.s0_hats), model_name=model.name, seed=int(seed),
-                          meta=meta)
+                          meta=meta, stages=list(self.stages), labels=list(self.labels))
 
 
 def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *,
-                       steps: int | None = None, sampler: str = DEFAULT_SAMPLER, seed: int = 0,
+                       steps: int | None = None, sampler: str | None = None, seed: int = 0,
                        guidance: Guidance | None = None,
                        fixed: Sequence[int] | None = None,
                        params: ProcessParams | None = None,
+                       settings=None,
                        callback: StepCallback | None = None,
+                       on_frame: Callable | None = None,
                        should_stop: Callable[[], bool] | None = None) -> Trajectory:
     """Reverse diffusion from a prior draw at t = 1 down to t = 0 in ``steps`` steps with
-    an ``engine.sampling`` sampler (``sampler_names()``); ``steps`` defaults to
-    ``default_steps(structure.kind)``.
+    an ``engine.sampling`` sampler (``sampler_names()``); ``steps`` and ``sampler``
+    default to ``default_steps(structure.kind)`` and ``default_sampler(structure.kind)``
+    (the ancestral sampler for a model without a network: the exact harmonic prior).
 
     ``guidance``: regulariser guidance on Ŝ_0 (``engine.sampling.guidance``).
     ``fixed``: node indices held at the input coordinates (their Ŝ_0 rows are replaced at
     every step, so the output holds them exactly).
-    ``callback(k, t_k, S_k (N,3), Ŝ_0 (N,3))`` streams every step (frame 0 is the prior draw).
+    ``callback(k, t_k, S_k (N,3), Ŝ_0 (N,3))`` streams every frame (frame 0 is the prior
+    draw); ``on_frame(StageFrame)`` streams them with their stage and label (a frame with
+    ``stage == "diffusion"`` and ``step == 0`` after others starts a resampled run afresh).
+    A molecule with a trained network runs the whole pipeline of ``sample`` with the
+    app's Denoise settings (``engine.sampling.settings.WATCH_SETTINGS``, or
+    ``settings``; steps, sampler, seed and the guidance weights given here win), and its
+    frames include the chemistry stages (``Trajectory.stages`` / ``.labels``).
     """
     import torch
 
     if steps is None:
         steps = default_steps(structure.kind)
+    model = model or harmonic_prior_model()
+    if sampler is None:      # the watched run's sampler for a molecule network, else the exact ancestral one
+        sampler = default_sampler(structure.kind) if model.generation is not None else DEFAULT_SAMPLER
     if steps < 1 or steps > 5000:
         raise InputError(f"steps must be in [1, 5000], got {steps}")
+    from engine.sampling.frames import StageFrame
     from engine.sampling.samplers import get_sampler
 
     get_sampler(sampler)            # InputError naming the samplers for an unknown name
-    model = model or harmonic_prior_model()
     why = model.unsuitable(structure)
     if why is not None:
         raise InputError(f"cannot sample {structure.name}: {why} (engine.api.model_for "
                          f"picks a suitable model)")
     guidance = guidance or default_guidance(structure.kind)
     if structure.is_molecule and model.generation is not None and params is None:
-        return _reverse_molecule(structure, model, steps=int(steps), sampler=sampler,
-                                 seed=int(seed), guidance=guidance,
+        traj = _reverse_molecule(structure, model, run_settings(steps, sampler, seed, guidance, settings),
                                  fixed=_fixed_indices(fixed, structure.n), callback=callback,
-                                 should_stop=should_stop)
+                                 on_frame=on_frame, should_stop=should_stop)
+        traj.meta["guidance"] = guidance
+        return traj
     process = make_process(structure, params or model.params, phi_floor=SAMPLING_PHI_FLOOR)
     gen = torch.Generator().manual_seed(int(seed))
     center = _centroid(structure)
@@ -265,11 +313,11 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
         hooks.append(_regularizer_guidance(structure, ref, guidance, RegularizerGuidance))
     if len(fixed_idx):
         hooks.append(FixedAtoms(torch.as_tensor(fixed_idx), ref[fixed_idx]))
-    record = _ReverseRecorder(process, center, scale, callback)
+    record = _ReverseRecorder(process, center, scale, callback, on_frame)
 
-    def emit(k, t, S_t, S0):
-        record.add(k, t, S_t.detach().cpu().numpy() * scale + center,
-                   None if S0 is None else S0.detach().cpu().numpy() * scale + center)
+    def emit(k, t, S_t, S0, stage="diffusion"):
+        record.add(StageFrame(stage, k, int(steps), float(t), S_t.detach().cpu().numpy() * scale + center,
+                              s0_hat=None if S0 is None else S0.detach().cpu().numpy() * scale + center))
 
     def step_callback(k, t, S_t, S0):
         if should_stop is not None and should_stop():
@@ -283,66 +331,71 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
                                      generator=gen, transform_s0=compose(*hooks) if hooks else None)
     if len(record.frames) == 1 or not np.allclose(record.frames[-1],
                                                   final.detach().cpu().numpy() * scale + center):
-        emit(len(record.frames), 0.0, final, final)
+        emit(len(record.frames), 0.0, final, final, stage="result")
     return record.trajectory(structure, model, seed, {"sampler": sampler, "steps": steps,
                                                       "fixed": fixed_idx.tolist(),
                                                       "guidance": guidance})
 
 
-def _reverse_molecule(structure: Structure, model: ModelHandle, *, steps: int, sampler: str,
-                      seed: int, guidance: Guidance, fixed: np.ndarray, callback, should_stop):
+def run_settings(steps: int, sampler: str, seed: int, guidance: Guidance, base=None):
+    """The ``SamplingSettings`` of a molecule's reverse run: the app's Denoise settings
+    (``WATCH_SETTINGS``, or ``base``) with its steps, sampler, seed and the guidance
+    weights: ``guidance = λ_E · scale`` (the chemical energy), ``alignment = λ_A · scale``,
+    ``smoothness = λ_G · scale``. ``settings.flags()`` are the ``sample`` flags that give
+    the same conformer."""
+    from engine.sampling.settings import WATCH_SETTINGS
+
+    s = float(guidance.scale)
+    return (base or WATCH_SETTINGS).replace(steps=int(steps), sampler=sampler, seed=int(seed),
+                                            guidance=float(guidance.lambda_E) * s,
+                                            alignment=float(guidance.lambda_A) * s,
+                                            smoothness=float(guidance.lambda_G) * s).check()
+
+
+def _reverse_molecule(structure: Structure, model: ModelHandle, settings, *, fixed: np.ndarray,
+                      callback, on_frame, should_stop):
     """A molecule with a trained network: the one sampling path of ``python -m engine
     sample`` (``engine.sampling.generate.generate_conformers`` with one conformer, input
-    index 0, its defaults for polish, MMFF94 relaxation and stereo), so the app, the command line and this
-    API give the same coordinates for the same molecule, seed and settings. Frames are
-    shifted by the input's centroid (the sample sits where the input was);
+    index 0 and ``settings``), so the app, the command line and this API give the same
+    coordinates for the same molecule, seed and settings. Every stage's frames are
+    recorded: the diffusion's steps, then the polish and MMFF94 iterations (and an amide
+    turned or a centre flipped back), and the written conformer last when it differs.
+    Frames are shifted by the input's centroid (the sample sits where the input was);
     ``frames[-1] - centroid`` is exactly what ``sample`` writes (to the SDF's 4 decimals).
-
-    ``guidance.lambda_E`` (times ``scale``) weighs the chemical energy
-    (``engine.chem.energy``); ``lambda_G``/``lambda_A`` steer Ŝ₀ as for lattices.
     """
-    import torch
-
+    from engine.sampling.frames import StageFrame
     from engine.sampling.generate import generate_conformers
-    from engine.sampling.guidance import RegularizerGuidance
     from engine.sampling.samplers import SamplingCancelled
 
     process = make_process(structure, model.params)      # for the mode energies shown
     center = _centroid(structure)
     scale = float(model.coord_scale)
-    transform = None
-    steering = replace(guidance, lambda_E=0.0)      # lambda_E weighs the chemical energy instead
-    if steering.active:
-        ref = torch.as_tensor((structure.positions - center) / scale, dtype=torch.float32)
-        transform = _regularizer_guidance(structure, ref, steering, RegularizerGuidance)
     fixed_arg = (fixed, structure.positions[fixed] - center) if len(fixed) else None
-    record = _ReverseRecorder(process, center, scale, callback)
+    record = _ReverseRecorder(process, center, scale, callback, on_frame)
 
-    def step_callback(k, t, S_t, S0):
+    def recorded(frame):
         if should_stop is not None and should_stop():
             raise SamplingCancelled("cancelled")
-        if k == 0:          # a new round (a stereo violation was resampled): start afresh
-            record.clear()
-        record.add(k, t, S_t.detach().cpu().numpy().astype(np.float64) + center,
-                   None if S0 is None else S0.detach().cpu().numpy().astype(np.float64) + center)
+        if frame.stage == "diffusion" and frame.step == 0:    # a new round (a stereo violation
+            record.clear()                                     # was resampled): start afresh
+        record.add(replace(frame, coords=frame.coords + center, jobs=(),
+                           s0_hat=None if frame.s0_hat is None else frame.s0_hat + center))
 
     with _cancellation():
-        (out,) = generate_conformers([structure.mol], 1, model.generation, sampler=sampler,
-                                     steps=steps, seed=seed,
-                                     guidance=float(guidance.lambda_E) * float(guidance.scale),
-                                     fixed=fixed_arg, transform=transform,
-                                     step_callback=step_callback)
+        (out,) = generate_conformers([structure.mol], 1, model.generation, settings, fixed=fixed_arg,
+                                     on_frame=recorded)
     if isinstance(out, Exception):
         raise out
     final = out.GetConformer().GetPositions() + center
-    taken = len(record.frames) - 1          # sampler steps (frame 0 is the prior draw)
-    polished = not np.allclose(record.frames[-1], final)
-    if polished:                            # the polished (and stereo-checked) conformer
-        record.add(len(record.frames), 0.0, final, final)
-    return record.trajectory(structure, model, seed, {"sampler": sampler, "steps": steps,
-                                                      "fixed": fixed.tolist(), "guidance": guidance,
-                                                      "steps_taken": taken, "polished": bool(polished),
-                                                      "relax": DEFAULT_RELAX_STEPS})
+    taken = sum(stage == "diffusion" for stage in record.stages) - 1   # frame 0 is the prior draw
+    polished = record.stages[-1] != "diffusion"
+    if not np.allclose(record.frames[-1], final):     # the written conformer (e.g. reflected back)
+        record.add(StageFrame("result", 1, 1, 0.0, final, done=True))
+    return record.trajectory(structure, model, settings.seed,
+                             {"sampler": settings.sampler, "steps": settings.steps, "fixed": fixed.tolist(),
+                              "steps_taken": taken,
+                              "polished": bool(polished), "relax": settings.relax, "settings": settings,
+                              "command": settings.command()})
 
 
 def _regularizer_guidance(structure, ref, g: Guidance, cls):

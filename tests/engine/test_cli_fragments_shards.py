@@ -16,7 +16,7 @@ from rdkit import Chem
 
 from engine.cli import main
 from engine.commands._provenance import settings_provenance
-from engine.commands.sample import SampleSettings
+from engine.sampling.settings import SamplingSettings
 from engine.fragments import MIN_GAP, min_intercomponent_distance
 from engine.sampling.generate import default_checkpoint, generate_conformers, load_generation_model
 
@@ -162,8 +162,8 @@ def test_every_record_carries_the_provenance_properties(tmp_path):
 
 
 def test_provenance_follows_the_settings_dataclass():
-    @dataclasses.dataclass
-    class Extended(SampleSettings):
+    @dataclasses.dataclass(frozen=True)
+    class Extended(SamplingSettings):
         energy_guidance: float = 0.25
         polish_steps: int = 7
 

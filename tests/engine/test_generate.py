@@ -122,13 +122,15 @@ def test_several_cpu_batches_are_polished_together_with_the_same_result(checkpoi
     model = load_generation_model(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CCCCO", "c1ccccc1C(=O)O", "CC(=O)NC")]
     calls = []
-    real = G._polish
+    import engine.sampling.stages as stages
 
-    def counting(energy, coords, steps, fixed=None):
+    real = stages.polish
+
+    def counting(energy, coords, steps, fixed=None, **kw):
         calls.append(len(coords))
-        return real(energy, coords, steps, fixed=fixed)
+        return real(energy, coords, steps, fixed=fixed, **kw)
 
-    monkeypatch.setattr(G, "_polish", counting)
+    monkeypatch.setattr(stages, "polish", counting)
     monkeypatch.setattr(G, "CPU_CHUNK_ATOMS", 40)
     report = GenerationReport()
     grouped = generate_conformers(mols, 2, model, steps=2, seed=1, stereo="ignore", polish=30, report=report)
@@ -175,13 +177,13 @@ def test_mmff_spread_over_threads_gives_what_one_call_per_molecule_gives(checkpo
     whose minimisation raises is returned as its exception while the others are relaxed."""
     import threading
 
-    import engine.sampling.generate as G
+    import engine.sampling.relax as R
 
     model = load_generation_model(checkpoint, "cpu")
     mols = generate_conformers([Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCCCOC", "c1ccccc1CCN",
                                                                 "CCO")], 3, model, steps=4, seed=4, relax=0)
     jobs = [(m, [c.GetPositions() for c in m.GetConformers()]) for m in mols]
-    real = G.relax_conformers
+    real = R.relax_conformers
     seen: set = set()
 
     def spy(mol, max_iters, **kw):
@@ -190,11 +192,11 @@ def test_mmff_spread_over_threads_gives_what_one_call_per_molecule_gives(checkpo
             raise RuntimeError("no parameters for atom 3")
         return real(mol, max_iters, **kw)
 
-    monkeypatch.setattr(G, "relax_conformers", spy)
-    spread = G._minimise_molecules(jobs, 500, None, 2)
+    monkeypatch.setattr(R, "relax_conformers", spy)
+    spread = R.minimise_molecules(jobs, 500, None, 2)
     assert {n for _, n in seen} == {1}                                 # one RDKit thread per molecule
     assert threading.get_ident() not in {t for t, _ in seen}           # on the pool's threads
-    single = G._minimise_molecules(jobs, 500, None, 1)
+    single = R.minimise_molecules(jobs, 500, None, 1)
     assert isinstance(spread[3], RuntimeError) and isinstance(single[3], RuntimeError)
     for a, b, (_, start) in zip(spread[:3], single[:3], jobs):
         assert a[0] == b[0] == "mmff"
@@ -209,7 +211,7 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
     minimised again (lower energy: kept, counted); a trans one is left alone."""
     from rdkit.Chem import AllChem
 
-    import engine.sampling.generate as G
+    import engine.sampling.relax as R
     from engine.chem.conformers import cis_amides, mol_with_conformers, secondary_amides, turn_amide
 
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)NCc1ccccc1"))
@@ -217,13 +219,13 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
     AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
     trans = mol.GetConformer().GetPositions()
     (amide,) = secondary_amides(mol)
-    _, [(cis, cis_energy)] = G._minimise(mol, [turn_amide(amide, trans)], 2000, None, 1)
-    _, [(trans, trans_energy)] = G._minimise(mol, [trans], 2000, None, 1)
+    _, [(cis, cis_energy)] = R.minimise(mol, [turn_amide(amide, trans)], 2000, None, 1)
+    _, [(trans, trans_energy)] = R.minimise(mol, [trans], 2000, None, 1)
     assert cis_amides([amide], cis) == [0] and trans_energy < cis_energy           # MMFF keeps a cis minimum
     prepared = [(mol, None, None)]
     rows = [(0, 0, cis, cis_energy, cis), (0, 1, trans, trans_energy, trans)]
     report = GenerationReport()
-    G._turn_cis_amides(prepared, rows, 500, report, {})
+    R.turn_cis_amides(prepared, rows, 500, report, {})
     assert report.amides_turned == 1
     assert cis_amides([amide], rows[0][2]) == [] and rows[0][3] < cis_energy - 1.0
     assert abs(rows[0][3] - _mmff_energy(mol_with_conformers(mol, [rows[0][2]]), 0)) < 1e-3  # of what is kept
@@ -245,15 +247,16 @@ def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
 
 def test_a_molecule_the_force_field_cannot_treat_keeps_its_polish_and_is_reported(checkpoint, monkeypatch):
     import engine.sampling.generate as G
+    import engine.sampling.relax as R
 
-    real = G.relax_conformers
+    real = R.relax_conformers
 
     def failing(mol, max_iters, **kw):
         if mol.GetNumAtoms() == 9:                                     # ethanol
             raise RuntimeError("no parameters for atom 3")
         return real(mol, max_iters, **kw)
 
-    monkeypatch.setattr(G, "relax_conformers", failing)
+    monkeypatch.setattr(R, "relax_conformers", failing)
     model = load_generation_model(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCO")]
     report = GenerationReport()
@@ -268,10 +271,11 @@ def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatc
     centre (simulated: two substituents swap places), the polished conformer is written
     instead, without an MMFF energy, and counted."""
     import engine.sampling.generate as G
+    import engine.sampling.relax as R
     from engine.chem.stereo import stereo_report
 
     smi = "C[C@H](O)[C@@H](N)CC"
-    real = G.relax_conformers
+    real = R.relax_conformers
 
     def inverting(mol, max_iters, **kw):
         used, energies = real(mol, max_iters, **kw)
@@ -285,7 +289,7 @@ def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatc
 
     model = load_generation_model(checkpoint, "cpu")
     polished = generate_conformers([Chem.MolFromSmiles(smi)], 2, model, steps=4, seed=6, relax=0)[0]
-    monkeypatch.setattr(G, "relax_conformers", inverting)
+    monkeypatch.setattr(R, "relax_conformers", inverting)
     report = GenerationReport()
     (out,) = generate_conformers([Chem.MolFromSmiles(smi)], 2, model, steps=4, seed=6, report=report)
     assert report.relax_undone == 2 and report.stereo_resampled == 0
@@ -302,9 +306,10 @@ def test_centres_mmff_inverted_are_flipped_back_and_minimised_again(checkpoint, 
     the centre is flipped back and minimised again: the written conformer is relaxed, has
     the right stereo and its MMFF energy."""
     import engine.sampling.generate as G
+    import engine.sampling.relax as R
     from engine.chem.stereo import flip_centres
 
-    real, calls = G.relax_conformers, []
+    real, calls = R.relax_conformers, []
 
     def inverting_once(mol, max_iters, **kw):
         used, energies = real(mol, max_iters, **kw)
@@ -316,7 +321,7 @@ def test_centres_mmff_inverted_are_flipped_back_and_minimised_again(checkpoint, 
                     conf.SetAtomPosition(k, p.tolist())
         return used, energies
 
-    monkeypatch.setattr(G, "relax_conformers", inverting_once)
+    monkeypatch.setattr(R, "relax_conformers", inverting_once)
     model = load_generation_model(checkpoint, "cpu")
     report = GenerationReport()
     (out,) = generate_conformers([Chem.MolFromSmiles("C[C@H](O)[C@@H](N)CC")], 2, model, steps=4,
