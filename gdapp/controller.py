@@ -40,8 +40,11 @@ def describe_run(info: dict) -> str:
     fixed = info.get("fixed_atoms") or []
     extra = (", " + " ".join(lam) if lam else "") + \
             (f", {len(fixed)} {'atom' if len(fixed) == 1 else 'atoms'} fixed" if fixed else "")
-    return (f"{info.get('sampler', '?')}: {steps}, seed {info.get('seed', '?')}{extra}, "
+    text = (f"{info.get('sampler', '?')}: {steps}, seed {info.get('seed', '?')}{extra}, "
             f"model {info.get('model', '?')}")
+    if info.get("sample_flags") is not None and not fixed:
+        text += f" = python -m engine sample {info['sample_flags']}".rstrip()
+    return text
 
 
 class TrajectoryController(QObject):
@@ -70,9 +73,11 @@ class TrajectoryController(QObject):
         """The forward (noising) path, ``FORWARD_FRAMES`` frames, from the parameters' seed."""
         seed = int(self.state.params.seed)
 
-        def fn(structure, callback, should_stop):
+        def fn(structure, job):
+            def callback(k, t, frame, s0_hat):
+                job.report_step((t, frame, f"noising t={t:.3f}", "forward", False))
             return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=seed,
-                                          callback=callback, should_stop=should_stop)
+                                          callback=callback, should_stop=job.should_stop)
         return self._start(JobSlot.FORWARD, fn, {"seed": seed})
 
     def run_reverse(self) -> Job | None:
@@ -84,11 +89,26 @@ class TrajectoryController(QObject):
                 "lambda_E": p.lambda_E, "lambda_G": p.lambda_G, "lambda_A": p.lambda_A,
                 "guidance_scale": p.scale, "model": model.name, "fixed_atoms": fixed}
 
-        def fn(structure, callback, should_stop):
+        def fn(structure, job):
+            def on_frame(frame):
+                job.report_step((frame.t, frame.coords, frame.label, frame.stage,
+                                 frame.stage == "diffusion" and frame.step == 0))
             return api.reverse_trajectory(structure, model, steps=p.steps, sampler=p.sampler,
                                           seed=p.seed, guidance=p.guidance(), fixed=fixed,
-                                          callback=callback, should_stop=should_stop)
+                                          on_frame=on_frame, should_stop=job.should_stop)
         return self._start(JobSlot.REVERSE, fn, info)
+
+    def expected_frames(self, kind: str) -> int:
+        """About how many frames a run of ``kind`` streams (progress): a reverse run of a
+        molecule adds the polish and MMFF94 frames (at most ``STAGE_FRAMES`` each)."""
+        if kind == JobSlot.FORWARD:
+            return FORWARD_FRAMES
+        p, structure = self.state.params, self.state.structure
+        frames = p.steps + 1
+        if structure is not None and structure.is_molecule and self.state.model.is_network:
+            settings = api.WATCH_SETTINGS
+            frames += min(settings.polish, api.STAGE_FRAMES) + 1 + (api.STAGE_FRAMES if settings.relax else 0)
+        return frames
 
     def _start(self, kind: str, fn, info=None) -> Job | None:
         structure = self.state.structure
@@ -99,9 +119,7 @@ class TrajectoryController(QObject):
         self.state.begin_trajectory(kind, info)
 
         def work(job):
-            def callback(k, t, frame, s0_hat):
-                job.report_step((k, t, frame))
-            return fn(structure, callback, job.should_stop)
+            return fn(structure, job)
 
         job = self.runner.create(kind, work, name=kind)
         job.steps.connect(lambda items, j=job: self._on_steps(j, kind, structure, items))
@@ -126,11 +144,11 @@ class TrajectoryController(QObject):
     def _on_steps(self, job, kind, structure, items):
         if not self._current(kind, job) or structure is not self.state.structure:
             return
-        self.state.append_frames(kind, [(t, frame) for _, t, frame in items])
+        self.state.append_frames(kind, items)
         buf = self.state.trajectory(kind)
-        self.framesAdded.emit(kind, len(buf) if buf is not None else 0)
-        total = FORWARD_FRAMES if kind == JobSlot.FORWARD else self.state.params.steps + 1
-        self.progress.emit(kind, items[-1][0] + 1, total)
+        count = len(buf) if buf is not None else 0
+        self.framesAdded.emit(kind, count)
+        self.progress.emit(kind, count, self.expected_frames(kind))
 
     def _on_done(self, job, kind, structure, traj):
         if not self._current(kind, job) or structure is not self.state.structure:
@@ -142,6 +160,8 @@ class TrajectoryController(QObject):
             info["steps_taken"] = traj.meta.get("steps_taken", len(traj.frames) - 1)
             info["polished"] = bool(traj.meta.get("polished"))
             info["relaxed"] = bool(traj.meta.get("relax"))
+            if traj.meta.get("settings") is not None:       # the `sample` flags that give this conformer
+                info["sample_flags"] = " ".join(traj.meta["settings"].flags())
         self.state.finish_trajectory(traj, info)
         self.runFinished.emit(kind, info)
 

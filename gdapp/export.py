@@ -42,7 +42,7 @@ def export_generated(path, structure: api.Structure, generated, infos) -> Path:
 
 
 def frame_record(structure: api.Structure, kind: str, index: int, t: float, count: int,
-                 info: dict | None = None) -> tuple[str, dict]:
+                 info: dict | None = None, label: str = "") -> tuple[str, dict]:
     """Title and SDF properties of one frame of a trajectory.
 
     Frame 0 of the forward run is the input; the last frame of a reverse run is the
@@ -57,9 +57,11 @@ def frame_record(structure: api.Structure, kind: str, index: int, t: float, coun
         what = "noised" if kind == "forward" else "denoising intermediate"
     name = structure.name if what == "input" else f"{structure.name} {what}"
     if what in ("noised", "denoising intermediate"):
-        name += f" t={t:.2f}"
+        name += f" {label}" if label else f" t={t:.2f}"
     props = {"gdapp_frame": what, "gdapp_trajectory": kind, "gdapp_frame_index": index,
              "gdapp_t": f"{t:.4f}"}
+    if label:
+        props["gdapp_frame_label"] = label
     if what == "input":
         props = {"gdapp_frame": what}
     if kind == "reverse":
@@ -98,10 +100,11 @@ def generation_props(info: dict) -> dict:
 
 
 def export_trajectory(path, structure: api.Structure, buffer) -> Path:
-    """Write every frame of a trajectory buffer as multi-frame XYZ or PDB."""
+    """Write every frame of a trajectory buffer as multi-frame XYZ or PDB, each frame
+    with its t and what it is (its stage: ``polish 40/70``)."""
     _suffix(path, TRAJECTORY_SUFFIXES, "trajectories")
-    return api.export_trajectory(path, structure, np.stack(buffer.frames),
-                                 np.asarray(buffer.times))
+    return api.export_trajectory(path, structure, np.stack(buffer.frames), np.asarray(buffer.times),
+                                 labels=[buffer.label(i) for i in range(len(buffer))])
 
 
 def export_png(path, viewer) -> Path:
@@ -110,8 +113,31 @@ def export_png(path, viewer) -> Path:
     return Path(path)
 
 
+def caption(img: np.ndarray, text: str) -> np.ndarray:
+    """``img`` (H, W, 3|4 uint8) with ``text`` in a dark band at its bottom left (what an
+    exported animation frame is: its stage and t)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(np.ascontiguousarray(img))
+    draw = ImageDraw.Draw(image)
+    size = max(12, image.height // 28)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:                  # Pillow < 10.1: a fixed bitmap font
+        font = ImageFont.load_default()
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    pad = max(3, size // 3)
+    y = image.height - (bottom - top) - 3 * pad
+    fill = (0, 0, 0, 255) if image.mode == "RGBA" else (0, 0, 0)
+    draw.rectangle([0, y, right - left + 2 * pad, image.height], fill=fill)
+    draw.text((pad - left, y + pad - top), text, fill=(255, 255, 255) if image.mode != "RGBA"
+              else (255, 255, 255, 255), font=font)
+    return np.asarray(image)
+
+
 def export_animation(path, viewer, buffer, fps: float = 20.0, max_frames: int = 400) -> Path:
-    """Render the frames of ``buffer`` in the viewer and write a GIF or MP4."""
+    """Render the frames of ``buffer`` in the viewer and write a GIF or MP4, every frame
+    captioned with what it is (``diffusion 12/50, t=0.420``, ``MMFF94 120/500, …``)."""
     import imageio.v2 as imageio
 
     suffix = _suffix(path, ANIMATION_SUFFIXES, "animations")
@@ -122,9 +148,9 @@ def export_animation(path, viewer, buffer, fps: float = 20.0, max_frames: int = 
     keep = viewer.coords
     images = []
     try:
-        for frame in frames[::step]:
-            viewer.set_coords(frame, render=False)
-            img = viewer.image()
+        for index in range(0, len(frames), step):
+            viewer.set_coords(frames[index], render=False)
+            img = caption(viewer.image(), f"{buffer.kind}: {buffer.label(index)}")
             h, w = img.shape[:2]
             images.append(img[: h - h % 2, : w - w % 2])   # even size for H.264
     finally:

@@ -21,8 +21,8 @@ class SamplingParams:
     lambda_G: float = 0.0
     lambda_A: float = 0.0
     scale: float = 1.0                              # engine.api.Guidance.scale
-    steps: int = api.DEFAULT_STEPS
-    sampler: str = api.DEFAULT_SAMPLER
+    steps: int = api.default_steps("molecule")      # the app's Denoise (engine.api.WATCH_SETTINGS)
+    sampler: str = api.default_sampler("molecule")
     seed: int = 0
 
     def guidance(self) -> api.Guidance:
@@ -36,6 +36,8 @@ class TrajectoryBuffer:
     kind: str                               # "forward" | "reverse"
     frames: list = field(default_factory=list)
     times: list = field(default_factory=list)
+    labels: list = field(default_factory=list)  # what each frame is ("polish 40/70", …)
+    stages: list = field(default_factory=list)  # its stage ("diffusion", "polish", "MMFF94", …)
     complete: bool = False
     trajectory: api.Trajectory | None = None
     info: dict = field(default_factory=dict)   # what the app ran it with (sampler, steps, …)
@@ -43,9 +45,20 @@ class TrajectoryBuffer:
     def __len__(self):
         return len(self.frames)
 
+    def label(self, index: int) -> str:
+        """What frame ``index`` is (``diffusion 12/50, t=0.420``, ``MMFF94 120/500, …``)."""
+        if index < len(self.labels):
+            return self.labels[index]
+        return f"t={self.times[index]:.3f}"
+
+    def stage(self, index: int) -> str:
+        return self.stages[index] if index < len(self.stages) else self.kind
+
     @classmethod
     def from_trajectory(cls, traj: api.Trajectory, info: dict | None = None) -> TrajectoryBuffer:
         return cls(kind=traj.kind, frames=list(traj.frames), times=list(traj.times),
+                   labels=[traj.label(i) for i in range(len(traj.frames))],
+                   stages=[traj.stage(i) for i in range(len(traj.frames))],
                    complete=True, trajectory=traj, info=dict(info or {}))
 
 
@@ -83,12 +96,16 @@ class AppState(QObject):
         self.generated = []
         self.generated_info = []
         self._kept = {}
-        # lambda_E means the chemical energy for molecules (on by default, as in `sample`)
-        # and a pull towards the input for lattices (off by default); the steps follow the
-        # kind only when it changes (a user's choice stays from molecule to molecule)
-        changes = {"lambda_E": api.default_guidance(structure.kind).lambda_E}
+        # the guidance starts afresh for every structure: lambda_E means the chemical energy
+        # for molecules (on by default, as in `sample`) and a pull towards the input for
+        # lattices (off by default), and a λ_A tuned to one input's pose means nothing for
+        # the next; the steps and the sampler follow the kind only when it changes (a
+        # user's choice stays from molecule to molecule)
+        g = api.default_guidance(structure.kind)
+        changes = {"lambda_E": g.lambda_E, "lambda_G": g.lambda_G, "lambda_A": g.lambda_A, "scale": g.scale}
         if previous_kind != structure.kind:
             changes["steps"] = api.default_steps(structure.kind)
+            changes["sampler"] = api.default_sampler(structure.kind)
         self.set_params(**changes)
         self.structureChanged.emit(structure)
         self.fixedChanged.emit([])
@@ -103,13 +120,20 @@ class AppState(QObject):
         self.trajectoryStarted.emit(kind)
 
     def append_frames(self, kind: str, items):
-        """Append several ``(t, frame)`` pairs, then signal once (the newest index)."""
+        """Append several frames, then signal once (the newest index). An item is
+        ``(t, frame)`` or ``(t, frame, label, stage)``; a frame labelled as a new run's
+        prior draw (``restart``) starts the buffer afresh (a stereo violation resampled)."""
         buf = self.trajectories.get(kind)
         if buf is None or buf.complete or not items:
             return
-        for t, frame in items:
+        for item in items:
+            t, frame = item[0], item[1]
+            if len(item) > 4 and item[4] and len(buf.frames):
+                buf.frames.clear(), buf.times.clear(), buf.labels.clear(), buf.stages.clear()
             buf.frames.append(np.asarray(frame))
             buf.times.append(float(t))
+            buf.labels.append(item[2] if len(item) > 2 else f"t={float(t):.3f}")
+            buf.stages.append(item[3] if len(item) > 3 else kind)
         self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
     def finish_trajectory(self, traj: api.Trajectory, info: dict | None = None):

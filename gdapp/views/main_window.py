@@ -171,7 +171,7 @@ class MainWindow(QMainWindow):
         self.resample_timer = QTimer(self)
         self.resample_timer.setSingleShot(True)
         self.resample_timer.setInterval(DEBOUNCE_MS)
-        self.resample_timer.timeout.connect(self.run_reverse)
+        self.resample_timer.timeout.connect(lambda: self.run_reverse(play=False))
         # the quality table follows the frame shown: re-checked (debounced) when it is visible
         self.quality_timer = QTimer(self)
         self.quality_timer.setSingleShot(True)
@@ -206,8 +206,11 @@ class MainWindow(QMainWindow):
         self.cancel_btn.clicked.connect(self.cancel_jobs)
         self.model_status = QLabel()
         self.run_status = QLabel("")       # what the last reverse run actually did
+        self.frame_status = QLabel("")     # what the frame shown is: "polish 40/70", …
+        self.frame_status.setToolTip("the frame shown: its stage of the run (diffusion, polish, MMFF94) "
+                                     "and where in that stage")
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        for w in (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
+        for w in (self.frame_status, self.job_label, self.job_progress, self.cancel_btn, self.run_status,
                   self.model_status, self.device_label):
             bar.addPermanentWidget(w)
         self._on_model(self.state.model)
@@ -291,7 +294,8 @@ class MainWindow(QMainWindow):
 
         run = self._menu(m, "&Run")
         run.addAction(self._action("Forward (noising) trajectory", self.noise_and_play, "F5"))
-        run.addAction(self._action("Reverse sample", self.run_reverse, "F6"))
+        run.addAction(self._action("Reverse sample", lambda: self.run_reverse(), "F6",
+                                   tip="denoise from a fresh prior draw and play the run from t = 1"))
         run.addAction(self._action("Cancel running jobs", self.cancel_jobs, "Esc"))
         run.addSeparator()
         self.act_play = self._action("Play / pause", self.player.toggle, "Space")
@@ -319,7 +323,9 @@ class MainWindow(QMainWindow):
         self.act_noise = self._action("Noise ▶", self.noise_and_play,
                                       tip="run the forward (noising) path from the seed and play it")
         bar.addAction(self.act_noise)
-        bar.addAction(self._action("Denoise ▶", self.run_reverse))
+        bar.addAction(self._action("Denoise ▶", lambda: self.run_reverse(),
+                                   tip="denoise from the seed and play the run from t = 1: the diffusion, "
+                                       "then the chemistry (polish, MMFF94) settling"))
 
     def _connect(self):
         s = self.state
@@ -335,7 +341,8 @@ class MainWindow(QMainWindow):
         self.viewer.atomPicked.connect(self.state.toggle_fixed)
         self.viewer.atomInfo.connect(lambda text: text and self.status(text, 15000))
         self.viewer.measurementChanged.connect(lambda text: text and self.status(text, 15000))
-        self.steering.sampleRequested.connect(self.run_reverse)
+        self.steering.sampleRequested.connect(lambda: self.run_reverse())
+        self.player.frameLabelChanged.connect(self.frame_status.setText)
         self.steering.pickModeToggled.connect(self._set_pick_mode)
         self.steering.smartsRequested.connect(self.fix_smarts)
         self.steering.clearFixedRequested.connect(lambda: self.state.set_fixed([]))
@@ -608,7 +615,7 @@ class MainWindow(QMainWindow):
             return "input"
         buf = self.player.buffer()
         i = min(self.player.index, len(buf) - 1)
-        return f"{self.player.kind} frame {i + 1}, t = {buf.times[i]:.2f}"
+        return f"{self.player.kind} frame {i + 1}, {buf.label(i)}"
 
     def _quality_follow(self):
         coords = self.current_coords()
@@ -674,9 +681,14 @@ class MainWindow(QMainWindow):
     def noise_and_play(self):
         return self.run_forward(play=True)
 
-    def run_reverse(self):
+    def run_reverse(self, play: bool = True):
+        """Denoise: a reverse run with the steering parameters. ``play``: play it through
+        from t = 1 as it streams in (Denoise ▶, F6); a slider's re-sample shows the result."""
         self.resample_timer.stop()
-        return self.trajectories.run_reverse()
+        job = self.trajectories.run_reverse()
+        if job is not None and play:
+            self.player.play_run("reverse")
+        return job
 
     def _on_params(self, params):
         self._maybe_resample()          # (the undo history notes the change itself)
@@ -831,7 +843,7 @@ class MainWindow(QMainWindow):
         if not np.array_equal(buf.frames[i], self.current_coords()):
             return structure.name, {}
         return export.frame_record(structure, self.player.kind, i, buf.times[i], len(buf),
-                                   buf.info)
+                                   buf.info, buf.label(i))
 
     def export_generated(self, path=None):
         if self.state.structure is None:
@@ -915,7 +927,20 @@ class MainWindow(QMainWindow):
         return (f"gdapp {__version__}\n"
                 "graph-structured diffusion of molecules and lattices.\n\n"
                 f"Engine device: {api.device_info()}\nModel: {self.state.model.name}\n"
-                f"PySide6 {PySide6.__version__}")
+                f"PySide6 {PySide6.__version__}" + self.denoise_command_text())
+
+    def denoise_command_text(self) -> str:
+        """For a molecule with a network: the ``sample`` command that writes the conformer
+        Denoise shows (the same pipeline and settings; no fixed atoms)."""
+        structure, p = self.state.structure, self.state.params
+        if structure is None or not structure.is_molecule or not self.state.model.is_network:
+            return ""
+        try:
+            settings = api.run_settings(p.steps, p.sampler, p.seed, p.guidance())
+        except api.InputError:
+            return ""
+        return ("\n\nDenoise writes what this command writes (one conformer, no fixed atoms):\n"
+                + settings.command(f"{structure.name}.sdf", "out.sdf", 1))
 
     def show_about(self):
         box = QMessageBox(QMessageBox.Information, "About gdapp", self.about_text(),

@@ -2,7 +2,9 @@
 
 It plays the frames of one :class:`gdapp.state.TrajectoryBuffer` ("forward" or
 "reverse") and emits ``frameChanged(kind, index)``; while a trajectory is still
-streaming in, the player follows the newest frame unless the user moved the slider.
+streaming in, the player follows the newest frame unless the user moved the slider, or
+plays it through from its first frame as it arrives (:meth:`Player.play_run`: Denoise ▶):
+at the player's speed, waiting for frames the run has not made yet, stopping on the last.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ CHROME_MS = 100     # slider and frame label follow the frame at most 10 times a
 class Player(QWidget):
     frameChanged = Signal(str, int)      # kind, frame index
     trajectorySelected = Signal(str)     # kind
+    frameLabelChanged = Signal(str)      # what the frame shown is ("polish 40/70", …)
 
     def __init__(self, state: AppState, parent=None):
         super().__init__(parent)
@@ -29,6 +32,7 @@ class Player(QWidget):
         self.index = 0
         self.direction = 1
         self.follow = True
+        self.through = False             # playing a run through once, as it streams in
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
         # while a run streams in, show its newest frame at most every FOLLOW_MS
@@ -133,7 +137,9 @@ class Player(QWidget):
 
     def _on_started(self, kind):
         # a reverse run is followed as it streams in; a forward run starts at the input
-        self.follow = kind == "reverse"
+        if self.through and kind != self.kind:
+            self.pause()
+        self.follow = kind == "reverse" and not self.through
         self.select(kind)
         self.index = 0
         self._sync_slider()
@@ -187,8 +193,10 @@ class Player(QWidget):
         self.slider.blockSignals(True)
         self.slider.setValue(index)
         self.slider.blockSignals(False)
-        t = self.buffer().times[index]
-        self.label.setText(f"{self.kind}  t = {t:.3f}   frame {index + 1}/{n}")
+        text = self.buffer().label(index)
+        self.label.setText(f"{self.kind}  {text}   frame {index + 1}/{n}")
+        self.label.setToolTip(self.label.text())
+        self.frameLabelChanged.emit(text)
 
     def step(self, delta: int):
         self.follow = False
@@ -213,7 +221,24 @@ class Player(QWidget):
         if not self.timer.isActive():
             self.timer.start()
 
+    def play_run(self, kind: str = "reverse"):
+        """Play the run of ``kind`` through once from its first frame, following it while
+        it streams in (the frames it has not made yet are waited for), and stop on its last
+        frame whatever the play mode (Denoise ▶)."""
+        self.select(kind)
+        self.follow = False
+        self.through = True
+        self.direction = 1
+        if self.count():
+            self.seek(0)
+        self.play_btn.blockSignals(True)
+        self.play_btn.setChecked(True)
+        self._set_play_icon(True)
+        self.play_btn.blockSignals(False)
+        self.timer.start()
+
     def pause(self):
+        self.through = False
         self.timer.stop()
         self._update_chrome()
         self.play_btn.blockSignals(True)
@@ -263,6 +288,13 @@ class Player(QWidget):
         return None
 
     def _tick(self):
+        if self.through:
+            buf = self.buffer()
+            if self.index + 1 < self.count():
+                self.seek(self.index + 1)
+            elif buf is None or buf.complete:
+                self.pause()                    # the run's last frame: stop there
+            return                              # else wait for the run's next frame
         nxt = self.next_index()
         if nxt is None:
             self.pause()

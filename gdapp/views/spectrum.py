@@ -1,9 +1,11 @@
 """Energy per Laplacian mode over t: how structured noise works, in one picture.
 
-Top: a heat map of ``log10`` energy, mode index (ascending eigenvalue, smooth → rough)
-against t, with a cursor at the player's frame. Bottom: the energy of each mode in the
-current frame (the spectrum). In the forward process the rough (high) modes lose their
-signal first and the smooth ones last.
+Top: a heat map of ``log10`` energy (colour bar at its side), mode index (ascending
+eigenvalue, smooth → rough) against t (a forward run) or against the frames of a reverse
+run in the order they were made: the diffusion from t = 1 to 0, then the chemistry
+stages (polish, MMFF94), each stage's first frame marked; a cursor at the player's
+frame. Bottom: the energy of each mode in the current frame (the spectrum). In the
+forward process the rough (high) modes lose their signal first and the smooth ones last.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import time
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
@@ -71,7 +73,10 @@ class SpectrumView(QWidget):
         self.map_plot.addItem(self.image)
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("y", width=2))
         self.map_plot.addItem(self.cursor)
-        self.colorbar = None
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"),
+                                        label="log10 energy", interactive=False, width=12)
+        self.colorbar.setImageItem(self.image, insert_in=self.map_plot.getPlotItem())
+        self.stage_marks: list = []         # (frame, stage name) of every stage after the first
         self.line_plot = pg.PlotWidget()
         self.line_plot.setLabel("bottom", "mode (ascending eigenvalue)")
         self.line_plot.setLabel("left", "log10 energy")
@@ -93,6 +98,7 @@ class SpectrumView(QWidget):
     def clear(self):
         self.trajectory = None
         self._log = None
+        self._set_stage_marks([])
         self._pending = None
         self._timer.stop()
         self.image.clear()
@@ -144,19 +150,56 @@ class SpectrumView(QWidget):
             self._curve_y = np.add.reduceat(log, starts, axis=1) / counts
         else:
             self._curve_x, self._curve_y = np.arange(n, dtype=np.float64), log
+        staged = self._by_frame(traj)
+        if staged:       # frames in the order the run made them: x is the frame index
+            order = np.arange(len(times))
+            x0, x1 = -0.5, len(times) - 0.5
+            self.map_plot.setLabel("bottom", "frame: diffusion t = 1 → 0, then the chemistry")
+        else:
+            times = times[order]
+            x0, x1 = float(times[0]), float(times[-1])
+            self.map_plot.setLabel("bottom", "t")
         img = log[order].T
         img = _bin_means(img, MAX_IMAGE_ROWS, axis=0)        # modes
-        img = _bin_means(img, MAX_IMAGE_COLUMNS, axis=1)     # frames (the image spans t0..t1 evenly)
-        self.image.setImage(img, autoLevels=False, levels=self._levels(img))
-        self.image.setColorMap(pg.colormap.get("viridis"))
-        t0, t1 = float(times[0]), float(times[-1])
-        self.image.setRect(t0, 0.0, max(t1 - t0, 1e-6), float(log.shape[1]))
-        self.map_plot.setXRange(t0, t1, padding=0)
+        img = _bin_means(img, MAX_IMAGE_COLUMNS, axis=1)     # frames (the image spans x0..x1 evenly)
+        levels = self._levels(img)
+        self.image.setImage(img, autoLevels=False, levels=levels)
+        self.colorbar.setLevels(levels)
+        self.image.setRect(x0, 0.0, max(x1 - x0, 1e-6), float(log.shape[1]))
+        self.map_plot.setXRange(x0, x1, padding=0)
+        self._set_stage_marks(traj.stage_starts()[1:] if staged else [])
         self.map_plot.setYRange(0, log.shape[1], padding=0)
         self.title.setText(f"energy per Laplacian mode (log10) — {traj.kind} trajectory, "
                            f"{E.shape[1]} modes")
         self._last_update = -1e9
         self.set_frame(0)
+
+    @staticmethod
+    def _by_frame(traj) -> bool:
+        """A run with stages after its diffusion (their frames all sit at t = 0) is drawn
+        frame by frame, in the order it was made."""
+        stages = getattr(traj, "stages", None) or []
+        return any(stage != stages[0] for stage in stages)
+
+    def _set_stage_marks(self, starts):
+        for line in self.stage_marks:
+            self.map_plot.removeItem(line[2])
+        self.stage_marks = []
+        for k, (frame, name) in enumerate(starts):
+            # labels alternate in height: a short stage's label would cover the next one's
+            line = pg.InfiniteLine(pos=frame - 0.5, angle=90, movable=False,
+                                   pen=pg.mkPen((255, 255, 255, 200), width=1, style=Qt.DashLine),
+                                   label=name, labelOpts={"position": 0.94 - 0.12 * (k % 2),
+                                                          "color": (255, 255, 255), "fill": (0, 0, 0, 140),
+                                                          "anchors": [(0, 0), (0, 0)]})
+            self.map_plot.addItem(line)
+            self.stage_marks.append((frame, name, line))
+
+    def x_of(self, index: int) -> float:
+        """Where frame ``index`` sits on the heat map's x axis."""
+        if self.trajectory is None:
+            return 0.0
+        return float(index) if self._by_frame(self.trajectory) else float(self.trajectory.times[index])
 
     @staticmethod
     def _levels(img: np.ndarray) -> tuple[float, float]:
@@ -193,5 +236,5 @@ class SpectrumView(QWidget):
         self._pending = None
         self._last_update = time.monotonic()
         self.frame_index = index
-        self.cursor.setValue(float(self.trajectory.times[index]))
+        self.cursor.setValue(self.x_of(index))
         self.curve.setData(self._curve_x, self._curve_y[index])

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from engine import api
 from gdapp.state import AppState
 
+# lattices: the seed's regularisers on Ŝ₀ (docs/math.md §4)
 TIP_LAMBDA_E = ("λ_E — energy guidance: E = ½‖M^½(Ŝ₀ − S*)‖², a mass-weighted pull of the "
                 "denoised estimate Ŝ₀ towards the input structure S* at every step "
                 "(0 = off; larger = stronger pull)")
@@ -33,6 +34,22 @@ TIP_LAMBDA_G = ("λ_G — smoothness guidance: G = ‖L Ŝ₀‖², damps Ŝ₀'
                 "so bonded neighbours move together (0 = off)")
 TIP_LAMBDA_A = ("λ_A — alignment guidance: Σ (1 − cos) between each bond vector of Ŝ₀ and "
                 "the same bond in the input, keeps bond directions (0 = off)")
+# molecules: what each weight does to the conformer (docs/app.md, "Sliders")
+TIP_MOL_LAMBDA_E = ("λ_E — chemical energy: how long the network's estimate Ŝ₀ descends the "
+                    "molecule's chemical energy (bond lengths and angles within RDKit's bounds, "
+                    "flat rings, stereo) at every step with t ≤ 0.5. Larger: the last diffusion "
+                    "frame is nearer a valid structure (its chemical energy falls as λ_E grows). "
+                    "λ_E × scale is `sample --guidance`")
+TIP_MOL_LAMBDA_G = ("λ_G — smoothness of Ŝ₀ on the graph of atoms up to three bonds apart, at "
+                    "t ≤ 0.5: straighter chains, so more extended conformers (the radius of "
+                    "gyration grows with λ_G on average; polish and MMFF94 then pick a torsion "
+                    "basin, so for one seed the result changes in jumps). λ_G × scale is "
+                    "`sample --smoothness`")
+TIP_MOL_LAMBDA_A = ("λ_A — alignment with the input's pose: turns Ŝ₀'s bonds towards the "
+                    "input's bond directions (the input rotated onto Ŝ₀ first) at every step. "
+                    "Larger: the conformer comes nearer the input pose (conformers near this "
+                    "pose); the heavy-atom RMSD to the input falls as λ_A grows. λ_A × scale "
+                    "is `sample --alignment`")
 TIP_SCALE = ("guidance scale — multiplies all three λ at once (0 switches guidance off)")
 TIP_STEPS = "number of reverse-diffusion steps (more: slower, usually more accurate)"
 SAMPLER_TIPS = {
@@ -138,12 +155,13 @@ class SteeringPanel(QWidget):
 
         guidance = QGroupBox("Reverse diffusion")
         form = QFormLayout(guidance)
-        form.addRow("λ_E (energy)", self.lambda_E)
-        form.addRow("λ_G (smoothness)", self.lambda_G)
-        form.addRow("λ_A (alignment)", self.lambda_A)
+        self._form = form
+        form.addRow("λ_E (chemistry)", self.lambda_E)
+        form.addRow("λ_G (straighten)", self.lambda_G)
+        form.addRow("λ_A (input pose)", self.lambda_A)
         form.addRow("guidance scale", self.scale)
-        for widget, tip in ((self.lambda_E, TIP_LAMBDA_E), (self.lambda_G, TIP_LAMBDA_G),
-                            (self.lambda_A, TIP_LAMBDA_A), (self.scale, TIP_SCALE)):
+        for widget, tip in ((self.lambda_E, TIP_MOL_LAMBDA_E), (self.lambda_G, TIP_MOL_LAMBDA_G),
+                            (self.lambda_A, TIP_MOL_LAMBDA_A), (self.scale, TIP_SCALE)):
             widget.setToolTip(tip)
             form.labelForField(widget).setToolTip(tip)
         self.steps.setToolTip(TIP_STEPS)
@@ -261,7 +279,17 @@ class SteeringPanel(QWidget):
                                  else "no atoms fixed")
 
     def set_lattice(self, lattice: bool):
-        """Fixing atoms by SMARTS and the ETKDG overlay exist only for molecules."""
+        """Fixing atoms by SMARTS and the ETKDG overlay exist only for molecules; the
+        guidance weights mean other things for molecules and lattices (the tooltips say)."""
+        tips = ((TIP_LAMBDA_E, TIP_LAMBDA_G, TIP_LAMBDA_A) if lattice
+                else (TIP_MOL_LAMBDA_E, TIP_MOL_LAMBDA_G, TIP_MOL_LAMBDA_A))
+        labels = (("λ_E (energy)", "λ_G (smoothness)", "λ_A (alignment)") if lattice
+                  else ("λ_E (chemistry)", "λ_G (straighten)", "λ_A (input pose)"))
+        for widget, tip, text in zip((self.lambda_E, self.lambda_G, self.lambda_A), tips, labels):
+            widget.setToolTip(tip)
+            label = self._form.labelForField(widget)
+            label.setToolTip(tip)
+            label.setText(text)
         why = "lattices have no atoms or chemistry: SMARTS and ETKDG apply to molecules only"
         for widget, tip in ((self.smarts, "SMARTS pattern; press Enter or Fix matches"),
                             (self.smarts_btn, "fix the atoms the SMARTS pattern matches"),

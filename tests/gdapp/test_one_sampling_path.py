@@ -44,9 +44,9 @@ def test_app_cli_and_api_give_the_same_coordinates(demo, tmp_path):
 
 
 def test_the_app_defaults_are_the_command_line_defaults():
-    from engine.commands.sample import SampleSettings
+    from engine.sampling.settings import SamplingSettings
 
-    app, cli = SamplingParams(), SampleSettings()
+    app, cli = SamplingParams(), SamplingSettings()
     assert (app.sampler, app.steps) == (cli.sampler, cli.steps)
     assert app.guidance().lambda_E * app.guidance().scale == cli.guidance
     assert api.default_guidance("molecule").lambda_E == cli.guidance
