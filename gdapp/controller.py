@@ -75,7 +75,7 @@ class TrajectoryController(QObject):
 
         def fn(structure, job):
             def callback(k, t, frame, s0_hat):
-                job.report_step((t, frame, f"noising t={t:.3f}", "forward", False))
+                job.report_step((t, frame, f"t={t:.3f}", "forward", False))
             return api.forward_trajectory(structure, num_frames=FORWARD_FRAMES, seed=seed,
                                           callback=callback, should_stop=job.should_stop)
         return self._start(JobSlot.FORWARD, fn, {"seed": seed})

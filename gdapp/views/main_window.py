@@ -357,6 +357,8 @@ class MainWindow(QMainWindow):
         self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
         self.trajectories.progress.connect(lambda kind, done, total: self._on_progress(done, total))
         self.trajectories.runFinished.connect(self._on_run_finished)
+        self.trajectories.runCancelled.connect(self._on_run_stopped)
+        self.trajectories.runFailed.connect(lambda kind, msg, tb: self._on_run_stopped(kind))
         self.trajectories.runFailed.connect(
             lambda kind, msg, tb: self.show_error(f"{kind.capitalize()} trajectory failed", msg, tb))
         self.trajectories.statusMessage.connect(self.status)
@@ -672,6 +674,13 @@ class MainWindow(QMainWindow):
                 self.player.seek(0)
                 self.player.play()
 
+    def _on_run_stopped(self, kind):
+        """A run being played through was cancelled or failed: the last finished run of
+        that kind is back; show its result instead of playing it."""
+        if self.player.kind == kind and self.player.through:
+            self.player.pause()
+            self.player.seek(self.player.count() - 1)
+
     def run_forward(self, play: bool = False):
         """The forward (noising) path from the steering seed; ``play``: play it from t = 0
         when it is done (Noise ▶, F5)."""
@@ -842,8 +851,8 @@ class MainWindow(QMainWindow):
         i = min(self.player.index, len(buf) - 1)
         if not np.array_equal(buf.frames[i], self.current_coords()):
             return structure.name, {}
-        return export.frame_record(structure, self.player.kind, i, buf.times[i], len(buf),
-                                   buf.info, buf.label(i))
+        return export.frame_record(structure, self.player.kind, i, buf.times[i], len(buf), buf.info,
+                                   buf.label(i) if self.player.kind == "reverse" else "")
 
     def export_generated(self, path=None):
         if self.state.structure is None:

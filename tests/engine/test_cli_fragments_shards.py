@@ -16,9 +16,9 @@ from rdkit import Chem
 
 from engine.cli import main
 from engine.commands._provenance import settings_provenance
-from engine.sampling.settings import SamplingSettings
 from engine.fragments import MIN_GAP, min_intercomponent_distance
 from engine.sampling.generate import default_checkpoint, generate_conformers, load_generation_model
+from engine.sampling.settings import SamplingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--steps", "4", "--threads", "1"]

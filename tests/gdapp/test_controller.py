@@ -107,11 +107,11 @@ def test_cancel_stops_a_trajectory_run_without_a_window(qtbot, monkeypatch):
 
     real = api.reverse_trajectory
 
-    def slow(structure, *args, callback=None, **kw):      # ~5 ms a step: it cannot end first
-        def cb(*step):
-            callback(*step)
+    def slow(structure, *args, on_frame=None, **kw):      # ~5 ms a step: it cannot end first
+        def cb(frame):
+            on_frame(frame)
             time.sleep(0.005)
-        return real(structure, *args, callback=cb, **kw)
+        return real(structure, *args, on_frame=cb, **kw)
 
     monkeypatch.setattr(api, "reverse_trajectory", slow)
     state, controller = _trajectories(qtbot)

@@ -1,7 +1,8 @@
 """One sampling path: the app's Denoise (api.reverse_trajectory with the app's default
-parameters), the Python API (generate_conformers) and `python -m engine sample` give the same
-conformer for the same molecule, seed and settings; a molecule the chemical energy cannot be
-built for is reported with its index and reason while the others go through."""
+parameters), the Python API (generate_conformers) and `python -m engine sample` (with the
+flags the settings name) give the same conformer for the same molecule, seed and settings;
+a molecule the chemical energy cannot be built for is reported with its index and reason
+while the others go through."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ from rdkit import Chem
 from engine import api
 from engine.cli import main as cli_main
 from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
+from engine.sampling.settings import SamplingSettings
 from gdapp.state import SamplingParams
 
 STEPS = 6      # any setting works; few steps keep the test short
@@ -27,48 +29,54 @@ def test_app_cli_and_api_give_the_same_coordinates(demo, tmp_path):
     traj = api.reverse_trajectory(demo, model, steps=params.steps, sampler=params.sampler,
                                   seed=params.seed, guidance=params.guidance())
     app = traj.frames[-1] - demo.positions.mean(0)       # the app shows it where the input was
+    settings = traj.meta["settings"]                      # the app's Denoise settings, 6 steps
 
-    (mol,) = generate_conformers([demo.mol], 1, load_generation_model(), steps=STEPS, seed=3)
+    (mol,) = generate_conformers([demo.mol], 1, load_generation_model(), settings)
     from_api = mol.GetConformer().GetPositions()
 
     out = tmp_path / "out.sdf"
     assert cli_main(["sample", str(api.demo_molecule_path()), "--out", str(out), "--num-confs", "1",
-                     "--steps", str(STEPS), "--seed", "3", "--quiet"]) == 0
+                     "--quiet", *settings.flags()]) == 0
     from_cli = Chem.MolFromMolFile(str(out), removeHs=False).GetConformer().GetPositions()
 
     assert np.abs(app - from_api).max() < 1e-9
     assert np.abs(from_cli - from_api).max() < 1e-4            # the SDF keeps 4 decimals
     # and the settings matter: another seed gives another conformer
-    (other,) = generate_conformers([demo.mol], 1, load_generation_model(), steps=STEPS, seed=4)
+    (other,) = generate_conformers([demo.mol], 1, load_generation_model(), settings.replace(seed=4))
     assert np.abs(other.GetConformer().GetPositions() - from_api).max() > 0.1
 
 
-def test_the_app_defaults_are_the_command_line_defaults():
-    from engine.sampling.settings import SamplingSettings
-
+def test_the_app_defaults_are_the_watched_run_and_sample_s_pipeline():
+    """The app's Denoise is `sample`'s pipeline with the settings of a run to watch
+    (WATCH_SETTINGS): the same chemistry (guidance, polish, MMFF94, stereo), 50 DDIM steps
+    on the sigma grid and no expansion; its flags say exactly that."""
     app, cli = SamplingParams(), SamplingSettings()
-    assert (app.sampler, app.steps) == (cli.sampler, cli.steps)
-    assert app.guidance().lambda_E * app.guidance().scale == cli.guidance
+    watched = api.run_settings(app.steps, app.sampler, app.seed, app.guidance())
+    assert watched == api.WATCH_SETTINGS
+    assert app.guidance().lambda_E * app.guidance().scale == cli.guidance == watched.guidance
+    assert (watched.polish, watched.relax, watched.stereo) == (cli.polish, cli.relax, cli.stereo)
+    assert watched.flags() == ["--sampler", "ddim", "--steps", "50", "--expansion", "1", "--time-grid", "sigma"]
     assert api.default_guidance("molecule").lambda_E == cli.guidance
     assert api.default_guidance("lattice").lambda_E == 0.0
-    assert api.default_steps("molecule") == cli.steps
+    assert (api.default_steps("molecule"), api.default_sampler("molecule")) == (app.steps, app.sampler)
 
 
 def test_the_app_steps_follow_the_structure_kind_but_keep_a_users_choice(demo):
-    """Few steps for molecules (the polish relaxes them), the lattice model's 50 for
+    """The Denoise's 50 DDIM steps for molecules, the lattice model's 50 ancestral steps for
     lattices; a user's setting survives loading another molecule."""
     from gdapp.state import AppState
 
     state = AppState()
     state.set_structure(demo)
-    assert state.params.steps == api.default_steps("molecule") < api.default_steps("lattice")
+    assert (state.params.steps, state.params.sampler) == (api.default_steps("molecule"), "ddim")
     state.set_structure(api.build_lattice((6, 6), "spin", seed=0))
-    assert state.params.steps == api.default_steps("lattice") == 50
+    assert (state.params.steps, state.params.sampler) == (api.default_steps("lattice"), "ancestral")
+    assert api.default_steps("lattice") == 50
     state.set_structure(demo)
-    assert state.params.steps == api.default_steps("molecule")
-    state.set_params(steps=12)
+    assert (state.params.steps, state.params.sampler) == (api.default_steps("molecule"), "ddim")
+    state.set_params(steps=12, sampler="heun")
     state.set_structure(api.structure_from_smiles("CCO"))
-    assert state.params.steps == 12
+    assert (state.params.steps, state.params.sampler) == (12, "heun")
     # the API's own default follows the kind too
     lattice = api.build_lattice((4, 4), "spin", seed=0)
     traj = api.reverse_trajectory(lattice, api.default_model("lattice"), seed=0)

@@ -6,7 +6,9 @@ from PySide6.QtCore import QPoint, Qt
 
 
 def _reverse(window, qtbot, trigger=None, timeout=90000):
-    trigger = trigger or window.run_reverse
+    """A reverse run as a slider's re-sample makes it (the player follows the newest frame
+    and lands on the result; Denoise ▶ plays it through: test_denoise_watch.py)."""
+    trigger = trigger or (lambda: window.run_reverse(play=False))
     with qtbot.waitSignal(window.state.trajectoryFinished, timeout=timeout,
                           check_params_cb=lambda k: k == "reverse"):
         trigger()
