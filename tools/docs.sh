@@ -15,8 +15,10 @@ case "${1:-}" in
   --check) exec "$BIN/mkdocs" build --strict --clean ;;    # never --quiet: it hides the warnings that --strict counts
   "") "$BIN/mkdocs" build --strict --clean
       echo "docs.sh: built $(pwd)/site/index.html"
-      if [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]] && command -v xdg-open >/dev/null 2>&1; then
-        xdg-open site/index.html >/dev/null 2>&1 &
+      if [[ $(uname) == Darwin ]]; then
+        open site/index.html
+      elif [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then     # a desktop: the default browser
+        "$BIN/python" -m webbrowser -t "file://$(pwd)/site/index.html" >/dev/null 2>&1 &
       fi ;;
   *) echo "usage: bash tools/docs.sh [--check|--serve]" >&2; exit 2 ;;
 esac
