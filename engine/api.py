@@ -3,16 +3,16 @@
 ``from engine import api`` is light (numpy-free even: nothing is imported until a name is
 used); each name lives in the package that owns it and is loaded on first use:
 
-==========================================  =============================================
-structures, loading, selection, export       :mod:`engine.structures`
-lattice systems                              :mod:`engine.lattices`
-process parameters                           :mod:`engine.process.params`
-model handles                                :mod:`engine.sampling.models`
-forward / reverse trajectories, guidance     :mod:`engine.sampling.trajectories`
-quality checks, the ETKDG baseline           :mod:`engine.metrics.quality`
-training jobs                                :mod:`engine.training.jobs`
-errors, cancellation                         :mod:`engine.errors`
-==========================================  =============================================
+| what                                      | home                                   |
+|-------------------------------------------|----------------------------------------|
+| structures, loading, selection, export    | :mod:`engine.structures`               |
+| lattice systems                           | :mod:`engine.lattices`                 |
+| process parameters                        | :mod:`engine.process.params`           |
+| model handles                             | :mod:`engine.sampling.models`          |
+| forward / reverse trajectories, guidance  | :mod:`engine.sampling.trajectories`    |
+| quality checks, the ETKDG baseline        | :mod:`engine.metrics.quality`          |
+| training jobs                             | :mod:`engine.training.jobs`            |
+| errors, cancellation                      | :mod:`engine.errors`                   |
 
 Everything returns plain numpy arrays and dataclasses. Long calls take ``callback``
 (streamed per-step results) and ``should_stop`` (a no-argument predicate polled between

@@ -10,7 +10,7 @@ PY=${PYTHON:-.venv/bin/python}
 [[ -x "$PY" ]] || { echo "lock.sh: no Python at $PY (run: bash tools/setup.sh --test)" >&2; exit 2; }
 if [[ "${1:-}" == "--upgrade" ]]; then
   "$PY" -m pip install -q --upgrade "torch==2.13.0"
-  "$PY" -m pip install -q --upgrade --upgrade-strategy eager -e ".[app,quality,test]"
+  "$PY" -m pip install -q --upgrade --upgrade-strategy eager -e ".[app,quality,test,docs]"
 fi
 "$PY" tools/lockfile.py write requirements/lock.txt
 "$PY" tools/lockfile.py check requirements/lock.txt

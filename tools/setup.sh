@@ -30,7 +30,7 @@ lock=(-c requirements/lock.txt)
 # torch first and pinned: a bare "torch" requirement can pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "${lock[@]}" "torch==2.13.0"
 extras="app,quality"
-[[ $want_tests == 1 ]] && extras="app,quality,test"
+[[ $want_tests == 1 ]] && extras="app,quality,test,docs"
 .venv/bin/python -m pip install -q "${lock[@]}" -e ".[${extras}]"
 # without --test the lock's test tools are not installed: only versions and additions count
 partial=(--allow-missing)

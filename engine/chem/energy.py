@@ -28,7 +28,7 @@ well-formed conformer:
   evaluated as the Chebyshev polynomial ``T_k(cos φ)``, so there is no ``atan2``.
 
 :func:`polish` lowers the energy of a batch with L-BFGS; the samplers use
-:class:`EnergyGuidance` (``engine.sampling.guidance``) to steer Ŝ₀ with it.
+:class:`engine.sampling.guidance.EnergyGuidance` to steer Ŝ₀ with it.
 
 Molecules that RDKit cannot build bounds for raise :class:`~engine.errors.InputError`
 naming the reason; :func:`molecule_terms` is called per molecule, so callers report the

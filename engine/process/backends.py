@@ -96,6 +96,7 @@ class _EighCache:
 
 
 EIGH_CACHE = _EighCache()
+"""The eigendecompositions of the Laplacians seen so far (LRU, keyed by content hash)."""
 
 
 def laplacian_eigh_many(laplacians: Sequence, keys: Sequence[str] | None = None):
@@ -210,6 +211,8 @@ class _ModalBackend(Backend):
 
 # ----------------------------------------------------------------------------- dense
 class DenseEigenBackend(_ModalBackend):
+    """``A = U diag(a) U^T`` by ``eigh``, cached per graph (``EIGH_CACHE``): small graphs."""
+
     name = "dense"
 
     def __init__(self, L, gamma: float, lam: float, *, dtype, device, center: bool,
@@ -293,6 +296,9 @@ def lattice_laplacian_eigenvalues(shape, dtype=torch.float64, device=None) -> to
 
 
 class LatticeDCTBackend(_ModalBackend):
+    """Neumann lattices (``grid_laplacian``), diagonalised by the orthonormal DCT-II along each
+    axis: O(N log N), no eigendecomposition."""
+
     name = "dct"
 
     def __init__(self, shape, gamma: float, lam: float, *, dtype, device, center: bool):

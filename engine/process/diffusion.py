@@ -50,19 +50,21 @@ def _detect_grid_shape(L):
 class GraphDiffusion(SpectralProcess):
     """The diffusion process on one graph with Laplacian ``L`` (scipy.sparse or dense).
 
-    Parameters
-    ----------
-    L : Laplacian ``(N, N)``; ``grid_laplacian`` results are recognised as lattices.
-    gamma, lam : ``A = gamma L + lam I`` with ``gamma > 0``, ``lam >= 0``.
-    schedule : an object with ``beta(t)`` and ``integral(t)`` (default ``LinearSchedule()``).
-    dtype, device : of every tensor the process returns.
-    backend : ``"auto"`` (lattice of ≥ 512 sites → ``"dct"``, N ≤ 3000 → ``"dense"``, else
-        ``"chebyshev"``)
-        or one of them forced.
-    center : remove the centre-of-mass (null) mode, for molecules (needs a connected graph;
-        use ``lam=0``). Every output then has zero mean over the nodes.
-    grid_shape : the lattice shape when ``L`` is a lattice Laplacian built elsewhere.
-    phi_floor : guard of ``Phi^{-1}`` in ``s0_from_eps`` (see ``modes.inv_phi``).
+    Parameters:
+        L: Laplacian ``(N, N)``; ``grid_laplacian`` results are recognised as lattices.
+        gamma: ``A = gamma L + lam I`` with ``gamma > 0``.
+        lam: ``A = gamma L + lam I`` with ``lam >= 0``.
+        schedule: an object with ``beta(t)`` and ``integral(t)`` (default ``LinearSchedule()``).
+        dtype: of every tensor the process returns.
+        device: of every tensor the process returns.
+        backend: ``"auto"`` (lattice of ≥ 512 sites → ``"dct"``, N ≤ 3000 → ``"dense"``, else
+            ``"chebyshev"``) or one of them forced.
+        center: remove the centre-of-mass (null) mode, for molecules (needs a connected graph;
+            use ``lam=0``). Every output then has zero mean over the nodes.
+        grid_shape: the lattice shape when ``L`` is a lattice Laplacian built elsewhere.
+        phi_floor: guard of ``Phi^{-1}`` in ``s0_from_eps`` (see ``modes.inv_phi``).
+        chebyshev_tol: the Chebyshev backend's bound on the expansion's tail (default 1e-10 in
+            float64, 1e-6 in float32).
     """
 
     def __init__(self, L, gamma: float = 1.0, lam: float = 0.1, schedule=None,

@@ -273,6 +273,8 @@ SAMPLERS: dict[str, Callable] = {
     "heun": sample_heun,
     "adaptive": sample_adaptive,
 }
+"""Every sampler by name (``ddim``, ``ancestral``, ``pc``, ``heun``, ``adaptive``), each called
+as the module docstring says: ``SAMPLERS["heun"](eps_model, x_T, process, time_grid(20))``."""
 
 # The default of `engine sample`, generate_conformers, the API and the app (engine.defaults).
 from engine.defaults import DEFAULT_SAMPLER, DEFAULT_STEPS  # noqa: E402
