@@ -231,6 +231,8 @@ class Player(QWidget):
         self.direction = 1
         if self.count():
             self.seek(0)
+        else:
+            self.index = -1                     # the first tick shows frame 0 when it arrives
         self.play_btn.blockSignals(True)
         self.play_btn.setChecked(True)
         self._set_play_icon(True)

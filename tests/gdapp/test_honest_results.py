@@ -127,7 +127,8 @@ def test_exported_intermediates_are_labelled_with_their_t(window, qtbot, tmp_pat
     window.player.seek(4)
     mol = next(iter(Chem.SDMolSupplier(str(window.export_current(str(tmp_path / "mid.sdf"))),
                                        removeHs=False, sanitize=False)))
-    assert mol.GetProp("_Name") == f"{name} denoising intermediate t={buf.times[4]:.2f}"
+    assert mol.GetProp("_Name") == f"{name} denoising intermediate {buf.label(4)}"
+    assert buf.label(4) == f"diffusion 4/12, t={buf.times[4]:.3f}"
     window.player.seek(len(buf) - 1)
     mol = next(iter(Chem.SDMolSupplier(str(window.export_current(str(tmp_path / "gen.sdf"))),
                                        removeHs=False, sanitize=False)))
