@@ -47,10 +47,7 @@ def main() -> int:
         win.player.seek(index)
         session.pump(0.4)
         print(f"frame {index + 1}/{len(buf)}: {buf.label(index)}")
-        img = win.viewer.image()[:, :, :3]
-        h, w = img.shape[:2]
-        side = min(h, w)
-        img = img[(h - side) // 2:(h + side) // 2, (w - side) // 2:(w + side) // 2]
+        img = np.ascontiguousarray(win.viewer.image()[:, :, :3])
         tiles.append(caption(img, f"{index + 1}/{len(buf)}  {buf.label(index)}"))
     rows = [np.concatenate(tiles[i:i + 4], axis=1) for i in range(0, len(tiles), 4)]
     sheet = np.concatenate(rows, axis=0)

@@ -21,26 +21,28 @@ from engine.sampling.settings import SamplingSettings
 __all__ = ["diffuse", "polish", "steering_hooks"]
 
 
-def steering_hooks(batch, settings: SamplingSettings, scale: float, posed: Sequence[bool]) -> list:
-    """The hooks of the sliders λ_G and λ_A on the network's estimate Ŝ₀ (model units):
+def steering_hooks(batch, settings: SamplingSettings, scale: float, posed: Sequence[bool]) -> tuple:
+    """The hooks of the sliders λ_A and λ_G on the network's estimate Ŝ₀ (model units):
+    ``(alignment, smoothing)``, each ``None`` when its weight is 0.
+    :class:`~engine.sampling.guidance.PoseAlignment` with each molecule's input pose
+    (``batch.pos``, Å; ``posed[g]``: molecule g has one) at every step;
     :class:`engine.sampling.guidance.GraphSmoothing` on the three-bond graph at
-    ``t <= guidance_start`` and :class:`~engine.sampling.guidance.PoseAlignment` with each
-    molecule's input pose (``batch.pos``, Å; ``posed[g]``: molecule g has one)."""
+    ``t <= guidance_start``."""
     from engine.sampling.guidance import GraphSmoothing, LateHook, PoseAlignment, hop_laplacians
 
-    hooks: list = []
     bonds = batch.bond_index.t().cpu()
     bonds = bonds[bonds[:, 0] < bonds[:, 1]]
     graph = batch.batch.cpu()
-    if settings.smoothness > 0:
-        lap = hop_laplacians(bonds, graph, batch.num_graphs, hops=3)
-        hooks.append(LateHook(GraphSmoothing(lap, graph, batch.num_graphs, settings.smoothness),
-                              settings.guidance_start))
+    alignment = smoothing = None
     if settings.alignment > 0 and any(posed):
         weights = torch.tensor([settings.alignment if p else 0.0 for p in posed], dtype=torch.float64)
-        hooks.append(PoseAlignment(batch.pos.cpu().double() / scale, bonds, graph, batch.num_graphs,
-                                   weights, masses=batch.masses.cpu()))
-    return hooks
+        alignment = PoseAlignment(batch.pos.cpu().double() / scale, bonds, graph, batch.num_graphs,
+                                  weights, masses=batch.masses.cpu())
+    if settings.smoothness > 0:
+        lap = hop_laplacians(bonds, graph, batch.num_graphs, hops=3)
+        smoothing = LateHook(GraphSmoothing(lap, graph, batch.num_graphs, settings.smoothness),
+                             settings.guidance_start)
+    return alignment, smoothing
 
 
 def diffuse(model, samples, settings: SamplingSettings, generator, *, energy=None, fixed=None,
@@ -50,10 +52,10 @@ def diffuse(model, samples, settings: SamplingSettings, generator, *, energy=Non
     polished).
 
     Hooks on Ŝ₀, in order: the expansion (``settings.expansion ** (1 / steps)`` per
-    estimate, so the factor is the run's and does not compound with the steps), λ_G and
-    λ_A (:func:`steering_hooks`), the chemical ``energy`` (the batch's
-    ``ChemicalEnergy``, Å) with weight ``settings.guidance`` at ``t <= guidance_start``,
-    then ``fixed`` = ``(indices, coords (k, 3) Å, centred)`` held exactly. ``on_frame``
+    estimate, so the factor is the run's and does not compound with the steps), λ_A
+    (:func:`steering_hooks`), the chemical ``energy`` (the batch's ``ChemicalEnergy``, Å)
+    with weight ``settings.guidance`` at ``t <= guidance_start``, λ_G, then ``fixed`` =
+    ``(indices, coords (k, 3) Å, centred)`` held exactly. ``on_frame``
     gets a ``diffusion`` frame per step (the prior draw first) for the rows of ``jobs``.
     """
     from engine.data.batching import collate
@@ -92,7 +94,10 @@ def diffuse(model, samples, settings: SamplingSettings, generator, *, energy=Non
     expand = None
     if settings.expansion != 1.0:
         expand = Expansion(float(settings.expansion) ** (1.0 / settings.steps), batch.batch, num_graphs)
-    hook = compose(expand, *steering_hooks(batch, settings, scale, posed), guide, fixed_hook)
+    # λ_G after the chemical energy: before it, the energy undid the straightening (the
+    # result's radius of gyration did not grow with λ_G; docs/app.md, "Sliders")
+    alignment, smoothing = steering_hooks(batch, settings, scale, posed)
+    hook = compose(expand, alignment, guide, smoothing, fixed_hook)
     callback = None
     if on_frame is not None:
         def callback(k, t, x, x0):

@@ -662,6 +662,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ runs (TrajectoryController runs them)
     def _on_run_finished(self, kind, info):
+        if kind == JobSlot.REVERSE and self.player.through and self.player.kind == kind:
+            # Denoise ▶ plays the run: one camera for every frame, none leaves the view
+            self.viewer.frame_all(np.stack(self.state.trajectory(kind).frames))
         if kind == JobSlot.REVERSE:
             text = "reverse: " + describe_run(info)
             self.run_status.setText(text)      # the run's details stay in the status bar

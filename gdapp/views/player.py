@@ -2,9 +2,9 @@
 
 It plays the frames of one :class:`gdapp.state.TrajectoryBuffer` ("forward" or
 "reverse") and emits ``frameChanged(kind, index)``; while a trajectory is still
-streaming in, the player follows the newest frame unless the user moved the slider, or
-plays it through from its first frame as it arrives (:meth:`Player.play_run`: Denoise ▶):
-at the player's speed, waiting for frames the run has not made yet, stopping on the last.
+streaming in, the player follows the newest frame unless the user moved the slider, or,
+for Denoise ▶ (:meth:`Player.play_run`), plays it through from its first frame at the
+player's speed as soon as the run is finished, stopping on its last frame.
 """
 from __future__ import annotations
 
@@ -163,6 +163,11 @@ class Player(QWidget):
         if kind != self.kind:
             return
         self._sync_slider()
+        if self.through and not self.timer.isActive():
+            buf = self.buffer()
+            if buf is not None and buf.complete and len(buf):
+                self._start_through()           # Denoise ▶: the run is made, play it
+                return
         n = self.count()
         if n == 0:
             self._reset()
@@ -222,21 +227,24 @@ class Player(QWidget):
             self.timer.start()
 
     def play_run(self, kind: str = "reverse"):
-        """Play the run of ``kind`` through once from its first frame, following it while
-        it streams in (the frames it has not made yet are waited for), and stop on its last
-        frame whatever the play mode (Denoise ▶)."""
+        """Play the run of ``kind`` through once from its first frame as soon as it is
+        finished (Denoise ▶), whatever the play mode, and stop on its last frame. While it
+        is computing the view stays as it is: drawing its frames then would take the
+        cores from the run (the status bar shows its progress)."""
         self.select(kind)
         self.follow = False
         self.through = True
         self.direction = 1
-        if self.count():
-            self.seek(0)
-        else:
-            self.index = -1                     # the first tick shows frame 0 when it arrives
         self.play_btn.blockSignals(True)
         self.play_btn.setChecked(True)
         self._set_play_icon(True)
         self.play_btn.blockSignals(False)
+        buf = self.buffer()
+        if buf is not None and buf.complete:
+            self._start_through()
+
+    def _start_through(self):
+        self.seek(0)
         self.timer.start()
 
     def pause(self):
@@ -291,12 +299,11 @@ class Player(QWidget):
 
     def _tick(self):
         if self.through:
-            buf = self.buffer()
             if self.index + 1 < self.count():
                 self.seek(self.index + 1)
-            elif buf is None or buf.complete:
+            else:
                 self.pause()                    # the run's last frame: stop there
-            return                              # else wait for the run's next frame
+            return
         nxt = self.next_index()
         if nxt is None:
             self.pause()

@@ -154,7 +154,7 @@ class SpectrumView(QWidget):
         if staged:       # frames in the order the run made them: x is the frame index
             order = np.arange(len(times))
             x0, x1 = -0.5, len(times) - 0.5
-            self.map_plot.setLabel("bottom", "frame: diffusion t = 1 → 0, then the chemistry")
+            self.map_plot.setLabel("bottom", "frame (t = 1 → 0, then chemistry)")
         else:
             times = times[order]
             x0, x1 = float(times[0]), float(times[-1])
@@ -185,13 +185,16 @@ class SpectrumView(QWidget):
         for line in self.stage_marks:
             self.map_plot.removeItem(line[2])
         self.stage_marks = []
+        total = max((self.trajectory.frames.shape[0] if self.trajectory is not None else 1), 1)
         for k, (frame, name) in enumerate(starts):
-            # labels alternate in height: a short stage's label would cover the next one's
+            # labels alternate in height (a short stage's label would cover the next one's)
+            # and sit left of a mark in the right quarter (else the plot's edge cuts them)
+            side = 1 if frame > 0.75 * total else 0
             line = pg.InfiniteLine(pos=frame - 0.5, angle=90, movable=False,
                                    pen=pg.mkPen((255, 255, 255, 200), width=1, style=Qt.DashLine),
                                    label=name, labelOpts={"position": 0.94 - 0.12 * (k % 2),
                                                           "color": (255, 255, 255), "fill": (0, 0, 0, 140),
-                                                          "anchors": [(0, 0), (0, 0)]})
+                                                          "anchors": [(side, 0), (side, 0)]})
             self.map_plot.addItem(line)
             self.stage_marks.append((frame, name, line))
 

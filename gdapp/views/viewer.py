@@ -372,6 +372,19 @@ class Viewer(QWidget):
                 self.plotter.camera.zoom(1.15)
         self.render()
 
+    def frame_all(self, frames: np.ndarray, margin: float = 1.08):
+        """Fit the camera, keeping its direction, to every frame of a run (``(K, N, 3)``),
+        so no frame leaves the view and the camera need not move while the run plays."""
+        frames = np.asarray(frames, dtype=np.float64).reshape(-1, 3)
+        if not len(frames) or not np.all(np.isfinite(frames)):
+            return
+        lo, hi = frames.min(0), frames.max(0)
+        centre, half = (lo + hi) / 2, (hi - lo) / 2 * margin + 0.5
+        bounds = [c + sign * h for c, h in zip(centre, half) for sign in (-1, 1)]
+        self.plotter.renderer.ResetCamera(bounds)
+        self.plotter.camera.zoom(1.3)      # ResetCamera fits the box's bounding sphere: room to spare
+        self.render()
+
     def render(self):
         """Schedule one repaint: the widget's paintGL renders the scene (calling
         ``plotter.render()`` would render twice, once directly and once in paintGL)."""
