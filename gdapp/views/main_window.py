@@ -343,8 +343,10 @@ class MainWindow(QMainWindow):
         self.quality.refreshRequested.connect(self.run_quality)
         self.analysis.compareFailed.connect(lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
         self.analysis.rmsdChanged.connect(self.steering.set_rmsd_text)
+        self.analysis.qualityPartial.connect(self._quality_partial)
         self.analysis.qualityReady.connect(self._quality_done)
         self.analysis.qualityFailed.connect(self.quality.set_failed)
+        self.analysis.qualityCancelled.connect(self._quality_cancelled)
         self.training.modelActivated.connect(self.state.set_model)
         self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
         self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
@@ -414,7 +416,9 @@ class MainWindow(QMainWindow):
 
     def _refresh_job_widgets(self):
         busy = [j for j in self.runner.active() if j.name != "train"]
-        self.job_progress.setVisible(bool(busy))
+        # only trajectory runs report a percentage: a quality check showed the last run's
+        # "100 %" beside its name
+        self.job_progress.setVisible(any(j.name in JobSlot.TRAJECTORIES for j in busy))
         self.cancel_btn.setVisible(bool(busy))
         self.job_label.setText(", ".join(sorted({j.name for j in busy})))
 
@@ -571,7 +575,7 @@ class MainWindow(QMainWindow):
         self._quality_coords = None
         self._last_fixed = []
         self.run_status.setText("")
-        self.quality.set_rows(f"structure shown: {structure.name}", [])
+        self.quality.set_rows(self.quality.title_text(structure.name), [])
         self.quality.set_lattice(not structure.is_molecule)
         self.steering.set_lattice(not structure.is_molecule)
         self.smiles_edit.setText(chem.smiles(structure))
@@ -616,11 +620,18 @@ class MainWindow(QMainWindow):
             return
         if self._quality_coords is not None and np.array_equal(coords, self._quality_coords):
             return
+        cached = self.analysis.cached_quality(coords, self.quality.posebusters.isChecked())
+        if cached is not None:              # checked before: its rows, without a new check
+            self.quality_timer.stop()
+            self._quality_coords = coords
+            self.quality.set_rows(self.quality.title_text(self.state.structure.name,
+                                                          f"({self.frame_label()})"), cached)
+            return
         if self._quality_coords is not None or self.quality.rows:
             self._quality_coords = None
-            self.quality.set_rows(f"structure shown: {self.state.structure.name} "
-                                  f"({self.frame_label()}) — not checked yet: press "
-                                  "“Check current frame”", [])
+            self.quality.set_rows(self.quality.title_text(
+                self.state.structure.name, f"({self.frame_label()})",
+                "not checked yet: press “Check current frame”"), [])
         if self._quality_visible() and not self.player.is_playing():
             self.quality_timer.start()
 
@@ -766,26 +777,46 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ quality (AnalysisController runs it)
     def run_quality(self, posebusters: bool = True):
-        """Check the frame shown; the rows go to the quality panel (_quality_done)."""
+        """Check the frame shown; the rows go to the quality panel: the cheap checks first
+        (_quality_partial), all of them at the end (_quality_done). A frame checked before
+        shows its kept rows at once."""
         structure = self.state.structure
         coords = self.current_coords()
         if structure is None or coords is None:
             return None
         self.quality_timer.stop()
         label = self.frame_label()
-        self.quality.set_busy(f"checking {structure.name} ({label}) …")
+        self.quality.set_busy(self.quality.title_text(structure.name, f"({label})", "checking …"))
         return self.analysis.check_quality(coords, label, posebusters)
+
+    def _shows(self, structure, coords) -> bool:
+        shown = self.current_coords()
+        return structure is self.state.structure and shown is not None and np.array_equal(shown, coords)
+
+    def _quality_partial(self, structure, coords, label, rows):
+        """The rows so far (PoseBusters still running), if they describe the frame shown."""
+        if not self._shows(structure, coords):
+            return
+        self._quality_coords = coords
+        self.quality.set_rows(self.quality.title_text(structure.name, f"({label})",
+                                                      "checking … (Esc stops)"), rows, busy=True)
 
     def _quality_done(self, structure, coords, label, rows):
         """Show the rows only if they describe what is on screen now."""
-        shown = self.current_coords()
-        if structure is not self.state.structure or shown is None \
-                or not np.array_equal(shown, coords):
+        if not self._shows(structure, coords):
             self._quality_coords = coords
             self._quality_follow()
             return
         self._quality_coords = coords
-        self.quality.set_rows(f"structure shown: {structure.name} ({label})", rows)
+        self.quality.set_rows(self.quality.title_text(structure.name, f"({label})"), rows)
+
+    def _quality_cancelled(self, structure, coords, label):
+        if not self._shows(structure, coords):
+            return
+        self._quality_coords = None
+        self.quality.set_stopped(self.quality.title_text(
+            structure.name, f"({label})", "check stopped: the rows still checking were not "
+            "finished; “Check current frame” runs it again"))
 
     # ------------------------------------------------------------------ export
     def _save_name(self, title, default, filters):
