@@ -56,6 +56,9 @@ from gdapp.workers import JobRunner
 DEBOUNCE_MS = 250
 QUALITY_DEBOUNCE_MS = 600
 LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
+SMILES_FAILED_STYLE = "QLineEdit { border: 2px solid #d23232; background: #fde8e8; color: #801010; }"
+STATUS_NAME_PX = 240       # a structure's name in a status message is elided to this width
+RUN_STATUS_FRACTION = 0.35  # the last run's description takes at most this share of the bar
 SIDE_DOCK_MAX_MIN = 380    # the most minimum width a right-dock panel may claim (_DockWidthCap)
 
 
@@ -207,8 +210,9 @@ class MainWindow(QMainWindow):
         self.model_status = QLabel()
         self.run_status = QLabel("")       # what the last reverse run actually did
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        for w in (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
-                  self.model_status, self.device_label):
+        self._permanent = (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
+                           self.model_status, self.device_label)
+        for w in self._permanent:
             bar.addPermanentWidget(w)
         self._on_model(self.state.model)
 
@@ -315,6 +319,7 @@ class MainWindow(QMainWindow):
         self.smiles_edit.setPlaceholderText("type a SMILES and press Enter, e.g. CC(=O)Oc1ccccc1C(=O)O")
         self.smiles_edit.setMinimumWidth(320)
         self.smiles_edit.returnPressed.connect(self._smiles_entered)
+        self.smiles_edit.textEdited.connect(self._clear_smiles_mark)
         bar.addWidget(self.smiles_edit)
         self.act_noise = self._action("Noise ▶", self.noise_and_play,
                                       tip="run the forward (noising) path from the seed and play it")
@@ -349,7 +354,7 @@ class MainWindow(QMainWindow):
         self.analysis.qualityCancelled.connect(self._quality_cancelled)
         self.training.modelActivated.connect(self.state.set_model)
         self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
-        self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
+        self.training.statusMessage.connect(lambda msg: self.status(msg, 5000))
         self.trajectories.progress.connect(lambda kind, done, total: self._on_progress(done, total))
         self.trajectories.runFinished.connect(self._on_run_finished)
         self.trajectories.runFailed.connect(
@@ -392,7 +397,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str, details: str = ""):
         """A non-blocking error dialog; the app stays usable."""
         self.last_error = message
-        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        self.status(f"{title}: {message}", 10000)
         if self._closing:
             return
         if self._error_box is not None:
@@ -406,7 +411,27 @@ class MainWindow(QMainWindow):
         self.errorShown.emit(message)
 
     def status(self, text: str, ms: int = 5000):
-        self.statusBar().showMessage(text, ms)
+        """A status bar message. One longer than the room the permanent labels leave is
+        cut with "…" at its end (it was cut off mid-word); the full text is the bar's
+        tooltip. Messages naming a structure elide the name first (``short_name``)."""
+        bar = self.statusBar()
+        room = bar.width() - sum(w.width() + 6 for w in self._permanent if w.isVisible()) - 24
+        shown = bar.fontMetrics().elidedText(text, Qt.ElideRight, max(80, room))
+        bar.setToolTip(text if shown != text else "")
+        bar.showMessage(shown, ms)
+
+    def short_name(self, name: str) -> str:
+        """A structure's name for a message: a long one (a SMILES) elided in the middle."""
+        return self.statusBar().fontMetrics().elidedText(name, Qt.ElideMiddle, STATUS_NAME_PX)
+
+    def set_run_status(self, text: str):
+        """What the last reverse run did, at most ``RUN_STATUS_FRACTION`` of the window
+        wide (elided; the whole text in its tooltip), so the messages keep their room."""
+        self._run_status_text = text
+        width = int(RUN_STATUS_FRACTION * max(self.width(), 600))
+        shown = self.run_status.fontMetrics().elidedText(text, Qt.ElideRight, width)
+        self.run_status.setText(shown)
+        self.run_status.setToolTip(text if shown != text else "")
 
     def _on_job_started(self, job):
         self._refresh_job_widgets()
@@ -485,7 +510,7 @@ class MainWindow(QMainWindow):
         extra = (f" (record 1 of {len(structures)}: File ▸ Choose record… or Ctrl+Shift+O "
                  "for another)") if len(structures) > 1 else ""
         self.set_structure(structure)
-        self.status(f"opened {structure.name}: {structure.n} "
+        self.status(f"opened {self.short_name(structure.name)}: {structure.n} "
                     f"{'atoms' if structure.is_molecule else 'sites'}{extra}"
                     + (f"; {structure.note}" if getattr(structure, "note", "") else ""), 10000)
         self.structureLoaded.emit(structure)
@@ -520,11 +545,31 @@ class MainWindow(QMainWindow):
         structure = self.records[index]
         if structure is not self.state.structure:
             self.set_structure(structure)
-            self.status(f"record {index + 1} of {len(self.records)}: {structure.name}")
+            self.status(f"record {index + 1} of {len(self.records)}: {self.short_name(structure.name)}")
 
     def _load_failed(self, what, msg, tb):
         self.loadFailed.emit(msg)
         self.show_error("Could not open", f"{what}: {msg}" if what not in msg else msg, tb)
+        if what.startswith("SMILES"):
+            self._mark_smiles_failed(msg)
+
+    def _mark_smiles_failed(self, msg: str):
+        """A SMILES that did not open stays in the box, so the typo can be fixed, but marked:
+        red, with the reason and what the view still shows in its tooltip and the status
+        bar. Editing the text or opening a structure (its SMILES replaces the text) clears
+        the mark."""
+        shown = (self.short_name(self.state.structure.name) if self.state.structure is not None
+                 else "nothing")
+        self.smiles_edit.setProperty("failed", True)
+        self.smiles_edit.setStyleSheet(SMILES_FAILED_STYLE)
+        self.smiles_edit.setToolTip(f"not opened: {msg}\nthe view still shows {shown}")
+        self.status(f"SMILES not opened, the view still shows {shown}: {msg}", 15000)
+
+    def _clear_smiles_mark(self, *_):
+        if self.smiles_edit.property("failed"):
+            self.smiles_edit.setProperty("failed", False)
+            self.smiles_edit.setStyleSheet("")
+            self.smiles_edit.setToolTip("")
 
     def set_structure(self, structure: api.Structure):
         self.trajectories.cancel()
@@ -574,11 +619,12 @@ class MainWindow(QMainWindow):
         self.quality_timer.stop()
         self._quality_coords = None
         self._last_fixed = []
-        self.run_status.setText("")
+        self.set_run_status("")
         self.quality.set_rows(self.quality.title_text(structure.name), [])
         self.quality.set_lattice(not structure.is_molecule)
         self.steering.set_lattice(not structure.is_molecule)
         self.smiles_edit.setText(chem.smiles(structure))
+        self._clear_smiles_mark()
         self.steering.compare.blockSignals(True)
         self.steering.compare.setChecked(False)
         self.steering.compare.blockSignals(False)
@@ -666,7 +712,7 @@ class MainWindow(QMainWindow):
     def _on_run_finished(self, kind, info):
         if kind == JobSlot.REVERSE:
             text = "reverse: " + describe_run(info)
-            self.run_status.setText(text)      # the run's details stay in the status bar
+            self.set_run_status(text)          # the run's details stay in the status bar
             self.status("reverse run done")
             if self.state.reference is not None:
                 self.analysis.update_rmsd()
@@ -977,6 +1023,8 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
+        if getattr(self, "_run_status_text", ""):
+            self.set_run_status(self._run_status_text)
         QTimer.singleShot(0, self._balance_docks)
 
     def _balance_docks(self):
