@@ -27,6 +27,7 @@ from gdapp.workers import Job, JobRunner
 NO_RMSD = "—"
 FORWARD_FRAMES = 60        # frames of a forward (noising) trajectory
 QUALITY_CACHE_SIZE = 256   # checked frames kept per structure (a few kB each)
+QUALITY_NICE = 5           # PoseBusters' process yields the cores to the event loop
 
 
 def describe_run(info: dict) -> str:
@@ -265,7 +266,7 @@ class AnalysisController(QObject):
                 return cached
             return api.quality_report(structure, coords, posebusters=posebusters,
                                       on_rows=lambda rows: job.report_step(rows),
-                                      should_stop=job.should_stop)
+                                      should_stop=job.should_stop, nice=QUALITY_NICE)
 
         job = self.runner.create(JobSlot.QUALITY, work, name="quality")
         job.steps.connect(lambda items: self.qualityPartial.emit(structure, coords, label, list(items[-1])))

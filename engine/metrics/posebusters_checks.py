@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import math
 import multiprocessing as mp
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -82,9 +83,11 @@ def _plain(value):
     return None
 
 
-def _child(conn, mol_bytes: bytes, n_confs: int, known: dict) -> None:
+def _child(conn, mol_bytes: bytes, n_confs: int, known: dict, nice: int = 0) -> None:
     """The child process: the checks without the energy ratio, then the energy ratio."""
     try:
+        if nice and hasattr(os, "nice"):
+            os.nice(nice)
         from rdkit import Chem
 
         from engine.metrics.validity import _bust, _quiet
@@ -140,7 +143,7 @@ def _energy_ratio(mol, n_confs: int, params: dict, known: dict, conn) -> dict:
 
 def run_checks(mol, *, energy_conformers: int | None = None,
                on_checks: Callable[[dict], None] | None = None,
-               should_stop: Callable[[], bool] | None = None) -> dict:
+               should_stop: Callable[[], bool] | None = None, nice: int = 0) -> dict:
     """PoseBusters' "mol" checks of ``mol``'s conformer (one conformer) in a child process.
 
     ``on_checks(checks)`` gets the checks other than the energy ratio as soon as they are
@@ -148,7 +151,8 @@ def run_checks(mol, *, energy_conformers: int | None = None,
     …, "energy": {"passes", "ratio", "threshold", "conformers", "inchi", "cached"}}``.
     ``should_stop()`` is polled every 50 ms; when it turns True the child is ended at once
     and :class:`Cancelled` is raised. A child that fails raises ``RuntimeError`` with its
-    reason."""
+    reason. ``nice``: the child's niceness increment (the app gives its event loop the
+    first call on the cores)."""
     import posebusters  # noqa: F401  (imported once here, so a forked child has it)
     from rdkit import Chem
 
@@ -157,7 +161,7 @@ def run_checks(mol, *, energy_conformers: int | None = None,
     receive, send = ctx.Pipe(duplex=False)
     exact = Chem.PropertyPickleOptions.CoordsAsDouble | Chem.PropertyPickleOptions.AllProps
     known = {k: v for k, v in list(_ENSEMBLES.items()) if k[1] == n_confs}
-    proc = ctx.Process(target=_child, args=(send, mol.ToBinary(exact), n_confs, known),
+    proc = ctx.Process(target=_child, args=(send, mol.ToBinary(exact), n_confs, known, int(nice)),
                        name="gdapp-posebusters", daemon=True)
     proc.start()
     send.close()

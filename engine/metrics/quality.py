@@ -57,7 +57,7 @@ QUALITY_PENDING = "checking …"
 def quality_report(structure: Structure, coords, reference=None, posebusters: bool = True, *,
                    on_rows: Callable[[list[QualityRow]], None] | None = None,
                    should_stop: Callable[[], bool] | None = None,
-                   energy_conformers: int | None = None) -> list[QualityRow]:
+                   energy_conformers: int | None = None, nice: int = 0) -> list[QualityRow]:
     """Checks of one structure: RMSD to ``reference`` (default: the input), bond-length
     outliers, clashes and MMFF energies first (milliseconds), then PoseBusters' "mol" checks
     in a child process (``engine.metrics.posebusters_checks``: the checks other than the
@@ -68,7 +68,8 @@ def quality_report(structure: Structure, coords, reference=None, posebusters: bo
     :data:`QUALITY_PENDING`, ``ok`` None); the last call holds what is returned. ``should_stop()``
     is polled between stages and every 50 ms while PoseBusters runs (its process is ended
     at once), then :class:`engine.errors.Cancelled` is raised. Each check that fails to run
-    gives a row saying why instead of raising."""
+    gives a row saying why instead of raising. ``nice``: niceness increment of the
+    PoseBusters process (the app: 5, so that its event loop comes first)."""
     coords = as_coords(coords, structure.n, "coordinates")
     rows: list[QualityRow] = []
     if not structure.is_molecule:
@@ -92,7 +93,7 @@ def quality_report(structure: Structure, coords, reference=None, posebusters: bo
         return rows
     tell(rows + [QualityRow("PoseBusters (all checks)", QUALITY_PENDING)])
     check_stop(should_stop)
-    return rows + _posebusters_rows(structure, coords, rows, tell, should_stop, energy_conformers)
+    return rows + _posebusters_rows(structure, coords, rows, tell, should_stop, energy_conformers, nice)
 
 
 def _bond_rows(structure, coords) -> list[QualityRow]:
@@ -158,7 +159,8 @@ def _check_rows(checks: dict) -> list[QualityRow]:
     return rows
 
 
-def _posebusters_rows(structure, coords, before, tell, should_stop, energy_conformers) -> list[QualityRow]:
+def _posebusters_rows(structure, coords, before, tell, should_stop, energy_conformers,
+                      nice) -> list[QualityRow]:
     from engine.metrics.posebusters_checks import ENERGY_CONFORMERS, run_checks
 
     n_confs = int(energy_conformers or ENERGY_CONFORMERS)
@@ -169,7 +171,7 @@ def _posebusters_rows(structure, coords, before, tell, should_stop, energy_confo
 
     try:
         result = run_checks(structure.mol_with_coords(coords), energy_conformers=n_confs,
-                            on_checks=checks_done, should_stop=should_stop)
+                            on_checks=checks_done, should_stop=should_stop, nice=nice)
     except Cancelled:
         raise
     except Exception as err:  # noqa: BLE001 -- a report row, not a crash

@@ -74,7 +74,10 @@ def plan_text(plan: api.TrainingPlan) -> str:
     if plan.corpus_dir is None:
         return f"Start will generate the {info.kind} data and {steps}."
     if not plan.needs_build:
-        return f"Start will {steps} on the corpus in {plan.corpus_dir} (built)."
+        # the folder's last two parts: the whole path has no space to wrap at and was cut
+        # off in the narrow panel (the whole path is the label's tooltip)
+        short = Path(*Path(plan.corpus_dir).parts[-2:])
+        return f"Start will {steps} on the corpus …/{short} (built)."
     name = plan.corpus_config.name if plan.corpus_config else str(plan.corpus_dir)
     kept = (f"{plan.shards_done} of {plan.shards_total} shards ({plan.molecules_done:,} "
             f"molecules) kept from an earlier build, resumed from there"
@@ -316,6 +319,7 @@ class TrainingPanel(QWidget):
             return
         self.plan = plan
         self.plan_label.setText(plan_text(plan))
+        self.plan_label.setToolTip(f"corpus folder: {plan.corpus_dir}" if plan.corpus_dir else "")
         self._update_buttons(ended=not self.is_running())
 
     def _on_plan_failed(self, msg: str):

@@ -25,12 +25,14 @@ def _words_fit(label) -> bool:
 
 
 def test_a_long_smiles_fits_the_quality_title_and_the_status_bar(window, qtbot):
+    bar = window.statusBar()
+    said = []       # the message as the structure opens (it times out after 10 s)
+    window.structureLoaded.connect(lambda s: said.append(bar.currentMessage()))
     _open_smiles(window, qtbot, PEPTIDE)
     name = window.state.structure.name
     assert len(name) > 80                                   # a SMILES opens under its SMILES
     # the status bar: the message ends with what was opened, and fits beside the labels
-    bar = window.statusBar()
-    message = bar.currentMessage()
+    message = said[-1]
     assert message.startswith("opened ") and message.endswith("108 atoms"), message
     room = bar.width() - sum(w.width() for w in window._permanent if w.isVisible())
     assert bar.fontMetrics().horizontalAdvance(message) <= room
@@ -142,6 +144,17 @@ def test_the_loss_key_is_above_the_plot_and_the_fast_config_trains_in_seconds(wi
     assert "seconds" in info.description
     assert "seconds" in panel.fast_btn.text() and "minutes" not in panel.fast_btn.text()
     assert "corpus" in panel.fast_btn.toolTip()
+
+
+def test_a_built_corpus_is_named_by_its_last_folders(tmp_path):
+    """The plan named a built corpus by its whole path, a word too long for the panel."""
+    from engine import api
+    from gdapp.views.training import plan_text
+
+    info = api.training_config_info(api.resource_path("configs", "small_test.yaml"))
+    folder = tmp_path / ("very-long-folder-name" * 4) / "corpus" / "9eaef8bdd6180984"
+    text = plan_text(api.TrainingPlan(info, corpus_dir=folder, corpus_built=True))
+    assert text == "Start will train 150 steps on the corpus …/corpus/9eaef8bdd6180984 (built)."
 
 
 def test_the_user_cache_directory_is_qts(monkeypatch, tmp_path, qapp):
