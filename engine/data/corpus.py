@@ -100,12 +100,30 @@ def _filter_cache_file(cache_root: Path | None, key: tuple) -> Path | None:
         return None
     import rdkit
 
-    from engine.data import filters
-
-    payload = json.dumps({"sources": key, "rdkit": rdkit.__version__,
-                          "filters": hashlib.sha256(Path(filters.__file__).read_bytes()).hexdigest()},
+    payload = json.dumps({"sources": key, "rdkit": rdkit.__version__, "filters": _filters_digest()},
                          sort_keys=True, default=str)
     return cache_root / "filtered" / f"{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
+
+
+def _filters_digest() -> str:
+    """A digest of the filter code: its source file, or — the packaged app holds bytecode
+    only, and reading ``filters.py`` there raised FileNotFoundError, so its Training panel
+    could not say what Start will do — the module's compiled code."""
+    import marshal
+
+    from engine.data import filters
+
+    try:
+        return hashlib.sha256(Path(filters.__file__).read_bytes()).hexdigest()
+    except OSError:
+        pass
+    try:
+        code = filters.__loader__.get_code(filters.__name__)
+        return "code:" + hashlib.sha256(marshal.dumps(code)).hexdigest()
+    except Exception:  # noqa: BLE001 -- no loader that hands out code: the engine version
+        from engine import __version__
+
+        return f"version:{__version__}"
 
 
 def _read_filter_cache(path: Path | None, n_entries: int) -> tuple | None:

@@ -25,14 +25,20 @@ def test_from_the_checkout_the_corpus_cache_stays_in_the_checkout(monkeypatch, t
 
 
 def test_the_packaged_app_caches_under_the_users_cache_directory(monkeypatch, tmp_path):
+    from engine.data import corpus, filters
+
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "_MEIPASS", str(ROOT), raising=False)   # its resources/ are found
+    # the bundle holds bytecode only: the filter cache's key read filters.py and raised
+    monkeypatch.setattr(filters, "__file__", str(tmp_path / "_internal" / "engine" / "data" / "filters.py"))
+    monkeypatch.setattr(corpus, "_CHECKED", {})            # filter again: the disk cache is written
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GDAPP_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert res.is_frozen() and res.checkout_root() is None
-    corpus = _plan_dir()
-    assert corpus.parent == tmp_path / "xdg" / "gdapp" / "corpus", corpus
+    folder = _plan_dir()
+    assert folder.parent == tmp_path / "xdg" / "gdapp" / "corpus", folder
+    assert list((tmp_path / "xdg" / "gdapp" / "corpus" / "filtered").glob("*.json"))  # checked SMILES
     assert not (tmp_path / ".cache").exists()                       # not the current directory
     # without XDG_CACHE_HOME: ~/.cache/gdapp
     monkeypatch.delenv("XDG_CACHE_HOME")
