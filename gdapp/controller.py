@@ -269,10 +269,15 @@ class AnalysisController(QObject):
                                       should_stop=job.should_stop, nice=QUALITY_NICE)
 
         job = self.runner.create(JobSlot.QUALITY, work, name="quality")
-        job.steps.connect(lambda items: self.qualityPartial.emit(structure, coords, label, list(items[-1])))
+
+        def current():      # a check replaced by a newer one says nothing more
+            return self.runner.slots.get(JobSlot.QUALITY) is job
+
+        job.steps.connect(lambda items: current() and self.qualityPartial.emit(
+            structure, coords, label, list(items[-1])))
         job.succeeded.connect(lambda rows: self._quality_done(structure, key, coords, label, rows))
         job.failed.connect(lambda msg, tb: self.qualityFailed.emit(msg))
-        job.cancelled.connect(lambda: self.qualityCancelled.emit(structure, coords, label))
+        job.cancelled.connect(lambda: current() and self.qualityCancelled.emit(structure, coords, label))
         job.cached = cached is not None
         return self.runner.launch(job)
 

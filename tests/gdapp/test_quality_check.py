@@ -100,6 +100,21 @@ def test_cheap_rows_first_then_posebusters_and_a_frame_is_checked_once(window, q
     assert "not checked yet" not in window.quality.title.text()
 
 
+def test_a_check_replaced_by_a_newer_one_is_not_reported_stopped(window, qtbot):
+    window.player.select("forward")
+    window.player.seek(2)
+    stopped = []
+    window.analysis.qualityCancelled.connect(lambda *args: stopped.append(args))
+    first = window.run_quality(posebusters=True)
+    second = window.run_quality(posebusters=True)          # the same frame again: replaces it
+    with qtbot.waitSignal(second.finished, timeout=120000):
+        pass
+    qtbot.waitUntil(first.is_done, timeout=10000)
+    qtbot.wait(50)
+    assert not stopped and "check stopped" not in window.quality.title.text()
+    assert window.quality.rows and not window.quality.busy
+
+
 def test_esc_ends_the_posebusters_process_at_once(window, qtbot):
     from gui_helpers import make_active
     from PySide6.QtCore import Qt
