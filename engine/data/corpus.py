@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.data.config import CorpusConfig
 from engine.data.shards import corpus_info
@@ -118,7 +119,8 @@ def _filters_digest() -> str:
     except OSError:
         pass
     try:
-        code = filters.__loader__.get_code(filters.__name__)
+        loader: Any = filters.__loader__
+        code = loader.get_code(filters.__name__)
         return "code:" + hashlib.sha256(marshal.dumps(code)).hexdigest()
     except Exception:  # noqa: BLE001 -- no loader that hands out code: the engine version
         from engine import __version__
