@@ -45,8 +45,8 @@ _HOMES = {
                                      "run_settings"],
     "engine.sampling.settings": ["SamplingSettings", "WATCH_SETTINGS"],
     "engine.sampling.frames": ["StageFrame"],
-    "engine.metrics.quality": ["QualityRow", "quality_report", "etkdg_conformer", "heavy_atom_rmsd",
-                               "lattice_frame_quality"],
+    "engine.metrics.quality": ["QualityRow", "QUALITY_PENDING", "quality_report", "etkdg_conformer",
+                               "heavy_atom_rmsd", "lattice_frame_quality"],
     "engine.training.jobs": ["DEFAULT_TRAINING_CONFIG", "TrainingConfigInfo", "TrainingPlan", "training_configs",
                              "training_config_info", "training_plan", "build_training_corpus", "train"],
 }
@@ -61,7 +61,7 @@ __all__ = [
     "run_settings", "SamplingSettings", "WATCH_SETTINGS", "StageFrame", "STAGE_FRAMES",
     "DEFAULT_ENERGY_GUIDANCE", "sampler_names",
     "load_model", "default_model", "harmonic_prior_model",
-    "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "select_smarts",
+    "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "QUALITY_PENDING", "select_smarts",
     "export_structures", "export_trajectory", "dynamic_bonds", "resource_path",
     "EngineError", "InputError", "GraphError",
     "training_configs", "TrainingConfigInfo", "training_config_info",
@@ -95,6 +95,7 @@ if TYPE_CHECKING:   # the same names, for type checkers and editors
         lattice_systems,
     )
     from engine.metrics.quality import (
+        QUALITY_PENDING,
         etkdg_conformer,
         heavy_atom_rmsd,
         quality_report,

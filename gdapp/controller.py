@@ -13,6 +13,9 @@ these signals, and tests drive the controllers with an ``AppState`` alone.
 """
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
@@ -23,6 +26,8 @@ from gdapp.workers import Job, JobRunner
 
 NO_RMSD = "—"
 FORWARD_FRAMES = 60        # frames of a forward (noising) trajectory
+QUALITY_CACHE_SIZE = 256   # checked frames kept per structure (a few kB each)
+QUALITY_NICE = 5           # PoseBusters' process yields the cores to the event loop
 
 
 def describe_run(info: dict) -> str:
@@ -183,19 +188,25 @@ class AnalysisController(QObject):
 
     compareFailed = Signal(str, str)                    # message, traceback
     rmsdChanged = Signal(str)                           # text for the steering panel
+    qualityPartial = Signal(object, object, str, object)  # the rows so far (some still running)
     qualityReady = Signal(object, object, str, object)  # structure, coords (N, 3), label, rows
     qualityFailed = Signal(str)                         # message
+    qualityCancelled = Signal(object, object, str)      # structure, coords, label
 
     def __init__(self, state: AppState, runner: JobRunner | None = None, parent=None):
         super().__init__(parent)
         self.state = state
         self.runner = runner if runner is not None else JobRunner(self)
         self.comparing = False          # the ETKDG comparison is on
+        self._cache: OrderedDict = OrderedDict()    # (coords digest, PoseBusters) -> rows
+        self._cache_structure = None                # the structure they describe
         # a new structure starts with the comparison off (the window unticks its box)
         state.structureChanged.connect(self._on_structure)
 
     def _on_structure(self, structure):
         self.comparing = False
+        self._cache.clear()             # the rows kept describe the structure shown only
+        self._cache_structure = structure
 
     # ------------------------------------------------------------------ ETKDG comparison
     def set_compare(self, on: bool) -> Job | None:
@@ -251,20 +262,63 @@ class AnalysisController(QObject):
     # ------------------------------------------------------------------ quality
     def check_quality(self, coords, label: str = "", posebusters: bool = True) -> Job | None:
         """The quality rows of ``coords`` (a frame of the structure; PoseBusters only for
-        molecules); ``label`` says which frame and comes back with the rows."""
+        molecules); ``label`` says which frame and comes back with the rows.
+
+        The cheap checks arrive first (``qualityPartial``, rows still running say so), then
+        PoseBusters' (in a child process that Cancel and closing end at once), then
+        ``qualityReady`` with every row. The rows of each (structure, coordinates,
+        PoseBusters or not) are kept while the structure is shown: checking the same
+        coordinates again computes nothing."""
         structure = self.state.structure
         if structure is None or coords is None:
             return None
         coords = np.array(coords)
         posebusters = posebusters and structure.is_molecule
+        key = (hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float64).tobytes()).hexdigest(),
+               bool(posebusters))
+        if self._cache_structure is not structure:
+            self._cache_structure = structure
+            self._cache.clear()
+        cached = self._cache.get(key)
 
         def work(job):
-            return api.quality_report(structure, coords, posebusters=posebusters)
+            if cached is not None:
+                return cached
+            return api.quality_report(structure, coords, posebusters=posebusters,
+                                      on_rows=lambda rows: job.report_step(rows),
+                                      should_stop=job.should_stop, nice=QUALITY_NICE)
 
-        return self.runner.start(JobSlot.QUALITY, work,
-                                 succeeded=lambda rows: self.qualityReady.emit(structure, coords, label,
-                                                                               list(rows)),
-                                 failed=lambda msg, tb: self.qualityFailed.emit(msg))
+        job = self.runner.create(JobSlot.QUALITY, work, name="quality")
+
+        def current():      # a check replaced by a newer one says nothing more
+            return self.runner.slots.get(JobSlot.QUALITY) is job
+
+        job.steps.connect(lambda items: current() and self.qualityPartial.emit(
+            structure, coords, label, list(items[-1])))
+        job.succeeded.connect(lambda rows: self._quality_done(structure, key, coords, label, rows))
+        job.failed.connect(lambda msg, tb: self.qualityFailed.emit(msg))
+        job.cancelled.connect(lambda: current() and self.qualityCancelled.emit(structure, coords, label))
+        job.cached = cached is not None
+        return self.runner.launch(job)
+
+    def _quality_done(self, structure, key, coords, label, rows):
+        rows = list(rows)
+        if structure is self._cache_structure:
+            self._cache[key] = rows
+            self._cache.move_to_end(key)
+            while len(self._cache) > QUALITY_CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self.qualityReady.emit(structure, coords, label, rows)
+
+    def cached_quality(self, coords, posebusters: bool = True):
+        """The kept rows of ``coords`` of the structure shown, or None."""
+        structure = self.state.structure
+        if structure is None or structure is not self._cache_structure:
+            return None
+        posebusters = posebusters and structure.is_molecule
+        key = (hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float64).tobytes()).hexdigest(),
+               bool(posebusters))
+        return self._cache.get(key)
 
 
 class StructureController(QObject):

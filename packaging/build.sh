@@ -6,8 +6,11 @@
 #   bash packaging/build.sh --clean    build from scratch
 #   GDAPP_PACK_TRIM=0 bash packaging/build.sh   no trimming (to measure what it saves)
 #
-# Needs the project environment (.venv, see tools/setup.sh) with the CPU build of torch;
-# installs PyInstaller into it if missing. Then check the result: bash packaging/smoke.sh
+# Needs the project environment (.venv, see tools/setup.sh) with the CPU build of torch.
+# PyInstaller and its helpers (pinned in requirements/pack.txt) go into an environment of
+# their own, build/pack-tools (on PYTHONPATH for the build only), never into .venv: the
+# tests check that .venv is exactly requirements/lock.txt. Then check the result:
+# bash packaging/smoke.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,7 +35,21 @@ if [[ "${GDAPP_PACK_UNLOCKED:-0}" != 1 ]]; then
   "$PY" tools/lockfile.py check --allow-extra requirements/lock.txt \
     || { echo "build.sh: .venv differs from requirements/lock.txt (bash tools/setup.sh, or GDAPP_PACK_UNLOCKED=1)" >&2; exit 2; }
 fi
-"$PY" -c "import PyInstaller" 2>/dev/null || $NICE "$PY" -m pip install -q -c requirements/lock.txt "pyinstaller>=6.10"
+# the packaging tools: build/pack-tools, installed again when requirements/pack.txt changes
+TOOLS=${GDAPP_PACK_TOOLS:-$ROOT/build/pack-tools}
+stamp="$TOOLS/.pack-$(sha256sum requirements/pack.txt | cut -c1-16)"
+if [[ ! -f "$stamp" ]]; then
+  rm -rf "$TOOLS"
+  $NICE "$PY" -m pip install -q --no-deps --target "$TOOLS" -c requirements/lock.txt -r requirements/pack.txt
+  touch "$stamp"
+fi
+if "$PY" -c "import PyInstaller" 2>/dev/null; then
+  echo "build.sh: note: PyInstaller is also installed in .venv (an earlier build.sh put it there);" \
+       "the tests want .venv exactly as the lock: $PY -m pip uninstall -y pyinstaller" \
+       "pyinstaller-hooks-contrib altgraph" >&2
+fi
+PACKPATH="$TOOLS${PYTHONPATH:+:$PYTHONPATH}"      # for PyInstaller's runs only
+env PYTHONPATH="$PACKPATH" "$PY" -c "import PyInstaller; print(f'build.sh: PyInstaller {PyInstaller.__version__} from {PyInstaller.__path__[0]}')"
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) platform=linux-x86_64 ;;
@@ -42,7 +59,7 @@ case "$(uname -s)-$(uname -m)" in
 esac
 name=gdapp-$platform
 t0=$(date +%s)
-$NICE "$PY" -m PyInstaller --noconfirm "${clean[@]}" --log-level WARN \
+env PYTHONPATH="$PACKPATH" $NICE "$PY" -m PyInstaller --noconfirm "${clean[@]}" --log-level WARN \
   --workpath build/pyinstaller --distpath dist packaging/gdapp.spec
 t1=$(date +%s)
 echo "build.sh: PyInstaller took $((t1 - t0)) s -> dist/gdapp/"

@@ -11,6 +11,8 @@ Checks, each printed as ``ok: ...`` or ``FAILED: ...``:
   (torch.optim pulls in torch._dynamo/_inductor and sympy, which a trimmed bundle must keep);
 * RDKit's data directory ships (``rdkit/Data``: feature definitions, the NCI SMILES the
   corpus reads) and every corpus source in ``engine.data.sources`` is readable;
+* the Training panel's plan works out what Start will do, and a frozen app keeps the corpus
+  (and its checked SMILES) under the user's cache directory, not the current one;
 * PoseBusters runs on the demo molecule (when it is installed);
 * imageio-ffmpeg has its ffmpeg binary (MP4 export).
 
@@ -90,6 +92,20 @@ def _checks():
     if min(counts.values()) == 0:
         raise AssertionError(f"empty corpus source(s): {counts}")
     yield f"RDKit data at {RDConfig.RDDataDir}; corpus sources {counts}"
+
+    from engine.resources import is_frozen, user_cache_dir
+
+    plan = api.training_plan(res / "configs" / api.DEFAULT_TRAINING_CONFIG, measure=False)
+    cache = user_cache_dir()
+    if is_frozen():
+        if cache.resolve() not in plan.corpus_dir.resolve().parents:
+            raise AssertionError(f"the corpus of {api.DEFAULT_TRAINING_CONFIG} would go to "
+                                 f"{plan.corpus_dir}, outside the user's cache {cache}")
+        if not list((plan.corpus_dir.parent / "filtered").glob("*.json")):
+            raise AssertionError(f"the checked corpus SMILES were not kept in {plan.corpus_dir.parent}")
+        if (Path.cwd() / ".cache").exists():
+            raise AssertionError(f"the app wrote {Path.cwd() / '.cache'} into the current directory")
+    yield f"what Start will do with {api.DEFAULT_TRAINING_CONFIG}: corpus in {plan.corpus_dir}"
 
     try:
         import posebusters  # noqa: F401

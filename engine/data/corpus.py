@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from engine.data.config import CorpusConfig
 from engine.data.shards import corpus_info
@@ -29,7 +30,7 @@ from engine.errors import ConfigError
 
 __all__ = [
     "FORMAT_VERSION", "select_molecules", "corpus_key", "build_corpus", "corpus_info",
-    "corpus_status", "seconds_per_molecule",
+    "corpus_status", "sample_build",
     "default_corpus_dir",
 ]
 
@@ -100,12 +101,31 @@ def _filter_cache_file(cache_root: Path | None, key: tuple) -> Path | None:
         return None
     import rdkit
 
-    from engine.data import filters
-
-    payload = json.dumps({"sources": key, "rdkit": rdkit.__version__,
-                          "filters": hashlib.sha256(Path(filters.__file__).read_bytes()).hexdigest()},
+    payload = json.dumps({"sources": key, "rdkit": rdkit.__version__, "filters": _filters_digest()},
                          sort_keys=True, default=str)
     return cache_root / "filtered" / f"{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
+
+
+def _filters_digest() -> str:
+    """A digest of the filter code: its source file, or — the packaged app holds bytecode
+    only, and reading ``filters.py`` there raised FileNotFoundError, so its Training panel
+    could not say what Start will do — the module's compiled code."""
+    import marshal
+
+    from engine.data import filters
+
+    try:
+        return hashlib.sha256(Path(filters.__file__).read_bytes()).hexdigest()
+    except OSError:
+        pass
+    try:
+        loader: Any = filters.__loader__
+        code = loader.get_code(filters.__name__)
+        return "code:" + hashlib.sha256(marshal.dumps(code)).hexdigest()
+    except Exception:  # noqa: BLE001 -- no loader that hands out code: the engine version
+        from engine import __version__
+
+        return f"version:{__version__}"
 
 
 def _read_filter_cache(path: Path | None, n_entries: int) -> tuple | None:
@@ -249,13 +269,12 @@ def corpus_key(config: CorpusConfig, smiles: list[str]) -> str:
 
 
 def _cache_root(config: CorpusConfig) -> Path:
-    """``cache_dir``; a relative one is taken from the checkout root (the folder holding
-    ``pyproject.toml`` above ``engine/``), else from the current directory."""
-    cache = Path(config.cache_dir)
-    if not cache.is_absolute():
-        root = Path(__file__).resolve().parents[2]
-        cache = (root if (root / "pyproject.toml").is_file() else Path.cwd()) / cache
-    return cache
+    """``cache_dir``; a relative one is taken from the checkout root when running from a
+    checkout, else (the packaged app, an installed wheel) from the user's cache directory:
+    ``.cache/corpus`` is ``~/.cache/gdapp/corpus`` there (``engine.resources.cache_path``)."""
+    from engine.resources import cache_path
+
+    return cache_path(config.cache_dir)
 
 
 def default_corpus_dir(config: CorpusConfig, key: str) -> Path:
@@ -383,30 +402,37 @@ def corpus_status(config: CorpusConfig, out_dir=None, *, workers: int | None = N
     }
 
 
-def seconds_per_molecule(config: CorpusConfig, smiles: list[str], *, budget_s: float = 1.5,
-                         max_molecules: int = 8,
-                         should_stop: Callable[[], bool] | None = None) -> float | None:
-    """Measured seconds one core spends on a molecule of ``smiles`` (conformers as the
-    config makes them), from up to ``max_molecules`` spread over the list, until
-    ``budget_s`` has passed; ``None`` for an empty list or when stopped first. A rough
-    figure for "how long will the build take": molecules differ a lot. The molecules are
-    made in one worker process, so ``should_stop`` (polled every 0.1 s) never waits for
-    one."""
+#: molecules of the sample build that estimates a corpus build (spread evenly over the list)
+ESTIMATE_SAMPLE = 12
+
+
+def sample_build(config: CorpusConfig, smiles: list[str], *, workers: int = 1,
+                 sample: int = ESTIMATE_SAMPLE, max_wall_s: float = 60.0,
+                 should_stop: Callable[[], bool] | None = None) -> dict | None:
+    """Make the conformers of ``sample`` molecules spread evenly over ``smiles`` as a build
+    makes them (``workers`` processes niced by 10, one molecule at a time each) and say
+    what they cost: ``{"molecules", "workers", "seconds_per_molecule"`` (wall seconds a
+    worker spent on one, with whatever else runs on the cores now), ``"cpu_seconds_per_molecule"``
+    (CPU seconds: what the molecules cost on idle cores)``}``; None for an empty list or when
+    stopped before the first molecule. The sample is the same every time for the same list
+    (no time budget decides how many are timed), so the estimate does not jump between
+    calls; only a sample taking over ``max_wall_s`` is cut short. ``should_stop`` (polled
+    every 0.1 s) ends the worker processes at once."""
     import multiprocessing as mp
 
     if not smiles:
         return None
-    n = min(max_molecules, len(smiles))
+    n = min(sample, len(smiles))
     picks = [(i, smiles[int(i * len(smiles) / n)]) for i in range(n)]
     work = functools.partial(_timed_conformers, **_conformer_kwargs(config))
-    times: list[float] = []
+    workers = max(1, min(workers, n))
+    times: list[tuple[float, float]] = []
     t0 = time.monotonic()
     pool = mp.get_context("spawn" if os.name == "nt" else "fork").Pool(
-        1, initializer=_lower_priority, initargs=(10,))
+        workers, initializer=_lower_priority, initargs=(10,))
     try:
-        results = pool.imap(work, picks, chunksize=1)
-        # at least one molecule (up to four budgets), then as many as the budget allows
-        while len(times) < n and time.monotonic() - t0 < (budget_s if times else 4 * budget_s):
+        results = pool.imap_unordered(work, picks, chunksize=1)
+        while len(times) < n and time.monotonic() - t0 < max_wall_s:
             if should_stop is not None and should_stop():
                 break
             try:
@@ -416,7 +442,11 @@ def seconds_per_molecule(config: CorpusConfig, smiles: list[str], *, budget_s: f
     finally:
         pool.terminate()
         pool.join()
-    return sum(times) / len(times) if times else None
+    if not times:
+        return None
+    return {"molecules": len(times), "workers": workers,
+            "seconds_per_molecule": sum(w for w, _ in times) / len(times),
+            "cpu_seconds_per_molecule": sum(c for _, c in times) / len(times)}
 
 
 def _lower_priority(increment: int) -> None:
@@ -428,12 +458,13 @@ def _lower_priority(increment: int) -> None:
             pass
 
 
-def _timed_conformers(item, **kwargs) -> float:
+def _timed_conformers(item, **kwargs) -> tuple[float, float]:
+    """(wall, CPU) seconds of one molecule's conformers in this process."""
     from engine.data.conformers import make_conformers
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     make_conformers(item, **kwargs)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def _conformer_kwargs(config: CorpusConfig) -> dict:

@@ -88,9 +88,12 @@ class TrainingPlan:
     ``corpus_dir``: the corpus it trains on (None for lattice data); ``corpus_built``:
     complete already; otherwise Start builds it first: ``molecules`` in ``shards_total``
     shards, of which ``shards_done`` (``molecules_done`` molecules) are kept from an earlier
-    build and resumed from. ``seconds_per_molecule`` was measured on this machine on a
-    few molecules of the corpus (one core); ``build_seconds`` is the estimate for what is
-    left with ``workers`` processes (rough: molecules differ a lot)."""
+    build and resumed from. A sample build of ``sampled`` molecules spread evenly over
+    what is left (``engine.data.corpus.sample_build``: ``workers`` niced processes, as the
+    build runs them) measured ``seconds_per_molecule`` (wall seconds per molecule and
+    worker, with what else runs on the cores now) and ``cpu_seconds_per_molecule`` (on idle
+    cores); ``build_seconds`` = molecules left × ``seconds_per_molecule`` / ``workers``
+    (the estimate for now), ``idle_build_seconds`` the same from the CPU seconds."""
 
     config: TrainingConfigInfo
     corpus_config: Path | None = None
@@ -103,6 +106,9 @@ class TrainingPlan:
     workers: int = 1
     seconds_per_molecule: float | None = None
     build_seconds: float | None = None
+    cpu_seconds_per_molecule: float | None = None
+    idle_build_seconds: float | None = None
+    sampled: int = 0
 
     @property
     def needs_build(self) -> bool:
@@ -133,33 +139,39 @@ def training_plan(config, data=None, *, measure: bool = True,
     build takes here (``measure``: time a few molecules, about a second and a half).
     Filtering the sources takes a few seconds the first time in a process
     (``on_progress`` gets phase "filter"); ``should_stop`` raises :class:`Cancelled`."""
-    from engine.data.corpus import corpus_status, seconds_per_molecule, select_molecules
+    from engine.data.corpus import corpus_status, sample_build, select_molecules
     from engine.errors import Interrupted
 
     info, corpus_cfg, corpus_dir = _corpus_for(config, data)
     if corpus_cfg is None:
         built = corpus_dir is None or (corpus_dir / "corpus.json").is_file()
         return TrainingPlan(info, corpus_dir=corpus_dir, corpus_built=built)
+    timing: dict = {}
     try:
         st = corpus_status(corpus_cfg, on_progress=on_progress, should_stop=should_stop)
-        spm = build_s = None
         if not st["built"] and measure:
             mols, _ = select_molecules(corpus_cfg)
             size = corpus_cfg.shard_size
             left = [m for k in range(st["shards_total"])
                     if not (Path(st["dir"]) / "shards" / f"shard_{k:05d}.zip").is_file()
                     for m in mols[k * size:(k + 1) * size]]
-            spm = seconds_per_molecule(corpus_cfg, left, should_stop=should_stop)
+            sample = sample_build(corpus_cfg, left, workers=st["workers"], should_stop=should_stop)
             check_stop(should_stop)
-            if spm is not None:
-                build_s = spm * (st["molecules"] - st["molecules_done"]) / st["workers"]
+            if sample is not None:
+                left_n = st["molecules"] - st["molecules_done"]
+                timing = {
+                    "seconds_per_molecule": sample["seconds_per_molecule"],
+                    "cpu_seconds_per_molecule": sample["cpu_seconds_per_molecule"],
+                    "sampled": sample["molecules"],
+                    "build_seconds": sample["seconds_per_molecule"] * left_n / st["workers"],
+                    "idle_build_seconds": sample["cpu_seconds_per_molecule"] * left_n / st["workers"],
+                }
     except Interrupted as err:
         raise Cancelled(str(err)) from err
     return TrainingPlan(info, corpus_config=info.corpus_config, corpus_dir=Path(st["dir"]),
                         corpus_built=st["built"], molecules=st["molecules"],
                         molecules_done=st["molecules_done"], shards_done=st["shards_done"],
-                        shards_total=st["shards_total"], workers=st["workers"],
-                        seconds_per_molecule=spm, build_seconds=build_s)
+                        shards_total=st["shards_total"], workers=st["workers"], **timing)
 
 
 def build_training_corpus(config, *, on_progress: Callable[[dict], None] | None = None,

@@ -56,6 +56,9 @@ from gdapp.workers import JobRunner
 DEBOUNCE_MS = 250
 QUALITY_DEBOUNCE_MS = 600
 LEFT_DOCK_MIN = 250        # the mode-energy plots need this to keep their axis labels apart
+SMILES_FAILED_STYLE = "QLineEdit { border: 2px solid #d23232; background: #fde8e8; color: #801010; }"
+STATUS_NAME_PX = 240       # a structure's name in a status message is elided to this width
+RUN_STATUS_FRACTION = 0.35  # the last run's description takes at most this share of the bar
 SIDE_DOCK_MAX_MIN = 380    # the most minimum width a right-dock panel may claim (_DockWidthCap)
 
 
@@ -210,8 +213,9 @@ class MainWindow(QMainWindow):
         self.frame_status.setToolTip("the frame shown: its stage of the run (diffusion, polish, MMFF94) "
                                      "and where in that stage")
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        for w in (self.frame_status, self.job_label, self.job_progress, self.cancel_btn, self.run_status,
-                  self.model_status, self.device_label):
+        self._permanent = (self.frame_status, self.job_label, self.job_progress, self.cancel_btn,
+                           self.run_status, self.model_status, self.device_label)
+        for w in self._permanent:
             bar.addPermanentWidget(w)
         self._on_model(self.state.model)
 
@@ -319,6 +323,7 @@ class MainWindow(QMainWindow):
         self.smiles_edit.setPlaceholderText("type a SMILES and press Enter, e.g. CC(=O)Oc1ccccc1C(=O)O")
         self.smiles_edit.setMinimumWidth(320)
         self.smiles_edit.returnPressed.connect(self._smiles_entered)
+        self.smiles_edit.textEdited.connect(self._clear_smiles_mark)
         bar.addWidget(self.smiles_edit)
         self.act_noise = self._action("Noise ▶", self.noise_and_play,
                                       tip="run the forward (noising) path from the seed and play it")
@@ -350,11 +355,13 @@ class MainWindow(QMainWindow):
         self.quality.refreshRequested.connect(self.run_quality)
         self.analysis.compareFailed.connect(lambda msg, tb: self.show_error("ETKDG failed", msg, tb))
         self.analysis.rmsdChanged.connect(self.steering.set_rmsd_text)
+        self.analysis.qualityPartial.connect(self._quality_partial)
         self.analysis.qualityReady.connect(self._quality_done)
         self.analysis.qualityFailed.connect(self.quality.set_failed)
+        self.analysis.qualityCancelled.connect(self._quality_cancelled)
         self.training.modelActivated.connect(self.state.set_model)
         self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
-        self.training.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg, 5000))
+        self.training.statusMessage.connect(lambda msg: self.status(msg, 5000))
         self.trajectories.progress.connect(lambda kind, done, total: self._on_progress(done, total))
         self.trajectories.runFinished.connect(self._on_run_finished)
         self.trajectories.runCancelled.connect(self._on_run_stopped)
@@ -399,7 +406,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, message: str, details: str = ""):
         """A non-blocking error dialog; the app stays usable."""
         self.last_error = message
-        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        self.status(f"{title}: {message}", 10000)
         if self._closing:
             return
         if self._error_box is not None:
@@ -413,7 +420,27 @@ class MainWindow(QMainWindow):
         self.errorShown.emit(message)
 
     def status(self, text: str, ms: int = 5000):
-        self.statusBar().showMessage(text, ms)
+        """A status bar message. One longer than the room the permanent labels leave is
+        cut with "…" at its end (it was cut off mid-word); the full text is the bar's
+        tooltip. Messages naming a structure elide the name first (``short_name``)."""
+        bar = self.statusBar()
+        room = bar.width() - sum(w.width() + 6 for w in self._permanent if w.isVisible()) - 24
+        shown = bar.fontMetrics().elidedText(text, Qt.ElideRight, max(80, room))
+        bar.setToolTip(text if shown != text else "")
+        bar.showMessage(shown, ms)
+
+    def short_name(self, name: str) -> str:
+        """A structure's name for a message: a long one (a SMILES) elided in the middle."""
+        return self.statusBar().fontMetrics().elidedText(name, Qt.ElideMiddle, STATUS_NAME_PX)
+
+    def set_run_status(self, text: str):
+        """What the last reverse run did, at most ``RUN_STATUS_FRACTION`` of the window
+        wide (elided; the whole text in its tooltip), so the messages keep their room."""
+        self._run_status_text = text
+        width = int(RUN_STATUS_FRACTION * max(self.width(), 600))
+        shown = self.run_status.fontMetrics().elidedText(text, Qt.ElideRight, width)
+        self.run_status.setText(shown)
+        self.run_status.setToolTip(text if shown != text else "")
 
     def _on_job_started(self, job):
         self._refresh_job_widgets()
@@ -423,7 +450,9 @@ class MainWindow(QMainWindow):
 
     def _refresh_job_widgets(self):
         busy = [j for j in self.runner.active() if j.name != "train"]
-        self.job_progress.setVisible(bool(busy))
+        # only trajectory runs report a percentage: a quality check showed the last run's
+        # "100 %" beside its name
+        self.job_progress.setVisible(any(j.name in JobSlot.TRAJECTORIES for j in busy))
         self.cancel_btn.setVisible(bool(busy))
         self.job_label.setText(", ".join(sorted({j.name for j in busy})))
 
@@ -490,7 +519,7 @@ class MainWindow(QMainWindow):
         extra = (f" (record 1 of {len(structures)}: File ▸ Choose record… or Ctrl+Shift+O "
                  "for another)") if len(structures) > 1 else ""
         self.set_structure(structure)
-        self.status(f"opened {structure.name}: {structure.n} "
+        self.status(f"opened {self.short_name(structure.name)}: {structure.n} "
                     f"{'atoms' if structure.is_molecule else 'sites'}{extra}"
                     + (f"; {structure.note}" if getattr(structure, "note", "") else ""), 10000)
         self.structureLoaded.emit(structure)
@@ -525,11 +554,31 @@ class MainWindow(QMainWindow):
         structure = self.records[index]
         if structure is not self.state.structure:
             self.set_structure(structure)
-            self.status(f"record {index + 1} of {len(self.records)}: {structure.name}")
+            self.status(f"record {index + 1} of {len(self.records)}: {self.short_name(structure.name)}")
 
     def _load_failed(self, what, msg, tb):
         self.loadFailed.emit(msg)
         self.show_error("Could not open", f"{what}: {msg}" if what not in msg else msg, tb)
+        if what.startswith("SMILES"):
+            self._mark_smiles_failed(msg)
+
+    def _mark_smiles_failed(self, msg: str):
+        """A SMILES that did not open stays in the box, so the typo can be fixed, but marked:
+        red, with the reason and what the view still shows in its tooltip and the status
+        bar. Editing the text or opening a structure (its SMILES replaces the text) clears
+        the mark."""
+        shown = (self.short_name(self.state.structure.name) if self.state.structure is not None
+                 else "nothing")
+        self.smiles_edit.setProperty("failed", True)
+        self.smiles_edit.setStyleSheet(SMILES_FAILED_STYLE)
+        self.smiles_edit.setToolTip(f"not opened: {msg}\nthe view still shows {shown}")
+        self.status(f"SMILES not opened, the view still shows {shown}: {msg}", 15000)
+
+    def _clear_smiles_mark(self, *_):
+        if self.smiles_edit.property("failed"):
+            self.smiles_edit.setProperty("failed", False)
+            self.smiles_edit.setStyleSheet("")
+            self.smiles_edit.setToolTip("")
 
     def set_structure(self, structure: api.Structure):
         self.trajectories.cancel()
@@ -579,11 +628,12 @@ class MainWindow(QMainWindow):
         self.quality_timer.stop()
         self._quality_coords = None
         self._last_fixed = []
-        self.run_status.setText("")
-        self.quality.set_rows(f"structure shown: {structure.name}", [])
+        self.set_run_status("")
+        self.quality.set_rows(self.quality.title_text(structure.name), [])
         self.quality.set_lattice(not structure.is_molecule)
         self.steering.set_lattice(not structure.is_molecule)
         self.smiles_edit.setText(chem.smiles(structure))
+        self._clear_smiles_mark()
         self.steering.compare.blockSignals(True)
         self.steering.compare.setChecked(False)
         self.steering.compare.blockSignals(False)
@@ -625,11 +675,18 @@ class MainWindow(QMainWindow):
             return
         if self._quality_coords is not None and np.array_equal(coords, self._quality_coords):
             return
+        cached = self.analysis.cached_quality(coords, self.quality.posebusters.isChecked())
+        if cached is not None:              # checked before: its rows, without a new check
+            self.quality_timer.stop()
+            self._quality_coords = coords
+            self.quality.set_rows(self.quality.title_text(self.state.structure.name,
+                                                          f"({self.frame_label()})"), cached)
+            return
         if self._quality_coords is not None or self.quality.rows:
             self._quality_coords = None
-            self.quality.set_rows(f"structure shown: {self.state.structure.name} "
-                                  f"({self.frame_label()}) — not checked yet: press "
-                                  "“Check current frame”", [])
+            self.quality.set_rows(self.quality.title_text(
+                self.state.structure.name, f"({self.frame_label()})",
+                "not checked yet: press “Check current frame”"), [])
         if self._quality_visible() and not self.player.is_playing():
             self.quality_timer.start()
 
@@ -667,7 +724,7 @@ class MainWindow(QMainWindow):
             self.viewer.frame_all(np.stack(self.state.trajectory(kind).frames))
         if kind == JobSlot.REVERSE:
             text = "reverse: " + describe_run(info)
-            self.run_status.setText(text)      # the run's details stay in the status bar
+            self.set_run_status(text)          # the run's details stay in the status bar
             self.status("reverse run done")
             if self.state.reference is not None:
                 self.analysis.update_rmsd()
@@ -790,26 +847,46 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ quality (AnalysisController runs it)
     def run_quality(self, posebusters: bool = True):
-        """Check the frame shown; the rows go to the quality panel (_quality_done)."""
+        """Check the frame shown; the rows go to the quality panel: the cheap checks first
+        (_quality_partial), all of them at the end (_quality_done). A frame checked before
+        shows its kept rows at once."""
         structure = self.state.structure
         coords = self.current_coords()
         if structure is None or coords is None:
             return None
         self.quality_timer.stop()
         label = self.frame_label()
-        self.quality.set_busy(f"checking {structure.name} ({label}) …")
+        self.quality.set_busy(self.quality.title_text(structure.name, f"({label})", "checking …"))
         return self.analysis.check_quality(coords, label, posebusters)
+
+    def _shows(self, structure, coords) -> bool:
+        shown = self.current_coords()
+        return structure is self.state.structure and shown is not None and np.array_equal(shown, coords)
+
+    def _quality_partial(self, structure, coords, label, rows):
+        """The rows so far (PoseBusters still running), if they describe the frame shown."""
+        if not self._shows(structure, coords):
+            return
+        self._quality_coords = coords
+        self.quality.set_rows(self.quality.title_text(structure.name, f"({label})",
+                                                      "checking … (Esc stops)"), rows, busy=True)
 
     def _quality_done(self, structure, coords, label, rows):
         """Show the rows only if they describe what is on screen now."""
-        shown = self.current_coords()
-        if structure is not self.state.structure or shown is None \
-                or not np.array_equal(shown, coords):
+        if not self._shows(structure, coords):
             self._quality_coords = coords
             self._quality_follow()
             return
         self._quality_coords = coords
-        self.quality.set_rows(f"structure shown: {structure.name} ({label})", rows)
+        self.quality.set_rows(self.quality.title_text(structure.name, f"({label})"), rows)
+
+    def _quality_cancelled(self, structure, coords, label):
+        if not self._shows(structure, coords):
+            return
+        self._quality_coords = None
+        self.quality.set_stopped(self.quality.title_text(
+            structure.name, f"({label})", "check stopped: the rows still checking were not "
+            "finished; “Check current frame” runs it again"))
 
     # ------------------------------------------------------------------ export
     def _save_name(self, title, default, filters):
@@ -983,6 +1060,8 @@ class MainWindow(QMainWindow):
 
     def resizeEvent(self, event):
         super().resizeEvent(event)
+        if getattr(self, "_run_status_text", ""):
+            self.set_run_status(self._run_status_text)
         QTimer.singleShot(0, self._balance_docks)
 
     def _balance_docks(self):

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+TITLE_NAME_PX = 260     # a structure name (a long SMILES) is elided to this width in the title
+
 
 class QualityPanel(QWidget):
     refreshRequested = Signal(bool)      # with PoseBusters?
@@ -29,7 +31,7 @@ class QualityPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeToContents)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.NoEditTriggers)
-        self.posebusters = QCheckBox("PoseBusters (slower)")
+        self.posebusters = QCheckBox("PoseBusters")
         self.posebusters.setChecked(True)
         self.refresh_btn = QPushButton("Check current frame")
         row = QHBoxLayout()
@@ -46,22 +48,38 @@ class QualityPanel(QWidget):
         self.refresh_btn.clicked.connect(
             lambda: self.refreshRequested.emit(self.posebusters.isChecked()))
         self.rows = []
+        self.busy = False
+        self.set_lattice(False)
+
+    def title_text(self, name: str, frame: str = "", note: str = "") -> str:
+        """"structure shown: NAME (frame) — note", the name elided in the middle to
+        ``TITLE_NAME_PX`` (a long SMILES has no space to wrap at and widened the panel past
+        its dock); the full name is the title's tooltip."""
+        short = self.title.fontMetrics().elidedText(name, Qt.ElideMiddle, TITLE_NAME_PX)
+        self.title.setToolTip(name if short != name else "")
+        text = f"structure shown: {short}" + (f" {frame}" if frame else "")
+        return text + (f" — {note}" if note else "")
 
     def set_lattice(self, lattice: bool):
         """PoseBusters checks molecules only."""
         self.posebusters.setEnabled(not lattice)
         self.posebusters.setToolTip("PoseBusters checks molecules; lattices have no chemistry"
-                                    if lattice else "PoseBusters' validity checks (a few "
-                                    "seconds)")
+                                    if lattice else "PoseBusters' validity checks (\"mol\" config) "
+                                    "in a separate process: the quick ones first, then the "
+                                    "internal energy against an ETKDG ensemble of the molecule "
+                                    "(seconds the first time, kept for later frames); Esc stops it")
 
     def set_busy(self, text: str):
+        self.busy = True
         self.title.setText(text)
         self.refresh_btn.setEnabled(False)
 
-    def set_rows(self, title: str, rows):
+    def set_rows(self, title: str, rows, busy: bool = False):
+        """Show ``rows``; ``busy``: some of them are still being checked."""
         self.rows = list(rows)
+        self.busy = bool(busy)
         self.title.setText(title)
-        self.refresh_btn.setEnabled(True)
+        self.refresh_btn.setEnabled(not busy)
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             name = QTableWidgetItem(row.name)
@@ -69,10 +87,21 @@ class QualityPanel(QWidget):
             value.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
             if row.ok is not None:
                 value.setForeground(QColor(40, 160, 60) if row.ok else QColor(210, 50, 50))
+            note = getattr(row, "note", "")
+            if note:
+                name.setToolTip(note)
+                value.setToolTip(note)
             self.table.setItem(r, 0, name)
             self.table.setItem(r, 1, value)
 
+    def set_stopped(self, title: str):
+        """The check was stopped (Esc): the rows finished so far stay, the others go."""
+        from engine.api import QUALITY_PENDING
+
+        self.set_rows(title, [r for r in self.rows if r.value != QUALITY_PENDING])
+
     def set_failed(self, message: str):
+        self.busy = False
         self.refresh_btn.setEnabled(True)
         self.title.setText(f"checks failed: {message}")
 

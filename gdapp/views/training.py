@@ -8,7 +8,7 @@ after writing a checkpoint; *Resume* continues from it; *Stop* ends the run.
 Before Start the panel says what Start will do (``engine.api.training_plan``, computed on
 a worker, slot ``JobSlot.TRAIN_PLAN``, when the panel is shown or the config changes): when the
 config's corpus is not built it names the corpus, its size and the build time measured on
-this machine, and offers *Build corpus now* and a config that trains in minutes. The
+this machine, and offers *Build corpus now* and a config that trains in seconds. The
 corpus build (inside ``api.train`` or ``api.build_training_corpus``) streams its phase,
 molecules done, rate and ETA; Stop ends it within a fraction of a second, worker
 processes included, and keeps the finished shards, from which the next Start resumes.
@@ -55,6 +55,14 @@ def _fmt_duration(s: float) -> str:
     return f"about {s / 3600:.1f} h"
 
 
+# what the fast config does, in the words of its description (resources/configs/small_test.yaml)
+FAST_STEPS_TEXT = ("150 training steps of a small network take seconds; the first time, its "
+                   "300-molecule corpus (data_small.yaml) is built before, which takes under a "
+                   "minute on two idle cores (the panel says how long here)")
+
+TRAIN_COLOUR = "#5ac8ff"      # the loss curves and their key above the plot
+VAL_COLOUR = "#ffa03c"
+
 PHASES = {"filter": "checking SMILES", "conformers": "conformers (ETKDG + MMFF)",
           "split": "reading shards, scaffold split"}
 
@@ -66,16 +74,25 @@ def plan_text(plan: api.TrainingPlan) -> str:
     if plan.corpus_dir is None:
         return f"Start will generate the {info.kind} data and {steps}."
     if not plan.needs_build:
-        return f"Start will {steps} on the corpus in {plan.corpus_dir} (built)."
+        # the folder's last two parts: the whole path has no space to wrap at and was cut
+        # off in the narrow panel (the whole path is the label's tooltip)
+        short = Path(*Path(plan.corpus_dir).parts[-2:])
+        return f"Start will {steps} on the corpus …/{short} (built)."
     name = plan.corpus_config.name if plan.corpus_config else str(plan.corpus_dir)
     kept = (f"{plan.shards_done} of {plan.shards_total} shards ({plan.molecules_done:,} "
             f"molecules) kept from an earlier build, resumed from there"
             if plan.shards_done else f"not built yet ({plan.shards_total} shards)")
     when = ""
     if plan.build_seconds is not None:
-        when = (f" Building it takes {_fmt_duration(plan.build_seconds)} on this machine "
-                f"({plan.workers} worker process{'es' if plan.workers != 1 else ''}, "
-                f"{plan.seconds_per_molecule:.2f} s per molecule measured).")
+        procs = f"{plan.workers} worker process{'es' if plan.workers != 1 else ''}"
+        when = (f" Building it takes {_fmt_duration(plan.build_seconds)} on this machine now "
+                f"({procs}; {plan.sampled} of its molecules built as a sample, "
+                f"{plan.seconds_per_molecule:.2f} s each")
+        idle = plan.idle_build_seconds
+        if idle is not None and plan.build_seconds > 1.5 * idle:
+            when += (f"; other jobs share the cores: {_fmt_duration(idle)} when they are "
+                     f"idle")
+        when += ")."
     return (f"Start will first build the corpus {name}: {plan.molecules:,} molecules, "
             f"{kept}.{when} Then it will {steps}. The build shows its progress here; "
             f"Stop ends it and keeps the finished shards.")
@@ -150,8 +167,9 @@ class TrainingPanel(QWidget):
         self.plan_label.setWordWrap(True)
         self.build_btn = QPushButton("Build corpus now")
         self.build_btn.setToolTip("build (or resume) the config's corpus without training")
-        self.fast_btn = QPushButton(f"Use {Path(api.DEFAULT_TRAINING_CONFIG).stem} "
-                                    "(trains in minutes)")
+        fast = Path(api.DEFAULT_TRAINING_CONFIG).stem
+        self.fast_btn = QPushButton(f"Use {fast} (trains in seconds)")
+        self.fast_btn.setToolTip(f"{fast}: {FAST_STEPS_TEXT}")
         plan_buttons = QHBoxLayout()
         plan_buttons.addWidget(self.build_btn)
         plan_buttons.addWidget(self.fast_btn)
@@ -173,10 +191,13 @@ class TrainingPanel(QWidget):
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.plot.setLogMode(y=True)
-        self.plot.addLegend()
-        self.train_curve = self.plot.plot(pen=pg.mkPen((90, 200, 255), width=2), name="train")
-        self.val_curve = self.plot.plot(pen=pg.mkPen((255, 160, 60), width=2), symbol="o",
-                                        symbolSize=5, name="validation")
+        # the key sits above the plot, where it cannot cover a curve (a legend inside the
+        # view covered the start of the loss curve, where it is highest)
+        self.plot.setTitle(f"<span style='color:{TRAIN_COLOUR}'>━ train</span>&nbsp;&nbsp;&nbsp;"
+                           f"<span style='color:{VAL_COLOUR}'>● validation</span>", size="9pt")
+        self.train_curve = self.plot.plot(pen=pg.mkPen(TRAIN_COLOUR, width=2), name="train")
+        self.val_curve = self.plot.plot(pen=pg.mkPen(VAL_COLOUR, width=2), symbol="o",
+                                        symbolSize=5, symbolBrush=VAL_COLOUR, name="validation")
         self.use_btn = QPushButton("Use newest checkpoint as active model")
         self.ckpt_label = QLabel("no checkpoint yet")
         self.ckpt_label.setWordWrap(True)
@@ -234,7 +255,7 @@ class TrainingPanel(QWidget):
         return text
 
     def use_fast_config(self):
-        """Select the config that trains in minutes (``api.DEFAULT_TRAINING_CONFIG``)."""
+        """Select the config that trains in seconds (``api.DEFAULT_TRAINING_CONFIG``)."""
         i = self.config_box.findText(Path(api.DEFAULT_TRAINING_CONFIG).stem)
         if i >= 0:
             self.config_box.setCurrentIndex(i)
@@ -298,6 +319,7 @@ class TrainingPanel(QWidget):
             return
         self.plan = plan
         self.plan_label.setText(plan_text(plan))
+        self.plan_label.setToolTip(f"corpus folder: {plan.corpus_dir}" if plan.corpus_dir else "")
         self._update_buttons(ended=not self.is_running())
 
     def _on_plan_failed(self, msg: str):

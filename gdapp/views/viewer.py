@@ -50,6 +50,8 @@ BACKGROUND = (0.11, 0.12, 0.15)
 CLICK_MODES = ("info", "fix", "measure")
 HOVER_MAX_ATOMS = 1500    # hover tooltips project every atom per mouse move (Python loop)
 HOVER_MS = 60
+VIEW_ANGLE = 30.0         # VTK's default perspective angle; reset_camera starts from it
+CAMERA_FILL = 0.9         # the scene's bounds fill this share of the view's narrower side
 
 
 class _ClickFilter(QObject):
@@ -359,20 +361,21 @@ class Viewer(QWidget):
 
     # camera, rendering, images --------------------------------------------------------------
     def reset_camera(self):
+        """Frame the scene: a 2D grid from above (tilted so out-of-plane vectors show), the
+        rest from the current direction; the scene's bounds fill ``CAMERA_FILL`` of the
+        view's narrower side (:meth:`_fit`). The framing follows the view's size until the
+        camera is moved."""
         s = self.structure
+        cam = self.plotter.camera
+        cam.SetViewAngle(VIEW_ANGLE)      # zoom narrowed it: start from the same angle each time
         if s is not None and not s.is_molecule and len(s.grid_shape) == 2:
-            # a 2D grid: from above, tilted so out-of-plane vectors show
             self.plotter.renderer.view_xy(render=False)
-            self.plotter.camera.Elevation(-35)
-            self.plotter.reset_camera()
-            self.plotter.camera.zoom(1.3)
-        else:
-            self.plotter.reset_camera()
-            if s is not None and s.is_molecule:
-                self.plotter.camera.zoom(1.15)
+            cam.Elevation(-35)
+        self.plotter.reset_camera()
+        self._fit()
         self.render()
 
-    def frame_all(self, frames: np.ndarray, margin: float = 1.08):
+    def frame_all(self, frames: np.ndarray, margin: float = 1.05):
         """Fit the camera, keeping its direction, to every frame of a run (``(K, N, 3)``),
         so no frame leaves the view and the camera need not move while the run plays."""
         frames = np.asarray(frames, dtype=np.float64).reshape(-1, 3)
@@ -381,9 +384,55 @@ class Viewer(QWidget):
         lo, hi = frames.min(0), frames.max(0)
         centre, half = (lo + hi) / 2, (hi - lo) / 2 * margin + 0.5
         bounds = [c + sign * h for c, h in zip(centre, half) for sign in (-1, 1)]
+        self.plotter.camera.SetViewAngle(VIEW_ANGLE)
         self.plotter.renderer.ResetCamera(bounds)
-        self.plotter.camera.zoom(1.3)      # ResetCamera fits the box's bounding sphere: room to spare
+        self._fit(bounds)
         self.render()
+
+    def _camera_state(self) -> tuple:
+        cam = self.plotter.camera
+        return (tuple(np.round(cam.GetPosition(), 9)), tuple(np.round(cam.GetFocalPoint(), 9)),
+                tuple(np.round(cam.GetViewUp(), 9)), round(cam.GetViewAngle(), 9))
+
+    def _fit(self, bounds=None) -> None:
+        """Narrow (or widen) the view angle so that the corners of the visible bounds fill
+        ``CAMERA_FILL`` of the view in both directions. VTK's reset fits a bounding sphere
+        to the *vertical* angle only: in a view narrower than tall the width was cut off (a
+        lattice opened clipped at the right edge until R, whose VTK key binding reset
+        again without the app's zoom)."""
+        ren = self.plotter.renderer
+        bounds = ren.ComputeVisiblePropBounds() if bounds is None else bounds
+        if bounds[0] > bounds[1]:
+            return
+        extent = 0.0
+        for x in bounds[0:2]:
+            for y in bounds[2:4]:
+                for z in bounds[4:6]:
+                    ren.SetWorldPoint(x, y, z, 1.0)
+                    ren.WorldToView()
+                    vx, vy, _ = ren.GetViewPoint()
+                    extent = max(extent, abs(vx), abs(vy))
+        cam = self.plotter.camera
+        if extent > 0 and np.isfinite(extent):
+            half = np.radians(cam.GetViewAngle()) / 2
+            angle = 2 * np.degrees(np.arctan(np.tan(half) * extent / CAMERA_FILL))
+            cam.SetViewAngle(float(np.clip(angle, 1.0, 120.0)))
+        ren.ResetCameraClippingRange()
+        self._fitted = self._camera_state()
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        # the docks settle after a structure opens (and the user resizes the window): keep
+        # the scene framed while the camera is where the last reset put it
+        if self.structure is not None and getattr(self, "_fitted", None) == self._camera_state():
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(0, self._refit)
+
+    def _refit(self):
+        if self.structure is not None and getattr(self, "_fitted", None) == self._camera_state():
+            self._fit()
+            self.render()
 
     def render(self):
         """Schedule one repaint: the widget's paintGL renders the scene (calling

@@ -13,7 +13,7 @@ import pytest
 
 from engine import api
 from engine.data.config import CorpusConfig, load_corpus_config
-from engine.data.corpus import build_corpus, corpus_status, seconds_per_molecule
+from engine.data.corpus import build_corpus, corpus_status, sample_build
 from engine.data.sources import read_source
 from engine.errors import ConfigError, Interrupted
 
@@ -76,12 +76,13 @@ def test_stop_keeps_shards_and_the_next_build_resumes_to_identical_files(smi_con
     assert _hashes(Path(out)) == _hashes(fresh)
 
 
-def test_seconds_per_molecule_is_measured_and_stoppable():
+def test_the_sample_build_is_measured_and_stoppable():
     cfg = CorpusConfig(num_confs=2)
-    spm = seconds_per_molecule(cfg, SMILES[:4], budget_s=0.5)
-    assert spm is not None and 0 < spm < 30
-    assert seconds_per_molecule(cfg, SMILES[:4], should_stop=lambda: True) is None
-    assert seconds_per_molecule(cfg, []) is None
+    sample = sample_build(cfg, SMILES[:6], workers=2, sample=4)
+    assert sample is not None and sample["molecules"] == 4 and sample["workers"] == 2
+    assert 0 < sample["cpu_seconds_per_molecule"] < 30 and 0 < sample["seconds_per_molecule"] < 30
+    assert sample_build(cfg, SMILES[:4], should_stop=lambda: True) is None
+    assert sample_build(cfg, []) is None
 
 
 def test_training_plan_names_the_corpus_and_its_build(tmp_path, smi_config):

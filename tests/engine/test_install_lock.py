@@ -78,3 +78,26 @@ def test_lock_check_names_a_drifted_package(tmp_path):
     fewer.write_text("".join(f"{n}=={v}\n" for n, v in pins.items()) + "notinstalled==1.0\n")
     assert subprocess.run([sys.executable, str(ROOT / "tools" / "lockfile.py"), "check", "--allow-missing",
                            str(fewer)], capture_output=True, text=True).returncode == 0
+
+
+def test_build_sh_keeps_the_packaging_tools_out_of_the_venv():
+    """Issue 27: build.sh installed PyInstaller into .venv, and the test above then failed
+    ("pyinstaller==… is installed but not locked"). The tools are pinned in
+    requirements/pack.txt and go into build/pack-tools, put on PYTHONPATH for PyInstaller's
+    runs only."""
+    text = (ROOT / "packaging" / "build.sh").read_text()
+    installs = _pip_installs(ROOT / "packaging" / "build.sh")
+    assert installs, "build.sh installs the packaging tools"
+    for command in installs:
+        assert '--target "$TOOLS"' in command and "--no-deps" in command, command
+        assert "-r requirements/pack.txt" in command, command
+    assert "TOOLS=${GDAPP_PACK_TOOLS:-$ROOT/build/pack-tools}" in text
+    assert 'env PYTHONPATH="$PACKPATH" $NICE "$PY" -m PyInstaller' in text
+    # the bundle's version record is written without the tools on the path
+    versions = next(line for line in text.splitlines() if "lockfile.py versions" in line)
+    assert "PACKPATH" not in versions and "export PYTHONPATH" not in text
+    # every tool pinned to one version, none of them in the app's lock
+    lf = _lockfile()
+    pack = lf.read_lock(ROOT / "requirements" / "pack.txt")
+    assert {"pyinstaller", "pyinstaller-hooks-contrib", "altgraph"} == set(pack)
+    assert not set(pack) & set(lf.read_lock(LOCK))

@@ -33,6 +33,7 @@ def test_passes_with_the_checkout_resources(capsys, monkeypatch):
     assert "sampled" in out and f"in {bundle_check.STEPS} steps" in out
     assert "corpus sources" in out
     assert "trained 3 steps" in out
+    assert "what Start will do with small_test.yaml: corpus in" in out
 
 
 def test_missing_model_is_named(tmp_path, capsys, monkeypatch):
