@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-QUALITY_NICE = 5          # as the app runs it (gdapp.controller.QUALITY_NICE)
+QUALITY_NICE = 5          # as the app runs it (gdapp.controllers.analysis.QUALITY_NICE)
 MOLECULES = {
     "celecoxib": "Cc1ccc(-c2cc(C(F)(F)F)nn2-c2ccc(S(N)(=O)=O)cc2)cc1",
     "peptide": ("CC(C)(C)OC(=O)N[C@@H](Cc1ccccc1)C(=O)N[C@@H](CC(C)C)C(=O)N[C@@H]"

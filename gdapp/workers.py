@@ -8,8 +8,8 @@ loop (one batch per tick), and no Qt object is used across threads. (Emitting Py
 signals from worker threads corrupts reference counts under load in PySide6 6.8–6.12,
 PYSIDE-3124; this design does not depend on that.)
 
-The job function is called as ``fn(job)`` and may use ``job.report_step(payload)``,
-``job.report_progress(done, total, text)`` and ``job.should_stop()``; it returns the
+The job function is called as ``fn(job)`` and may use ``job.report_step(payload)`` (a
+progress report or a frame: the callers' own payloads) and ``job.should_stop()``; it returns the
 result or raises (``engine.api.Cancelled`` counts as a cancellation, an
 ``engine.errors.EngineError`` (user error) as a failure with its message only, anything
 else as a failure with its type and traceback).
@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -30,41 +31,40 @@ POLL_MS = 15
 class Job(QObject):
     step = Signal(object)               # per-step payload
     steps = Signal(list)                # the payloads of one GUI tick, batched
-    progress = Signal(int, int, str)    # done, total, text
     succeeded = Signal(object)          # result
     failed = Signal(str, str)           # message, traceback
     cancelled = Signal()
     finished = Signal()                 # always last, after one of the three above
 
-    def __init__(self, name: str, fn: Callable, parent=None):
+    def __init__(self, name: str, fn: Callable[[Job], Any], parent: QObject | None = None):
         super().__init__(parent)
         self.name = name
         self.fn = fn
         self._stop = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
-        self._messages: list = []
+        self._messages: list[tuple[str, Any]] = []
         self._delivered = False
-        self.thread: threading.Thread | None = None
-        self.result = None
+        # the Python thread that runs ``fn`` (not ``thread()``: QObject's own, the GUI thread)
+        self.worker_thread: threading.Thread | None = None
+        self.result: Any = None
         self.error: str | None = None
+        self.cached = False             # the result was kept from before (AnalysisController)
 
     # called on the worker thread ---------------------------------------------------
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
-    def _post(self, message):
+    def _post(self, message: tuple[str, Any]) -> None:
         with self._lock:
             self._messages.append(message)
 
-    def report_step(self, payload):
+    def report_step(self, payload: Any) -> None:
         """Deliver a per-step result (also after cancel: e.g. a final checkpoint)."""
         self._post(("step", payload))
 
-    def report_progress(self, done: int, total: int, text: str = ""):
-        self._post(("progress", (int(done), int(total), text)))
-
-    def _execute(self):
+    def _execute(self) -> None:
+        end: tuple[str, Any]
         try:
             result = self.fn(self)
             if self._stop.is_set():
@@ -90,13 +90,11 @@ class Job(QObject):
         """Emit the signals for every queued message; True once the job has ended."""
         with self._lock:
             messages, self._messages = self._messages, []
-        steps = []
-        ended = None
+        steps: list[Any] = []
+        ended: tuple[str, Any] | None = None
         for kind, payload in messages:
             if kind == "step":
                 steps.append(payload)
-            elif kind == "progress":
-                self.progress.emit(*payload)
             else:
                 ended = payload
         if steps:
@@ -115,7 +113,7 @@ class Job(QObject):
             self.finished.emit()
         return self._delivered
 
-    def cancel(self):
+    def cancel(self) -> None:
         self._stop.set()
 
     def is_done(self) -> bool:
@@ -133,7 +131,7 @@ class JobRunner(QObject):
     jobStarted = Signal(object)
     jobFinished = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.slots: dict[str, Job] = {}
         self._all: list[Job] = []
@@ -141,7 +139,7 @@ class JobRunner(QObject):
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self.poll)
 
-    def create(self, slot: str, fn: Callable, name: str | None = None) -> Job:
+    def create(self, slot: str, fn: Callable[[Job], Any], name: str | None = None) -> Job:
         """A job in ``slot`` (the previous one there is cancelled), not started yet:
         connect its signals, then :meth:`launch` it."""
         previous = self.slots.get(slot)
@@ -153,21 +151,22 @@ class JobRunner(QObject):
 
     def launch(self, job: Job) -> Job:
         self._all.append(job)
-        job.thread = threading.Thread(target=job._execute, name=f"gdapp-{job.name}", daemon=True)
+        job.worker_thread = threading.Thread(target=job._execute, name=f"gdapp-{job.name}", daemon=True)
         self.jobStarted.emit(job)
-        job.thread.start()
+        job.worker_thread.start()
         if not self.timer.isActive():
             self.timer.start()
         return job
 
-    def start(self, slot: str, fn: Callable, name: str | None = None, **handlers) -> Job:
+    def start(self, slot: str, fn: Callable[[Job], Any], name: str | None = None,
+              **handlers: Callable) -> Job:
         """create + connect ``handlers`` (signal name → slot) + launch."""
         job = self.create(slot, fn, name)
         for signal_name, handler in handlers.items():
             getattr(job, signal_name).connect(handler)
         return self.launch(job)
 
-    def poll(self):
+    def poll(self) -> None:
         """Deliver queued messages of every job (GUI thread, from the timer)."""
         for job in list(self._all):
             if job.deliver():
@@ -189,7 +188,7 @@ class JobRunner(QObject):
     def busy(self) -> bool:
         return bool(self.active())
 
-    def cancel(self, slot: str | None = None):
+    def cancel(self, slot: str | None = None) -> None:
         jobs = [self.slots.get(slot)] if slot else list(self._all)
         for job in jobs:
             if job is not None:
@@ -200,8 +199,8 @@ class JobRunner(QObject):
         self.cancel()
         ok = True
         for job in list(self._all):
-            if job.thread is not None:
-                job.thread.join(timeout_s)
-                ok = ok and not job.thread.is_alive()
+            if job.worker_thread is not None:
+                job.worker_thread.join(timeout_s)
+                ok = ok and not job.worker_thread.is_alive()
         self.poll()
         return ok

@@ -67,7 +67,7 @@ def main() -> int:
     panel.config_box.setEditText(str(api.resource_path("configs", "small_test.yaml")))
     panel.start()
     ended = []
-    panel.runEnded.connect(ended.append)
+    panel.controller.runEnded.connect(ended.append)
     while not ended:
         pump(0.1)
     shot("training_loss_key.png")

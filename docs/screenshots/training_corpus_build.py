@@ -46,10 +46,10 @@ def main() -> int:
     while not job.is_done():
         pump(0.1)
     pump(0.3)
-    corpus = Path(panel.plan.corpus_dir)
+    corpus = Path(panel.controller.plan.corpus_dir)
     existed = corpus.exists()
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     panel.start()
     while not [r for r in reports if r.get("phase") == "conformers" and r.get("done", 0) >= 60]:
         pump(0.1)

@@ -2,7 +2,7 @@
 training and quality; menus, shortcuts, status bar; every engine call in a worker.
 
 Loading, trajectory runs and analyses are run by the controllers of
-:mod:`gdapp.controller`; the window lays out the views and wires them to the controllers'
+:mod:`gdapp.controllers`; the window lays out the views and wires them to the controllers'
 signals."""
 from __future__ import annotations
 
@@ -34,9 +34,10 @@ from PySide6.QtWidgets import (
 
 from engine import api
 from gdapp import chem, export
-from gdapp.controller import (
+from gdapp.controllers import (
     AnalysisController,
     StructureController,
+    TrainingController,
     TrajectoryController,
     describe_run,
 )
@@ -138,6 +139,7 @@ class MainWindow(QMainWindow):
         self.analysis = AnalysisController(self.state, self.runner, self)
         self.trajectories = TrajectoryController(self.state, self.runner, self)
         self.structures = StructureController(self.runner, self)
+        self.training_jobs = TrainingController(self.state, self.runner, self)
         self.last_error: str | None = None
         self._error_box: QMessageBox | None = None
         self._closing = False
@@ -157,7 +159,7 @@ class MainWindow(QMainWindow):
         self.spectrum = SpectrumView()
         self.spectrum.setMinimumWidth(LEFT_DOCK_MIN)
         self.steering = SteeringPanel(self.state)
-        self.training = TrainingPanel(self.state, self.runner)
+        self.training = TrainingPanel(self.training_jobs)
         self.quality = QualityPanel(self.state)
         self.docks = {}
         self._dock("player", "Player", self.player, Qt.BottomDockWidgetArea)
@@ -359,9 +361,8 @@ class MainWindow(QMainWindow):
         self.analysis.qualityReady.connect(self._quality_done)
         self.analysis.qualityFailed.connect(self.quality.set_failed)
         self.analysis.qualityCancelled.connect(self._quality_cancelled)
-        self.training.modelActivated.connect(self.state.set_model)
-        self.training.errorOccurred.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
-        self.training.statusMessage.connect(lambda msg: self.status(msg, 5000))
+        self.training_jobs.failed.connect(lambda msg, tb: self.show_error("Training failed", msg, tb))
+        self.training_jobs.statusMessage.connect(lambda msg: self.status(msg, 5000))
         self.trajectories.progress.connect(lambda kind, done, total: self._on_progress(done, total))
         self.trajectories.runFinished.connect(self._on_run_finished)
         self.trajectories.runCancelled.connect(self._on_run_stopped)

@@ -17,14 +17,6 @@ def array_to_qimage(img: np.ndarray) -> QImage:
     return QImage(img.data, w, h, 3 * w, QImage.Format_RGB888).copy()
 
 
-def qimage_to_array(image: QImage) -> np.ndarray:
-    """QImage → ``(H, W, 3)`` uint8."""
-    image = image.convertToFormat(QImage.Format_RGB888)
-    w, h = image.width(), image.height()
-    buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
-    return buf.reshape(h, image.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
-
-
 def grab_window(window) -> QImage:
     """The whole main window with the 3D view composited in."""
     pixmap = window.grab()

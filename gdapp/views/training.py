@@ -1,26 +1,26 @@
 """Training panel: config and data, start / pause / resume / stop, progress with ETA,
 live loss curves, and switching the active model to the newest checkpoint.
 
-Training runs in a worker of the app's :class:`JobRunner` (slot ``JobSlot.TRAIN``) through
-``engine.api.train``; progress dicts arrive as queued signals. *Pause* stops the run
-after writing a checkpoint; *Resume* continues from it; *Stop* ends the run.
+The jobs are the :class:`gdapp.controllers.TrainingController`'s (``engine.api.train``,
+``build_training_corpus`` and ``training_plan`` on worker threads); the panel reads its
+inputs, asks the controller to start, pause, resume or stop, and shows what the controller
+reports. *Pause* stops the run after writing a checkpoint; *Resume* continues from it;
+*Stop* ends the run.
 
-Before Start the panel says what Start will do (``engine.api.training_plan``, computed on
-a worker, slot ``JobSlot.TRAIN_PLAN``, when the panel is shown or the config changes): when the
-config's corpus is not built it names the corpus, its size and the build time measured on
-this machine, and offers *Build corpus now* and a config that trains in seconds. The
-corpus build (inside ``api.train`` or ``api.build_training_corpus``) streams its phase,
-molecules done, rate and ETA; Stop ends it within a fraction of a second, worker
-processes included, and keeps the finished shards, from which the next Start resumes.
+Before Start the panel says what Start will do (the controller's plan, worked out when the
+panel is shown or the config changes): when the config's corpus is not built it names the
+corpus, its size and the build time measured on this machine, and offers *Build corpus
+now* and a config that trains in seconds. The corpus build streams its phase, molecules
+done, rate and ETA; Stop ends it within a fraction of a second, worker processes included,
+and keeps the finished shards, from which the next Start resumes.
 """
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -36,9 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import api
-from gdapp.jobs import JobSlot
-from gdapp.state import AppState
-from gdapp.workers import JobRunner
+from gdapp.controllers import TrainingController
 
 
 def _fmt_seconds(s: float) -> str:
@@ -98,27 +96,41 @@ def plan_text(plan: api.TrainingPlan) -> str:
             f"Stop ends it and keeps the finished shards.")
 
 
+
 class TrainingPanel(QWidget):
-    modelActivated = Signal(object)       # api.ModelHandle
-    errorOccurred = Signal(str, str)
-    statusMessage = Signal(str)
-    progressed = Signal(dict)             # every progress report (for tests and status)
-    runEnded = Signal(str)                # "finished" | "paused" | "stopped" | "failed"
+    """The Training dock: what to train, what Start will do, the run's progress and loss
+    curves. The jobs are ``controller``'s (:class:`gdapp.controllers.TrainingController`)."""
 
-    def __init__(self, state: AppState, runner: JobRunner, parent=None):
+    def __init__(self, controller: TrainingController, parent=None):
         super().__init__(parent)
-        self.state = state
-        self.runner = runner
-        self.job = None
-        self.mode = "idle"                # idle | running | pausing | stopping | paused
-        self.last_checkpoint: str | None = None
-        self.history: list[dict] = []
-
-        self.plan: api.TrainingPlan | None = None
-        self.plan_job = None
+        self.controller = controller
         self._plan_stale = True
-        self.phase = ""                   # "" | corpus | setup | train (of the running job)
-        self._last_corpus: dict | None = None
+        layout = QVBoxLayout(self)
+        layout.addLayout(self._build_inputs())
+        layout.addWidget(self._build_plan_box())
+        layout.addLayout(self._build_run_buttons())
+        self.progress = QProgressBar()
+        self.eta = QLabel("idle")
+        self.eta.setWordWrap(True)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.eta)
+        layout.addWidget(self._build_loss_plot(), 1)
+        self.ckpt_label = QLabel("no checkpoint yet")
+        self.ckpt_label.setWordWrap(True)
+        self.use_btn = QPushButton("Use newest checkpoint as active model")
+        layout.addWidget(self.ckpt_label)
+        layout.addWidget(self.use_btn)
+        self.plan_timer = QTimer(self)
+        self.plan_timer.setSingleShot(True)
+        self.plan_timer.setInterval(300)
+        self.plan_timer.timeout.connect(self.refresh_plan)
+        self._connect()
+        self._describe_config()
+        self._update_buttons()
+
+    # building -------------------------------------------------------------------------------
+    def _build_inputs(self) -> QFormLayout:
+        """Config (the shipped ones listed by name, any YAML by path), data and output folder."""
         self.config_box = QComboBox()
         self.config_box.setEditable(True)
         self.config_box.setInsertPolicy(QComboBox.NoInsert)
@@ -139,28 +151,25 @@ class TrainingPanel(QWidget):
         self.config_desc = QLabel()
         self.config_desc.setWordWrap(True)
         self.config_desc.setStyleSheet("color: palette(mid);")
-        cfg_btn = QPushButton("…")
-        cfg_btn.clicked.connect(self._choose_config)
         self.data_edit = QLineEdit()
         self.data_edit.setPlaceholderText("data (default: the config's)")
-        data_btn = QPushButton("…")
-        data_btn.clicked.connect(self._choose_data)
         self.out_edit = QLineEdit(str(Path(tempfile.gettempdir()) / "gdapp-training"))
-        out_btn = QPushButton("…")
-        out_btn.clicked.connect(self._choose_out)
-
         form = QFormLayout()
-        for label, edit, btn in (("config", self.config_box, cfg_btn),
-                                 ("data", self.data_edit, data_btn),
-                                 ("output", self.out_edit, out_btn)):
+        for label, edit, choose in (("config", self.config_box, self._choose_config),
+                                    ("data", self.data_edit, self._choose_data),
+                                    ("output", self.out_edit, self._choose_out)):
+            btn = QPushButton("…")
+            btn.clicked.connect(choose)
             row = QHBoxLayout()
             row.addWidget(edit, 1)
             row.addWidget(btn)
             form.addRow(label, row)
             if label == "config":
                 form.addRow("", self.config_desc)
+        return form
 
-        # what Start will do (engine.api.training_plan), with the two ways out of a long build
+    def _build_plan_box(self) -> QFrame:
+        """What Start will do, with the two ways out of a long corpus build."""
         self.plan_box = QFrame()
         self.plan_box.setFrameShape(QFrame.StyledPanel)
         self.plan_label = QLabel("checking what Start will do …")
@@ -177,7 +186,9 @@ class TrainingPanel(QWidget):
         plan_layout = QVBoxLayout(self.plan_box)
         plan_layout.addWidget(self.plan_label)
         plan_layout.addLayout(plan_buttons)
+        return self.plan_box
 
+    def _build_run_buttons(self) -> QHBoxLayout:
         self.start_btn = QPushButton("Start")
         self.pause_btn = QPushButton("Pause")
         self.resume_btn = QPushButton("Resume")
@@ -185,8 +196,9 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.resume_btn, self.stop_btn):
             buttons.addWidget(b)
-        self.progress = QProgressBar()
-        self.eta = QLabel("idle")
+        return buttons
+
+    def _build_loss_plot(self) -> pg.PlotWidget:
         self.plot = pg.PlotWidget()
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
@@ -198,21 +210,10 @@ class TrainingPanel(QWidget):
         self.train_curve = self.plot.plot(pen=pg.mkPen(TRAIN_COLOUR, width=2), name="train")
         self.val_curve = self.plot.plot(pen=pg.mkPen(VAL_COLOUR, width=2), symbol="o",
                                         symbolSize=5, symbolBrush=VAL_COLOUR, name="validation")
-        self.use_btn = QPushButton("Use newest checkpoint as active model")
-        self.ckpt_label = QLabel("no checkpoint yet")
-        self.ckpt_label.setWordWrap(True)
+        return self.plot
 
-        self.eta.setWordWrap(True)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.plan_box)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.eta)
-        layout.addWidget(self.plot, 1)
-        layout.addWidget(self.ckpt_label)
-        layout.addWidget(self.use_btn)
-
+    def _connect(self):
+        c = self.controller
         self.start_btn.clicked.connect(lambda: self.start(resume=False))
         self.resume_btn.clicked.connect(lambda: self.start(resume=True))
         self.pause_btn.clicked.connect(self.pause)
@@ -220,14 +221,14 @@ class TrainingPanel(QWidget):
         self.use_btn.clicked.connect(self.use_checkpoint)
         self.build_btn.clicked.connect(self.build_corpus)
         self.fast_btn.clicked.connect(self.use_fast_config)
-        self.plan_timer = QTimer(self)
-        self.plan_timer.setSingleShot(True)
-        self.plan_timer.setInterval(300)
-        self.plan_timer.timeout.connect(self.refresh_plan)
         self.config_box.currentTextChanged.connect(self._inputs_changed)
         self.data_edit.textChanged.connect(self._inputs_changed)
-        self._describe_config()
-        self._update_buttons()
+        c.planProgress.connect(self._on_plan_progress)
+        c.planReady.connect(self._on_plan)
+        c.planFailed.connect(self._on_plan_failed)
+        c.runStarted.connect(self._on_run_started)
+        c.progressed.connect(self._on_progress)
+        c.runEnded.connect(self._on_run_ended)
 
     # choosing files -----------------------------------------------------------------------
     def _choose_config(self):
@@ -254,6 +255,9 @@ class TrainingPanel(QWidget):
             return str(self.config_box.itemData(i))
         return text
 
+    def _data(self) -> str | None:
+        return self.data_edit.text().strip() or None
+
     def use_fast_config(self):
         """Select the config that trains in seconds (``api.DEFAULT_TRAINING_CONFIG``)."""
         i = self.config_box.findText(Path(api.DEFAULT_TRAINING_CONFIG).stem)
@@ -274,7 +278,7 @@ class TrainingPanel(QWidget):
                                  if info is not None and info.description else "")
 
     def _inputs_changed(self, *_):
-        self.plan = None
+        self.controller.plan = None
         self._plan_stale = True
         self._describe_config()
         self.plan_label.setText("checking what Start will do …")
@@ -294,19 +298,8 @@ class TrainingPanel(QWidget):
             return None
         self.plan_timer.stop()                # a direct call supersedes a pending one
         self._plan_stale = False
-        config, data = self.config_path(), self.data_edit.text().strip() or None
-
-        def work(job):
-            return api.training_plan(config, data, on_progress=job.report_step,
-                                     should_stop=job.should_stop)
-
-        job = self.runner.create(JobSlot.TRAIN_PLAN, work, name="training plan")
-        job.step.connect(self._on_plan_progress)
-        job.succeeded.connect(self._on_plan)
-        job.failed.connect(lambda msg, tb: self._on_plan_failed(msg))
-        self.plan_job = job
+        job = self.controller.refresh_plan(self.config_path(), self._data())
         self.plan_label.setText("checking what Start will do …")
-        self.runner.launch(job)
         return job
 
     def _on_plan_progress(self, info: dict):
@@ -315,111 +308,67 @@ class TrainingPanel(QWidget):
                                     f"sources, {info['done']:,} / {info['total']:,} SMILES …")
 
     def _on_plan(self, plan):
-        if self.sender() is not self.plan_job:
-            return
-        self.plan = plan
         self.plan_label.setText(plan_text(plan))
         self.plan_label.setToolTip(f"corpus folder: {plan.corpus_dir}" if plan.corpus_dir else "")
         self._update_buttons(ended=not self.is_running())
 
     def _on_plan_failed(self, msg: str):
-        self.plan = None
         self.plan_label.setText(f"cannot use this config: {msg}")
         self._update_buttons(ended=not self.is_running())
 
-    def _cancel_plan(self):
-        self.plan_timer.stop()
-        job = self.runner.running(JobSlot.TRAIN_PLAN)
-        if job is not None:
-            job.cancel()
-
     # running ---------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        return self.job is not None and not self.job.is_done()
+        return self.controller.is_running()
 
     def start(self, resume: bool = False, overrides: dict | None = None):
+        """Train the chosen config into the output folder (Start, Resume)."""
         if self.is_running():
             return None
-        config = self.config_path()
-        data = self.data_edit.text().strip() or None
-        out = self.out_edit.text().strip()
-        if not resume:
-            self.history = []
-            self._redraw()
-        self._t0 = time.monotonic()
-
-        def work(job):
-            return api.train(config, out, data=data, resume=resume, overrides=overrides,
-                             on_progress=job.report_step, should_stop=job.should_stop)
-
-        job = self._launch(work, "train")
-        self.eta.setText("starting …" if not (self.plan and self.plan.needs_build)
+        job = self.controller.start(self.config_path(), self.out_edit.text().strip(), self._data(),
+                                    resume=resume, overrides=overrides)
+        plan = self.controller.plan
+        self.eta.setText("starting …" if not (plan and plan.needs_build)
                          else "starting: the corpus build comes first …")
-        self.statusMessage.emit(f"training {'resumed' if resume else 'started'}: {config}")
         return job
 
     def build_corpus(self):
         """Build (or resume) the chosen config's corpus without training."""
-        if self.is_running():
-            return None
-        config = self.config_path()
-
-        def work(job):
-            return api.build_training_corpus(config, on_progress=job.report_step,
-                                             should_stop=job.should_stop)
-
-        job = self._launch(work, "build corpus")
-        self.eta.setText("starting the corpus build …")
-        self.statusMessage.emit(f"building the corpus of {config}")
-        return job
-
-    def _launch(self, work, name: str):
-        self._cancel_plan()
-        self.phase = ""
-        self._last_corpus = None
-        self.progress.setRange(0, 0)          # busy until the first count arrives
-        job = self.runner.create(JobSlot.TRAIN, work, name=name)
-        job.step.connect(self._on_progress)
-        job.succeeded.connect(self._on_succeeded)
-        job.failed.connect(self._on_failed)
-        job.cancelled.connect(self._on_cancelled)
-        self.job = job
-        self.mode = "running"
-        self._update_buttons()
-        self.runner.launch(job)
+        job = self.controller.build_corpus(self.config_path())
+        if job is not None:
+            self.eta.setText("starting the corpus build …")
         return job
 
     def pause(self):
-        if self.is_running():
-            self.mode = "pausing"
-            self.job.cancel()
+        if self.controller.pause():
             self.eta.setText("pausing (writing checkpoint) …")
             self._update_buttons()
 
     def stop(self):
-        if self.is_running():
-            self.mode = "stopping"
-            self.job.cancel()
+        if self.controller.stop():
             self.eta.setText("stopping …")
             self._update_buttons()
 
     def shutdown(self, timeout_s: float = 15.0) -> bool:
-        """Stop a running training or corpus build and wait for its worker (window
-        closing); a build ends within a fraction of a second, worker processes included."""
-        self._cancel_plan()
-        if self.is_running():
-            self.mode = "stopping"
-            self.job.cancel()
-            return self.job.wait(timeout_s)
-        return True
+        """Stop a running training or corpus build and wait for its worker (window closing)."""
+        self.plan_timer.stop()
+        return self.controller.shutdown(timeout_s)
+
+    def use_checkpoint(self, path: str | None = None):
+        return self.controller.use_checkpoint(path)
+
+    # what the run reports ------------------------------------------------------------------
+    def _on_run_started(self, name: str):
+        self.plan_timer.stop()
+        self.progress.setRange(0, 0)          # busy until the first count arrives
+        self._redraw()
+        self._update_buttons()
 
     def _on_corpus_progress(self, info: dict):
-        self.phase = "corpus"
-        self._last_corpus = info
         done, total = int(info.get("done", 0)), int(info.get("total", 0))
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(min(done, total))
-        name = (self.plan.corpus_config.name if self.plan is not None and self.plan.corpus_config
+        plan = self.controller.plan
+        name = (plan.corpus_config.name if plan is not None and plan.corpus_config
                 else Path(str(info.get("corpus", "corpus"))).name)
         unit = info.get("unit", "")
         text = (f"building corpus {name} — {PHASES.get(info.get('phase'), info.get('phase'))}: "
@@ -432,29 +381,23 @@ class TrainingPanel(QWidget):
             text += f" · shards {info.get('shards_done', 0)}/{info.get('shards_total', 0)}"
             if info.get("resumed"):
                 text += f" · resumed from {info['resumed']:,} kept"
-        if self.mode == "stopping":
+        if self.controller.mode == "stopping":
             text = "stopping … " + text
         self.eta.setText(text)
 
     def _on_progress(self, info: dict):
         if info.get("event") == "corpus":
             self._on_corpus_progress(info)
-            self.progressed.emit(dict(info))
             return
         if info.get("event") == "setup":
-            self.phase = "setup"
             self.progress.setRange(0, 0)
-            if self.mode != "stopping":
+            if self.controller.mode != "stopping":
                 self.eta.setText(f"{info.get('phase', 'setting up')} …")
-            self.progressed.emit(dict(info))
             return
-        if self.phase != "train" and "step" in info:
-            self.phase = "train"
-            self._update_buttons()
+        if "step" in info or info.get("checkpoint"):
+            self._update_buttons()            # Pause once training steps run; the checkpoint
         if info.get("checkpoint"):
-            self.last_checkpoint = str(info["checkpoint"])
-            self.ckpt_label.setText(f"checkpoint: {self.last_checkpoint}")
-            self._update_buttons(ended=self.mode not in ("running", "pausing", "stopping"))
+            self.ckpt_label.setText(f"checkpoint: {self.controller.last_checkpoint}")
         if "step" in info and info.get("total_steps"):
             step, total = int(info["step"]), int(info["total_steps"])
             self.progress.setRange(0, max(1, total))
@@ -464,80 +407,38 @@ class TrainingPanel(QWidget):
             if info.get("eta_s") is not None:
                 text += f"   ETA {_fmt_seconds(info['eta_s'])}"
             self.eta.setText(text)
-            self.history.append({"step": info["step"], "loss": info["loss"]})
-        if info.get("event") == "val" and info.get("val_loss") is not None:
-            self.history.append({"step": info["step"], "val_loss": info["val_loss"]})
         self._redraw()
-        self.progressed.emit(dict(info))
 
     def _redraw(self):
-        steps = [h["step"] for h in self.history if h.get("loss") is not None]
-        loss = [max(1e-12, h["loss"]) for h in self.history if h.get("loss") is not None]
+        history = self.controller.history
+        steps = [h["step"] for h in history if h.get("loss") is not None]
+        loss = [max(1e-12, h["loss"]) for h in history if h.get("loss") is not None]
         self.train_curve.setData(steps, loss)
-        val = [(h["step"], max(1e-12, h["val_loss"])) for h in self.history
+        val = [(h["step"], max(1e-12, h["val_loss"])) for h in history
                if h.get("val_loss") is not None]
         self.val_curve.setData([v[0] for v in val], [v[1] for v in val])
 
-    def _on_succeeded(self, result):
-        ckpt = getattr(result, "checkpoint", None) or (result.get("checkpoint") if isinstance(result, dict) else None)
-        if ckpt:
-            self.last_checkpoint = str(ckpt)
-            self.ckpt_label.setText(f"checkpoint: {self.last_checkpoint}")
-        self._end("finished")
-
-    def _on_cancelled(self):
-        self._end("paused" if self.mode == "pausing" else "stopped")
-
-    def _on_failed(self, msg, tb):
-        self._end("failed")
-        self.errorOccurred.emit(msg, tb)
-
-    def _end(self, how: str):
-        before_training = self.phase in ("", "corpus", "setup")
-        if how == "paused" and before_training:
-            how = "stopped"                   # nothing to resume from but the corpus shards
-        self.mode = "paused" if how == "paused" else "idle"
-        text = {"finished": "finished", "paused": "paused — Resume continues",
-                "stopped": "stopped", "failed": "failed"}[how]
-        c = self._last_corpus
-        if how == "stopped" and before_training and c and c.get("phase") == "conformers":
-            text = (f"stopped during the corpus build — {c.get('shards_done', 0)} of "
-                    f"{c.get('shards_total', 0)} shards kept; Start resumes the build")
-        elif how == "finished" and self.job is not None and self.job.name == "build corpus":
-            text = "corpus built — Start trains on it"
+    def _on_run_ended(self, how: str):
+        if self.controller.last_checkpoint:
+            self.ckpt_label.setText(f"checkpoint: {self.controller.last_checkpoint}")
         if self.progress.maximum() == 0:
             self.progress.setRange(0, 1)
-        self.eta.setText(text)
-        self.phase = ""
+        self.eta.setText(self.controller.end_text)
         self._update_buttons(ended=True)
-        self.statusMessage.emit(f"training {how}")
         self._inputs_changed()                # the corpus may be (partly) built now
-        self.runEnded.emit(how)
 
     def _update_buttons(self, ended: bool = False):
-        running = not ended and self.mode in ("running", "pausing", "stopping")
+        c = self.controller
+        running = not ended and c.is_active()
         self.start_btn.setEnabled(not running)
         # a pause writes a checkpoint: only once training steps run
-        self.pause_btn.setEnabled(running and self.mode == "running" and self.phase == "train")
-        needs_build = self.plan is not None and self.plan.needs_build
+        self.pause_btn.setEnabled(running and c.mode == "running" and c.phase == "train")
+        needs_build = c.plan is not None and c.plan.needs_build
         self.build_btn.setVisible(needs_build)
         self.build_btn.setEnabled(not running)
         fast = Path(api.DEFAULT_TRAINING_CONFIG).stem
         self.fast_btn.setVisible(needs_build and Path(self.config_path()).stem != fast)
         self.fast_btn.setEnabled(not running)
-        self.stop_btn.setEnabled(running and self.mode != "stopping")
-        self.resume_btn.setEnabled(not running and self.mode == "paused")
-        self.use_btn.setEnabled(self.last_checkpoint is not None)
-
-    def use_checkpoint(self, path: str | None = None):
-        path = path or self.last_checkpoint
-        if not path:
-            return None
-        try:
-            model = api.load_model(path)
-        except Exception as err:  # noqa: BLE001 -- shown to the user
-            self.errorOccurred.emit(f"cannot use checkpoint {path}: {err}", "")
-            return None
-        self.modelActivated.emit(model)
-        self.statusMessage.emit(f"active model: {model.name}")
-        return model
+        self.stop_btn.setEnabled(running and c.mode != "stopping")
+        self.resume_btn.setEnabled(not running and c.mode == "paused")
+        self.use_btn.setEnabled(c.last_checkpoint is not None)

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
+from test_training_panel import tiny_corpus  # noqa: F401  (fixture)
 
 
 def _controller(qtbot):
     from engine import api
-    from gdapp.controller import AnalysisController
+    from gdapp.controllers import AnalysisController
     from gdapp.state import AppState
 
     state = AppState()
@@ -50,7 +52,7 @@ def test_etkdg_comparison_without_a_window(qtbot):
 # ----------------------------------------------------------------------- trajectory runs
 def _trajectories(qtbot, smiles="CCO"):
     from engine import api
-    from gdapp.controller import TrajectoryController
+    from gdapp.controllers import TrajectoryController
     from gdapp.state import AppState
 
     state = AppState()
@@ -64,7 +66,7 @@ def _kind_is(kind):
 
 
 def test_forward_and_reverse_runs_without_a_window(qtbot):
-    from gdapp.controller import FORWARD_FRAMES
+    from gdapp.controllers.trajectories import FORWARD_FRAMES
 
     state, controller = _trajectories(qtbot)
     streamed = {"forward": [], "reverse": []}
@@ -133,7 +135,7 @@ def test_cancel_stops_a_trajectory_run_without_a_window(qtbot, monkeypatch):
 
 # ----------------------------------------------------------------------- loading
 def test_structure_controller_loads_a_smiles_without_a_window(qtbot):
-    from gdapp.controller import StructureController
+    from gdapp.controllers import StructureController
 
     controller = StructureController()
     with qtbot.waitSignal(controller.loaded, timeout=60000) as loaded:
@@ -147,7 +149,7 @@ def test_structure_controller_loads_a_smiles_without_a_window(qtbot):
 
 
 def test_structure_controller_reports_rdkits_reason_for_a_bad_smiles(qtbot):
-    from gdapp.controller import StructureController
+    from gdapp.controllers import StructureController
 
     controller = StructureController()
     loaded = []
@@ -164,7 +166,7 @@ def test_structure_controller_reports_rdkits_reason_for_a_bad_smiles(qtbot):
 
 def test_structure_controller_opens_every_record_of_a_file_and_builds_a_lattice(qtbot, tmp_path):
     from engine import api
-    from gdapp.controller import StructureController
+    from gdapp.controllers import StructureController
 
     controller = StructureController()
     demo = str(api.demo_molecule_path())
@@ -180,4 +182,71 @@ def test_structure_controller_opens_every_record_of_a_file_and_builds_a_lattice(
         controller.build_lattice((4, 4), "spin")
     (lattice,), path, remember = loaded.args
     assert not lattice.is_molecule and lattice.n == 16 and path is None
+    controller.runner.shutdown(10.0)
+
+
+# ----------------------------------------------------------------------- training
+def _training(qtbot):
+    from gdapp.controllers import TrainingController
+    from gdapp.state import AppState
+
+    state = AppState()
+    return state, TrainingController(state)
+
+
+def test_training_controller_plans_trains_pauses_resumes_and_activates_the_checkpoint(
+        qtbot, tiny_corpus, tmp_path):
+    from engine.resources import resource_path
+
+    state, controller = _training(qtbot)
+    config = str(resource_path("configs", "small_test.yaml"))
+    with qtbot.waitSignal(controller.planReady, timeout=60000) as ready:
+        assert controller.refresh_plan(config, str(tiny_corpus)) is not None
+    assert ready.args[0] is controller.plan and not controller.plan.needs_build
+    reports, ended = [], []
+    controller.progressed.connect(reports.append)
+    controller.runEnded.connect(ended.append)
+    overrides = {"optim.total_steps": 100000, "run.log_every": 1, "run.val_every": 5,
+                 "run.ckpt_every": 5, "data.val_size": 3}
+    job = controller.start(config, str(tmp_path / "run"), str(tiny_corpus), overrides=overrides)
+    assert job is not None and controller.is_running() and controller.mode == "running"
+    assert controller.start(config, str(tmp_path / "run")) is None          # one run at a time
+    assert controller.refresh_plan(config) is None                         # no plan while it runs
+    qtbot.waitUntil(lambda: sum(1 for r in reports if r.get("loss") is not None) >= 3, timeout=120000)
+    assert controller.phase == "train"
+    assert [h["loss"] for h in controller.history if "loss" in h] == \
+        [r["loss"] for r in reports if r.get("loss") is not None]
+    with qtbot.waitSignal(controller.runEnded, timeout=60000):
+        assert controller.pause() and controller.mode == "pausing"
+    assert ended == ["paused"] and controller.mode == "paused" and not controller.is_running()
+    assert controller.end_text == "paused — Resume continues"
+    assert Path(controller.last_checkpoint).is_file()
+    paused_step = max(r["step"] for r in reports if "step" in r)
+    reports.clear()
+    controller.start(config, str(tmp_path / "run"), str(tiny_corpus), resume=True, overrides=overrides)
+    qtbot.waitUntil(lambda: any(r.get("loss") is not None for r in reports), timeout=120000)
+    assert min(r["step"] for r in reports if r.get("loss") is not None) > paused_step
+    with qtbot.waitSignal(controller.runEnded, timeout=60000):
+        controller.stop()
+    assert ended == ["paused", "stopped"] and controller.mode == "idle" and controller.phase == ""
+    with qtbot.waitSignal(state.modelChanged, timeout=30000):
+        model = controller.use_checkpoint()
+    assert state.model is model and "checkpoint.pt" in model.name
+    controller.runner.shutdown(10.0)
+
+
+def test_training_controller_reports_a_bad_config(qtbot, tmp_path):
+    state, controller = _training(qtbot)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: nonsense}\n")
+    ended = []
+    controller.runEnded.connect(lambda how: ended.append((how, controller.mode)))
+    with qtbot.waitSignal(controller.failed, timeout=60000) as failed:
+        controller.start(str(bad), str(tmp_path / "run"))
+    assert "bad.yaml" in failed.args[0] or "nonsense" in failed.args[0]
+    assert ended == [("failed", "idle")]           # the run has ended when the error comes
+    assert controller.end_text == "failed" and not controller.is_running()
+    with qtbot.waitSignal(controller.failed, timeout=10000) as failed:
+        assert controller.use_checkpoint(str(tmp_path / "missing.pt")) is None
+    assert "cannot use checkpoint" in failed.args[0]
     controller.runner.shutdown(10.0)

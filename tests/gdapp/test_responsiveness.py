@@ -43,7 +43,7 @@ def test_a_full_garbage_collection_walks_only_what_came_after_start_up(window):
 def test_event_loop_keeps_beating_while_training(window, qtbot, tiny_corpus, tmp_path):
     panel, overrides = _setup(window, tiny_corpus, tmp_path, steps=100000)
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     panel.start(overrides=overrides)
     # measure once training is in its loop (the start-up builds data sets)
     qtbot.waitUntil(lambda: any(r.get("loss") is not None for r in reports), timeout=120000)
@@ -52,7 +52,7 @@ def test_event_loop_keeps_beating_while_training(window, qtbot, tiny_corpus, tmp
         # 15 reports alone can come within a quarter of a second)
         qtbot.waitUntil(lambda: sum(1 for r in reports if r.get("loss") is not None) >= 15
                         and len(hb.stamps) > 100, timeout=120000)
-    with qtbot.waitSignal(panel.runEnded, timeout=60000):
+    with qtbot.waitSignal(panel.controller.runEnded, timeout=60000):
         panel.stop()
     assert len(hb.stamps) > 20
     assert hb.max_gap() < MAX_GAP_S, f"event loop stalled for {hb.max_gap() * 1000:.0f} ms"

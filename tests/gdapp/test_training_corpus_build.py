@@ -97,7 +97,7 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
     # before Start: the panel says what Start will do
     with qtbot.waitSignal(panel.refresh_plan().succeeded, timeout=60000):
         pass
-    plan = panel.plan
+    plan = panel.controller.plan
     n = plan.molecules                   # the SMILES that pass the filters
     assert plan.needs_build and N_MOLS - 3 <= n <= N_MOLS and plan.shards_done == 0
     n_shards = (n + SHARD - 1) // SHARD
@@ -108,7 +108,7 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
 
     before = _children()
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     with Heartbeat() as hb:
         panel.start_btn.click()
         # progress reaches the panel: phase, molecules done of total, rate, ETA, shards
@@ -125,7 +125,7 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
         assert len(workers) == 2, workers              # num_workers: 2 in data.yaml
         # Stop: the build and its worker processes end within 2 s
         t0 = time.perf_counter()
-        with qtbot.waitSignal(panel.runEnded, timeout=10000) as ended:
+        with qtbot.waitSignal(panel.controller.runEnded, timeout=10000) as ended:
             panel.stop_btn.click()
         qtbot.waitUntil(lambda: not any(_alive(p) for p in workers), timeout=10000)
         elapsed = time.perf_counter() - t0
@@ -140,8 +140,8 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
     assert len(kept) >= 2
     assert not list((tmp_path / "cache").glob("*/corpus.json"))
     assert panel.isVisible()
-    qtbot.waitUntil(lambda: panel.plan is not None, timeout=60000)   # plan refreshed
-    assert panel.plan.shards_done == len(kept)
+    qtbot.waitUntil(lambda: panel.controller.plan is not None, timeout=60000)   # plan refreshed
+    assert panel.controller.plan.shards_done == len(kept)
     assert f"{len(kept)} of {n_shards} shards" in panel.plan_label.text()
 
     # a second Start resumes from the kept shards, finishes the corpus and trains
@@ -154,7 +154,7 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
     assert all(_shards(tmp_path)[name] == digest for name, digest in kept.items())
     assert len(list((tmp_path / "cache").glob("*/corpus.json"))) == 1
     assert panel.pause_btn.isEnabled()
-    with qtbot.waitSignal(panel.runEnded, timeout=60000):
+    with qtbot.waitSignal(panel.controller.runEnded, timeout=60000):
         panel.stop_btn.click()
 
 
@@ -164,7 +164,7 @@ def test_closing_the_window_during_a_corpus_build_closes_it_fast(bare_window, qt
     _set_up(panel, tmp_path)
     before = _children()
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     job = panel.start()
     qtbot.waitUntil(lambda: any(r.get("phase") == "conformers" and r.get("done", 0) >= 1
                                 for r in reports), timeout=120000)
@@ -175,5 +175,5 @@ def test_closing_the_window_during_a_corpus_build_closes_it_fast(bare_window, qt
     elapsed = time.perf_counter() - t0
     assert not win.isVisible()
     assert elapsed < STOP_S, f"closing took {elapsed:.2f} s"
-    assert job.is_done() and not job.thread.is_alive()
+    assert job.is_done() and not job.worker_thread.is_alive()
     assert not any(_alive(p) for p in workers)

@@ -35,25 +35,25 @@ def _setup(window, corpus, tmp_path, steps):
 def test_training_reports_progress_pauses_resumes_and_switches_model(window, qtbot, tiny_corpus, tmp_path):
     panel, overrides = _setup(window, tiny_corpus, tmp_path, steps=400)
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     panel.start(overrides=overrides)
     assert panel.is_running() and not panel.start_btn.isEnabled()
     qtbot.waitUntil(lambda: sum(1 for r in reports if r.get("loss") is not None) >= 3, timeout=120000)
     assert panel.progress.value() >= 3 and panel.progress.maximum() == 400
     assert "ETA" in panel.eta.text()
     assert len(panel.train_curve.getData()[0]) >= 3           # live loss curve
-    with qtbot.waitSignal(panel.runEnded, timeout=60000) as ended:
+    with qtbot.waitSignal(panel.controller.runEnded, timeout=60000) as ended:
         panel.pause_btn.click()
     assert ended.args == ["paused"]
     assert panel.resume_btn.isEnabled() and not panel.is_running()
-    ckpt = Path(panel.last_checkpoint)
+    ckpt = Path(panel.controller.last_checkpoint)
     assert ckpt.is_file()
     paused_step = max(r["step"] for r in reports if "step" in r)
     reports.clear()
     panel.resume_btn.click()
     qtbot.waitUntil(lambda: any(r.get("loss") is not None for r in reports), timeout=120000)
     assert min(r["step"] for r in reports if r.get("loss") is not None) > paused_step
-    with qtbot.waitSignal(panel.runEnded, timeout=60000) as ended:
+    with qtbot.waitSignal(panel.controller.runEnded, timeout=60000) as ended:
         panel.stop_btn.click()
     assert ended.args == ["stopped"]
     # switch the active model to the checkpoint and sample with it
@@ -88,10 +88,10 @@ def test_closing_the_window_stops_training_cleanly(qtbot, tiny_corpus, tmp_path)
     win.show()
     panel, overrides = _setup(win, tiny_corpus, tmp_path, steps=100000)
     reports = []
-    panel.progressed.connect(reports.append)
+    panel.controller.progressed.connect(reports.append)
     job = panel.start(overrides=overrides)
     qtbot.waitUntil(lambda: any(r.get("loss") is not None for r in reports), timeout=120000)
     win.close()
     assert job.is_done()                                   # the worker has returned
-    assert not job.thread.is_alive() and not win.runner.busy()
+    assert not job.worker_thread.is_alive() and not win.runner.busy()
     assert (tmp_path / "run" / "checkpoint.pt").is_file()  # stopped with a checkpoint

@@ -238,7 +238,7 @@ def test_closing_the_window_during_sampling_stops_the_worker(qtbot, window):
     window.close()
     closed_s = time.perf_counter() - started
     record(close_s=round(closed_s, 2))
-    assert job.is_done() and not job.thread.is_alive()
+    assert job.is_done() and not job.worker_thread.is_alive()
     assert not window.runner.busy()
     assert closed_s < 15.0
     qtbot.wait(200)                                            # queued deliveries are harmless
