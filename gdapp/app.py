@@ -160,7 +160,7 @@ class SelfTest:
         player.set_mode("once")
         player.seek(0)
         self.frames_seen = 0
-        player.frameChanged.connect(self._count_frame)
+        self.window.state.frameShown.connect(self._count_frame)
         player.timer.timeout.connect(self._check_done)
         player.set_fps(120)
         player.play()

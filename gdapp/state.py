@@ -1,7 +1,9 @@
 """The app's model: current structure, trajectories, sampling parameters (no widgets).
 
-Views read from :class:`AppState` and listen to its signals; workers feed it (on the GUI
-thread, through queued signals). Frames are numpy arrays ``(N, 3)``.
+Views read from :class:`AppState` and listen to its signals; the controllers feed it (on
+the GUI thread, from their jobs' queued messages). Frames are numpy arrays ``(N, 3)``. The
+player says which frame is shown (:meth:`AppState.show_frame`); the views that draw it
+(viewer, mode-energy plots, quality table) follow ``frameShown``.
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class AppState(QObject):
     trajectoryStarted = Signal(str)            # kind
     trajectoryStep = Signal(str, int)          # kind, index of the frame just appended
     trajectoryFinished = Signal(str)           # kind (buffer.complete is True)
+    frameShown = Signal(str, int)              # kind, index: the frame the views show now
     fixedChanged = Signal(object)              # sorted list[int]
     paramsChanged = Signal(object)             # SamplingParams
     modelChanged = Signal(object)              # api.ModelHandle
@@ -164,6 +167,15 @@ class AppState(QObject):
 
     def trajectory(self, kind: str) -> TrajectoryBuffer | None:
         return self.trajectories.get(kind)
+
+    def show_frame(self, kind: str, index: int) -> None:
+        """Show frame ``index`` of the trajectory of ``kind`` (the player calls this): the
+        views that draw the frame follow ``frameShown``. A frame that does not exist is not
+        shown."""
+        buf = self.trajectories.get(kind)
+        if buf is None or not 0 <= index < len(buf):
+            return
+        self.frameShown.emit(kind, int(index))
 
     # parameters, selection, model -------------------------------------------------
     def set_params(self, **changes):

@@ -152,11 +152,13 @@ class MainWindow(QMainWindow):
         self.history = ParamsHistory(self.state, parent=self)
 
         self.viewer = Viewer(self)
+        self.viewer.attach_state(self.state)      # before the views below: they read its coordinates
         self.viewer.setMinimumSize(360, 300)      # with the docks' minimums: fits 1024 px
         self.viewer.setFocusPolicy(Qt.StrongFocus)     # keys go to the window's shortcuts
         self.setCentralWidget(self.viewer)
         self.player = Player(self.state)
         self.spectrum = SpectrumView()
+        self.spectrum.attach_state(self.state)
         self.spectrum.setMinimumWidth(LEFT_DOCK_MIN)
         self.steering = SteeringPanel(self.state)
         self.training = TrainingPanel(self.training_jobs)
@@ -336,15 +338,13 @@ class MainWindow(QMainWindow):
 
     def _connect(self):
         s = self.state
-        self.player.frameChanged.connect(self._show_frame)
+        s.frameShown.connect(lambda kind, index: self._quality_follow())
         self.player.trajectorySelected.connect(self._on_trajectory_selected)
         s.structureChanged.connect(self._on_structure)
         s.trajectoryFinished.connect(self._on_trajectory_finished)
-        s.fixedChanged.connect(self.viewer.set_fixed)
         s.fixedChanged.connect(self._on_fixed_changed)
         s.paramsChanged.connect(self._on_params)
         s.modelChanged.connect(self._on_model)
-        s.referenceChanged.connect(self.viewer.set_overlay)
         self.viewer.atomPicked.connect(self.state.toggle_fixed)
         self.viewer.atomInfo.connect(lambda text: text and self.status(text, 15000))
         self.viewer.measurementChanged.connect(lambda text: text and self.status(text, 15000))
@@ -624,8 +624,6 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ structure and frames
     def _on_structure(self, structure):
-        self.viewer.set_structure(structure)
-        self.spectrum.clear()
         self.quality_timer.stop()
         self._quality_coords = None
         self._last_fixed = []
@@ -652,15 +650,6 @@ class MainWindow(QMainWindow):
 
     def current_coords(self) -> np.ndarray | None:
         return self.viewer.coords
-
-    def _show_frame(self, kind, index):
-        buf = self.state.trajectory(kind)
-        if buf is None or index >= len(buf):
-            return
-        self.viewer.set_coords(buf.frames[index])
-        if self.spectrum.trajectory is not None and self.spectrum.trajectory.kind == kind:
-            self.spectrum.set_frame(index)
-        self._quality_follow()
 
     # the quality table describes the frame shown, or nothing --------------------------
     def frame_label(self) -> str:

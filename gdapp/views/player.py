@@ -1,7 +1,8 @@
 """Trajectory player: play/pause, frame slider, step buttons, speed, loop/once/bounce.
 
 It plays the frames of one :class:`gdapp.state.TrajectoryBuffer` ("forward" or
-"reverse") and emits ``frameChanged(kind, index)``; while a trajectory is still
+"reverse") and tells the :class:`gdapp.state.AppState` which frame to show
+(``show_frame``: the views that draw it follow ``frameShown``); while a trajectory is still
 streaming in, the player follows the newest frame unless the user moved the slider, or,
 for Denoise ▶ (:meth:`Player.play_run`), plays it through from its first frame at the
 player's speed as soon as the run is finished, stopping on its last frame.
@@ -21,7 +22,6 @@ CHROME_MS = 100     # slider and frame label follow the frame at most 10 times a
 
 
 class Player(QWidget):
-    frameChanged = Signal(str, int)      # kind, frame index
     trajectorySelected = Signal(str)     # kind
     frameLabelChanged = Signal(str)      # what the frame shown is ("polish 40/70", …)
 
@@ -185,7 +185,7 @@ class Player(QWidget):
             self._update_chrome()
         elif not self._chrome_timer.isActive():
             self._chrome_timer.start(max(1, int(wait_ms)))
-        self.frameChanged.emit(self.kind, self.index)
+        self.state.show_frame(self.kind, self.index)
 
     def _update_chrome(self):
         """Slider position and frame label for the current frame."""

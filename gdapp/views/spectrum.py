@@ -6,6 +6,8 @@ run in the order they were made: the diffusion from t = 1 to 0, then the chemist
 stages (polish, MMFF94), each stage's first frame marked; a cursor at the player's
 frame. Bottom: the energy of each mode in the current frame (the spectrum). In the
 forward process the rough (high) modes lose their signal first and the smooth ones last.
+Attached to the :class:`gdapp.state.AppState` (:meth:`SpectrumView.attach_state`) the plots
+clear for a new structure and follow the frame shown (at most every ``FRAME_INTERVAL_MS``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine import api
+from gdapp.state import AppState
 
 
 def _guard_pyqtgraph_auto_add():
@@ -94,6 +97,16 @@ class SpectrumView(QWidget):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.flush)
+
+    def attach_state(self, state: AppState) -> None:
+        """Clear for a new structure of ``state``; follow the frame shown (``frameShown``)
+        when it is a frame of the trajectory drawn."""
+        state.structureChanged.connect(lambda _structure: self.clear())
+        state.frameShown.connect(self._on_frame_shown)
+
+    def _on_frame_shown(self, kind: str, index: int) -> None:
+        if self.trajectory is not None and self.trajectory.kind == kind:
+            self.set_frame(index)
 
     def clear(self):
         self.trajectory = None

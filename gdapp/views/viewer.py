@@ -6,6 +6,8 @@ arrow source), so a new frame only overwrites point coordinates and per-glyph ar
 mesh is rebuilt. Lattices in point mode are vertices rendered as spheres plus a line set
 sharing the same points. :class:`Viewer` holds the widget and the plotter, picks the scene
 for a structure, forwards frames and options to it, and does picking, hover and measuring.
+Attached to the :class:`gdapp.state.AppState` (:meth:`Viewer.attach_state`) it follows the
+structure, the frame the player shows, the fixed atoms and the ETKDG reference itself.
 
 Styles: ``ball-and-stick``, ``licorice``, ``space-filling``. Molecules above
 ``LARGE_MOLECULE`` atoms are drawn at a lower level of detail (point sprites and line
@@ -26,6 +28,7 @@ from vtkmodules.vtkRenderingCore import vtkTextActor
 
 from engine import api
 from gdapp import chem
+from gdapp.state import AppState
 from gdapp.views.scenes import (
     FIXED_COLOUR,
     LARGE_LATTICE,
@@ -91,6 +94,7 @@ class Viewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plotter.interactor)
         self.plotter.interactor.installEventFilter(_ClickFilter(self))
+        self.state: AppState | None = None
         self.structure: api.Structure | None = None
         self.coords: np.ndarray | None = None
         self.style = "ball-and-stick"
@@ -122,6 +126,20 @@ class Viewer(QWidget):
         self._text.SetDisplayPosition(10, 10)
         self._text.SetVisibility(False)
         self.plotter.renderer.AddViewProp(self._text)
+
+    def attach_state(self, state: AppState) -> None:
+        """Follow ``state``: draw its structure, the frame shown (``frameShown``: the frame
+        path does not pass through the window), its fixed atoms and its ETKDG reference."""
+        self.state = state
+        state.structureChanged.connect(self.set_structure)
+        state.frameShown.connect(self._show_frame)
+        state.fixedChanged.connect(self.set_fixed)
+        state.referenceChanged.connect(self.set_overlay)
+
+    def _show_frame(self, kind: str, index: int) -> None:
+        buf = self.state.trajectory(kind) if self.state is not None else None
+        if buf is not None:
+            self.set_coords(buf.frames[index])
 
     # building --------------------------------------------------------------------------
     def clear(self):

@@ -43,7 +43,7 @@ def test_denoise_plays_the_run_from_t1_frame_by_frame_with_its_stages_labelled(n
     win = net_window
     win.player.set_fps(60)
     shown = []
-    win.player.frameChanged.connect(lambda kind, i: shown.append(i) if kind == "reverse" else None)
+    win.state.frameShown.connect(lambda kind, i: shown.append(i) if kind == "reverse" else None)
     buf = _denoise(win, qtbot)
     # played from the prior draw at t = 1, every frame in order, ending on the result
     assert shown[0] == 0 and shown == sorted(shown) and shown[-1] == len(buf) - 1

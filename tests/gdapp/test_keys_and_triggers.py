@@ -133,7 +133,7 @@ def test_noise_button_plays_the_forward_run_of_the_seed(window, qtbot):
 
     button = window.findChild(QToolBar, "toolbar_smiles").widgetForAction(window.act_noise)
     shown = []
-    window.player.frameChanged.connect(lambda kind, i: shown.append((kind, i)))
+    window.state.frameShown.connect(lambda kind, i: shown.append((kind, i)))
     with _finished(qtbot, window, "forward"):
         _click(qtbot, button)
     qtbot.waitUntil(lambda: len([i for k, i in shown if k == "forward" and i > 1]) >= 3,

@@ -72,7 +72,7 @@ def test_dialog_builds_a_spin_lattice_and_the_lattice_model_runs_the_reverse_tra
     player.set_mode("once")
     player.seek(0)
     shown = []
-    player.frameChanged.connect(lambda kind, i: shown.append(i))
+    window.state.frameShown.connect(lambda kind, i: shown.append(i))
     player.play()
     qtbot.waitUntil(lambda: len(shown) >= 5, timeout=10000)
     player.pause()

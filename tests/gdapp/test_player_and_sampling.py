@@ -23,7 +23,7 @@ def test_playing_advances_frames(window, qtbot):
     player.set_mode("loop")
     player.seek(0)
     shown = []
-    player.frameChanged.connect(lambda kind, i: shown.append(i))
+    window.state.frameShown.connect(lambda kind, i: shown.append(i))
     first = window.viewer.coords.copy()
     player.play()
     qtbot.waitUntil(lambda: len(shown) >= 10, timeout=10000)
@@ -46,7 +46,7 @@ def test_player_once_stops_and_bounce_turns(window, qtbot):
     assert player.index == player.count() - 1
     player.set_mode("bounce")
     seen = []
-    player.frameChanged.connect(lambda kind, i: seen.append(i))
+    window.state.frameShown.connect(lambda kind, i: seen.append(i))
     player.play()
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=5000)
     player.pause()
