@@ -43,8 +43,8 @@ def main() -> int:
     click(oxygen)
     shot("atom_pick_info.png")
     # measuring: M, then four atoms of the ring → a dihedral
-    win.act_measure.setChecked(True)
-    win._toggle_measure(True)
+    win.menus.act_measure.setChecked(True)
+    win.menus.toggle_measure(True)
     # a methyl hydrogen's dihedral about its C–N bond: H–C(methyl)–N–C(ring)
     mol = s.mol
     methyl = next(a for a in mol.GetAtoms() if a.GetAtomicNum() == 6

@@ -54,15 +54,15 @@ def test_settings_persist_across_windows(qtbot):
     win.set_style("licorice")
     win.player.set_fps(12)
     win.player.set_mode("bounce")
-    win.act_dynamic.setChecked(False)
-    win._toggle_dynamic(False)
+    win.menus.act_dynamic.setChecked(False)
+    win.menus.toggle_dynamic(False)
     win.settings.last_folder = "/tmp"
     win.close()
     again = MainWindow()
     qtbot.addWidget(again)
-    assert again.viewer.style == "licorice" and again.style_actions["licorice"].isChecked()
+    assert again.viewer.style == "licorice" and again.menus.style_actions["licorice"].isChecked()
     assert again.player.speed.value() == 12 and again.player.mode == "bounce"
-    assert again.viewer.dynamic is False and not again.act_dynamic.isChecked()
+    assert again.viewer.dynamic is False and not again.menus.act_dynamic.isChecked()
     assert again.settings.last_folder == "/tmp"
     again.close()
 

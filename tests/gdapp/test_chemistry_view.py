@@ -82,7 +82,7 @@ def test_measuring_distance_angle_and_dihedral(window, qtbot):
     window.player.seek(0)
     coords = window.viewer.coords
     QTest.keyClick(window.viewer, Qt.Key_M)
-    assert window.act_measure.isChecked() and window.viewer.measure_mode
+    assert window.menus.act_measure.isChecked() and window.viewer.measure_mode
     atoms = _front_atoms(window, 4)
     seen = []
     window.viewer.measurementChanged.connect(seen.append)
@@ -108,8 +108,8 @@ def test_measuring_distance_angle_and_dihedral(window, qtbot):
 
 def test_double_bonds_are_drawn_as_two_sticks(window, qtbot):
     s = _open(window, qtbot, "caffeine")
-    window.act_dynamic.setChecked(False)
-    window._toggle_dynamic(False)
+    window.menus.act_dynamic.setChecked(False)
+    window.menus.toggle_dynamic(False)
     window.player.seek(0)
     v = window.viewer
     kek = Chem.Mol(s.mol)

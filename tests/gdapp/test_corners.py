@@ -34,7 +34,7 @@ def test_a_long_smiles_fits_the_quality_title_and_the_status_bar(window, qtbot):
     # the status bar: the message ends with what was opened, and fits beside the labels
     message = said[-1]
     assert message.startswith("opened ") and message.endswith("108 atoms"), message
-    room = bar.width() - sum(w.width() for w in window._permanent if w.isVisible())
+    room = bar.width() - sum(w.width() for w in window.statusBar().permanent if w.isVisible())
     assert bar.fontMetrics().horizontalAdvance(message) <= room
     # the Quality title: every word fits its width, the full name is its tooltip
     window.docks["quality"].raise_()

@@ -131,7 +131,7 @@ def test_noise_button_plays_the_forward_run_of_the_seed(window, qtbot):
     assert window.state.params.seed == 7
     from PySide6.QtWidgets import QToolBar
 
-    button = window.findChild(QToolBar, "toolbar_smiles").widgetForAction(window.act_noise)
+    button = window.findChild(QToolBar, "toolbar_smiles").widgetForAction(window.menus.act_noise)
     shown = []
     window.state.frameShown.connect(lambda kind, i: shown.append((kind, i)))
     with _finished(qtbot, window, "forward"):
@@ -175,7 +175,7 @@ def test_multi_record_sdf_offers_a_record_picker(window, qtbot, tmp_path):
             fh.write((folder / f"{name}.sdf").read_text())
     with _finished(qtbot, window, "forward"):
         window.open_path(str(path))
-    dialog = window._record_dialog
+    dialog = window.opener.record_dialog
     assert dialog is not None and dialog.isVisible()
     items = dialog.comboBoxItems()
     assert len(items) == 2 and "caffeine" in items[1]
@@ -185,7 +185,7 @@ def test_multi_record_sdf_offers_a_record_picker(window, qtbot, tmp_path):
         QTest.keyClick(combo, Qt.Key_Return)
     assert window.state.structure.name == "caffeine"
     assert window.smiles_edit.text() == Chem.MolToSmiles(Chem.RemoveHs(window.state.structure.mol))
-    assert window.act_records.isEnabled()
+    assert window.menus.act_records.isEnabled()
 
 
 def test_invalid_smiles_shows_rdkits_reason_without_a_traceback(window, qtbot):

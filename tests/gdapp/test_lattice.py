@@ -101,9 +101,9 @@ def test_skyrmion_and_deformation_lattices_draw(window, qtbot):
     _build_via_dialog(window, qtbot, "skyrmion", (24, 24), seed=1)
     s = window.state.structure
     assert round(topological_charge(s.positions, s.grid_shape)) <= -1
-    window._toggle_arrows(True)
+    window.menus.toggle_arrows(True)
     assert foreground_fraction(window.viewer.image()) > 0.01
-    window._toggle_arrows(False)
+    window.menus.toggle_arrows(False)
     _build_via_dialog(window, qtbot, "deformation", (12, 6, 4))
     assert window.state.structure.n == 288
     assert foreground_fraction(window.viewer.image()) > 0.01
@@ -115,15 +115,15 @@ def test_edges_are_drawn_for_small_lattices_and_on_request_for_large_ones(window
     window.build_lattice((12, 10), "random")
     qtbot.waitUntil(lambda: window.state.structure.n == 120, timeout=60000)
     v = window.viewer
-    assert window.act_edges.isChecked() and v._line_actor.GetVisibility()
+    assert window.menus.act_edges.isChecked() and v._line_actor.GetVisibility()
     with qtbot.waitSignal(window.state.trajectoryFinished, timeout=60000,
                           check_params_cb=lambda k: k == "forward"):
         window.build_lattice((60, 40), "spin")
     assert window.state.structure.n > LARGE_LATTICE
-    assert not window.act_edges.isChecked() and not v._line_actor.GetVisibility()
+    assert not window.menus.act_edges.isChecked() and not v._line_actor.GetVisibility()
     without = foreground_fraction(v.image())
-    window.act_edges.trigger()                       # E
+    window.menus.act_edges.trigger()                       # E
     assert v._line_actor.GetVisibility() and foreground_fraction(v.image()) > without
-    window.act_arrows.trigger()                      # arrows: no points, no edges
+    window.menus.act_arrows.trigger()                      # arrows: no points, no edges
     assert not v._line_actor.GetVisibility() and v._arrow_actor.GetVisibility()
-    window.act_arrows.trigger()
+    window.menus.act_arrows.trigger()

@@ -78,7 +78,7 @@ def test_recent_files_and_last_folder_are_remembered(window, qtbot):
         window.open_path(str(path))
     assert window.settings.recent_files()[0] == str(path.resolve())
     assert window.settings.last_folder == str(path.parent)
-    texts = [a.text() for a in window.recent_menu.actions()]
+    texts = [a.text() for a in window.menus.recent_menu.actions()]
     assert str(path.resolve()) in texts
 
 
@@ -116,8 +116,8 @@ def test_lattice_builds_and_draws_points_and_arrows(window, qtbot):
     s = window.state.structure
     assert s.kind == "lattice" and s.n == 120
     points = foreground_fraction(window.viewer.image())
-    window.act_arrows.setChecked(True)
-    window._toggle_arrows(True)
+    window.menus.act_arrows.setChecked(True)
+    window.menus.toggle_arrows(True)
     arrows = foreground_fraction(window.viewer.image())
     assert points > 0.01 and arrows > 0.005
     assert window.viewer._arrow_actor.GetVisibility() and not window.viewer._point_actor.GetVisibility()

@@ -221,7 +221,7 @@ def test_cancel_jobs_cancels_every_slot_but_training(window, qtbot):
 def test_job_progress_never_shows_more_than_100_percent(window):
     """Denoise with a polish streams one frame more than steps + 1 (4 of 3 with 2 steps):
     the status bar's progress said "133 %"."""
-    window._on_progress(4, 3)
+    window.statusBar().set_progress(4, 3)
     assert window.job_progress.text() == "100 %"
-    window._on_progress(1, 3)
+    window.statusBar().set_progress(1, 3)
     assert window.job_progress.text() == "33 %"

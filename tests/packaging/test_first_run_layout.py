@@ -95,7 +95,8 @@ def test_wide_text_in_a_dock_tab_does_not_push_the_view_aside(qtbot, monkeypatch
     from PySide6.QtWidgets import QLabel
 
     from engine import api
-    from gdapp.views.main_window import LEFT_DOCK_MIN, SIDE_DOCK_MAX_MIN, MainWindow
+    from gdapp.views.layout import LEFT_DOCK_MIN, SIDE_DOCK_MAX_MIN
+    from gdapp.views.main_window import MainWindow
 
     # a config whose listed name is as wide as the bundle's full paths were (~600 px)
     shipped = api.training_configs()
