@@ -125,7 +125,17 @@ class SteeringPanel(QWidget):
     def __init__(self, state: AppState, parent=None):
         super().__init__(parent)
         self.state = state
-        p = state.params
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._build_sampling(state.params))
+        layout.addWidget(self._build_fixed_atoms())
+        layout.addWidget(self._build_compare())
+        layout.addStretch(1)
+        self._connect(state)
+        self.model_label.setText(state.model.name)
+        self._sync(state.params)   # the sliders start at the parameters' values (λ_E may be on)
+
+    def _build_sampling(self, p) -> QGroupBox:
+        """The guidance weights, steps, sampler, seed, re-sample on change and the model."""
         self.lambda_E = LogSlider(1e-3, 10.0)
         self.lambda_G = LogSlider(1e-3, 10.0)
         self.lambda_A = LogSlider(1e-3, 10.0)
@@ -182,7 +192,9 @@ class SteeringPanel(QWidget):
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
         form.addRow("model", self.model_label)
+        return guidance
 
+    def _build_fixed_atoms(self) -> QGroupBox:
         cond = QGroupBox("Conditional generation (fixed atoms)")
         v = QVBoxLayout(cond)
         self.pick_btn = QPushButton("Pick atoms in 3D view")
@@ -202,7 +214,9 @@ class SteeringPanel(QWidget):
         row2.addWidget(self.fixed_label, 1)
         row2.addWidget(self.clear_btn)
         v.addLayout(row2)
+        return cond
 
+    def _build_compare(self) -> QGroupBox:
         cmp_box = QGroupBox("Compare with RDKit ETKDG")
         v2 = QVBoxLayout(cmp_box)
         self.compare = QCheckBox("overlay ETKDG conformer (cyan ghost)")
@@ -210,13 +224,9 @@ class SteeringPanel(QWidget):
         self.rmsd_label.setWordWrap(True)
         v2.addWidget(self.compare)
         v2.addWidget(self.rmsd_label)
+        return cmp_box
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(guidance)
-        layout.addWidget(cond)
-        layout.addWidget(cmp_box)
-        layout.addStretch(1)
-
+    def _connect(self, state: AppState):
         self.lambda_E.valueChanged.connect(lambda v: state.set_params(lambda_E=v))
         self.lambda_G.valueChanged.connect(lambda v: state.set_params(lambda_G=v))
         self.lambda_A.valueChanged.connect(lambda v: state.set_params(lambda_A=v))
@@ -237,8 +247,6 @@ class SteeringPanel(QWidget):
         state.modelChanged.connect(lambda m: self.model_label.setText(m.name))
         # the model in use depends on the structure (kind, lattice system)
         state.structureChanged.connect(lambda _s: self.model_label.setText(state.model.name))
-        self.model_label.setText(state.model.name)
-        self._sync(p)          # the sliders start at the parameters' values (λ_E may be on)
 
     def _sync(self, p):
         """Show parameters changed elsewhere (menus, undo, scripts) without re-emitting."""
