@@ -8,6 +8,7 @@ player says which frame is shown (:meth:`AppState.show_frame`); the views that d
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -105,7 +106,8 @@ class AppState(QObject):
         # the next; the steps and the sampler follow the kind only when it changes (a
         # user's choice stays from molecule to molecule)
         g = api.default_guidance(structure.kind)
-        changes = {"lambda_E": g.lambda_E, "lambda_G": g.lambda_G, "lambda_A": g.lambda_A, "scale": g.scale}
+        changes: dict[str, Any] = {"lambda_E": g.lambda_E, "lambda_G": g.lambda_G, "lambda_A": g.lambda_A,
+                                   "scale": g.scale}
         if previous_kind != structure.kind:
             changes["steps"] = api.default_steps(structure.kind)
             changes["sampler"] = api.default_sampler(structure.kind)
@@ -132,7 +134,8 @@ class AppState(QObject):
         for item in items:
             t, frame = item[0], item[1]
             if len(item) > 4 and item[4] and len(buf.frames):
-                buf.frames.clear(), buf.times.clear(), buf.labels.clear(), buf.stages.clear()
+                for column in (buf.frames, buf.times, buf.labels, buf.stages):
+                    column.clear()
             buf.frames.append(np.asarray(frame))
             buf.times.append(float(t))
             buf.labels.append(item[2] if len(item) > 2 else f"t={float(t):.3f}")

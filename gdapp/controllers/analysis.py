@@ -22,6 +22,12 @@ QUALITY_CACHE_SIZE = 256   # checked frames kept per structure (a few kB each)
 QUALITY_NICE = 5           # PoseBusters' process yields the cores to the event loop
 
 
+def _cache_key(coords, posebusters: bool) -> tuple[str, bool]:
+    """The kept rows' key: the coordinates' digest and whether PoseBusters ran."""
+    return (hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float64).tobytes()).hexdigest(),
+            bool(posebusters))
+
+
 class AnalysisController(QObject):
     """ETKDG comparison and quality checks of ``state.structure``.
 
@@ -41,7 +47,7 @@ class AnalysisController(QObject):
         self.runner = runner if runner is not None else JobRunner(self)
         self.comparing = False          # the ETKDG comparison is on
         self._cache: OrderedDict = OrderedDict()    # (coords digest, PoseBusters) -> rows
-        self._cache_structure = None                # the structure they describe
+        self._cache_structure: api.Structure | None = None    # the structure they describe
         # a new structure starts with the comparison off (the window unticks its box)
         state.structureChanged.connect(self._on_structure)
 
@@ -73,9 +79,11 @@ class AnalysisController(QObject):
     def generated_or_input(self) -> np.ndarray:
         """The last generated conformer if a reverse run finished, else the input's."""
         buf = self.state.trajectory("reverse")
-        if buf is not None and buf.complete:
+        if buf is not None and buf.complete and buf.trajectory is not None:
             return buf.trajectory.final
-        return self.state.structure.positions
+        structure = self.state.structure
+        assert structure is not None, "no structure shown"
+        return structure.positions
 
     def _reference_ready(self, structure, coords):
         if structure is not self.state.structure or not self.comparing:
@@ -87,6 +95,7 @@ class AnalysisController(QObject):
         """Heavy-atom RMSD of the generated (or input) conformer and of the input to the
         ETKDG reference (e.g. again when a reverse run finishes)."""
         structure, ref = self.state.structure, self.state.reference
+        assert structure is not None, "no structure shown"
         generated = self.generated_or_input()
         buf = self.state.trajectory("reverse")
         what = "generated" if buf is not None and buf.complete else "input"
@@ -116,8 +125,7 @@ class AnalysisController(QObject):
             return None
         coords = np.array(coords)
         posebusters = posebusters and structure.is_molecule
-        key = (hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float64).tobytes()).hexdigest(),
-               bool(posebusters))
+        key = _cache_key(coords, posebusters)
         if self._cache_structure is not structure:
             self._cache_structure = structure
             self._cache.clear()
@@ -135,11 +143,18 @@ class AnalysisController(QObject):
         def current():      # a check replaced by a newer one says nothing more
             return self.runner.slots.get(JobSlot.QUALITY) is job
 
-        job.steps.connect(lambda items: current() and self.qualityPartial.emit(
-            structure, coords, label, list(items[-1])))
+        def partial(items):
+            if current():
+                self.qualityPartial.emit(structure, coords, label, list(items[-1]))
+
+        def cancelled():
+            if current():
+                self.qualityCancelled.emit(structure, coords, label)
+
+        job.steps.connect(partial)
         job.succeeded.connect(lambda rows: self._quality_done(structure, key, coords, label, rows))
         job.failed.connect(lambda msg, tb: self.qualityFailed.emit(msg))
-        job.cancelled.connect(lambda: current() and self.qualityCancelled.emit(structure, coords, label))
+        job.cancelled.connect(cancelled)
         job.cached = cached is not None
         return self.runner.launch(job)
 
@@ -157,7 +172,4 @@ class AnalysisController(QObject):
         structure = self.state.structure
         if structure is None or structure is not self._cache_structure:
             return None
-        posebusters = posebusters and structure.is_molecule
-        key = (hashlib.sha1(np.ascontiguousarray(coords, dtype=np.float64).tobytes()).hexdigest(),
-               bool(posebusters))
-        return self._cache.get(key)
+        return self._cache.get(_cache_key(coords, posebusters and structure.is_molecule))
