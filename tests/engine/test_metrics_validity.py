@@ -10,7 +10,7 @@ from rdkit import Chem, RDLogger, rdBase
 
 from engine.cli import main
 from engine.errors import InputError
-from engine.io_rdlog import rdkit_log_states, rdkit_logs_disabled
+from engine.rdlog import rdkit_log_states, rdkit_logs_disabled
 from engine.metrics.baselines import etkdg_conformers
 from engine.metrics.validity import posebusters_pass, quick_checks
 
