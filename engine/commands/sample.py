@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.commands._exit import error
 from engine.commands._output import (
-    EXIT_USAGE,
     ConformerWriter,
     add_common_arguments,
     add_fragment_argument,
@@ -133,16 +133,14 @@ def run(args) -> int:
         if shard is not None and not args.shard:
             out_path = shard_output(args.out, shard)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(problem)
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
     try:
         model = load_generation_model(args.checkpoint, args.device)
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")
     out.allow_empty = shard is not None
     out.provenance = {**model_provenance(args.checkpoint or default_checkpoint()), **settings_provenance(settings)}
@@ -179,8 +177,7 @@ def run(args) -> int:
     except EngineError as exc:
         progress.close()
         out.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     progress.close()
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "

@@ -309,7 +309,7 @@ class PoseAlignment:
     bonds: torch.Tensor              # (E, 2) concatenated indices
     batch: torch.Tensor              # (N,)
     num_graphs: int
-    weights: torch.Tensor            # (G,) or a float: w per graph
+    weights: torch.Tensor | float    # (G,) or a float: w per graph
     masses: torch.Tensor | None = None
 
     def __post_init__(self):
@@ -333,11 +333,11 @@ class PoseAlignment:
 
     @property
     def active(self) -> bool:
-        return bool((self.weights > 0).any()) and len(self.bonds) > 0
+        return bool((torch.as_tensor(self.weights) > 0).any()) and len(self.bonds) > 0
 
     def rotations(self, x0: torch.Tensor) -> torch.Tensor:
         """``(G, 3, 3)``: the proper rotation that best turns each graph's input pose onto ``x0``."""
-        b, G, m = self.graphs.batch, self.num_graphs, self.masses
+        b, G, m = self.graphs.batch, self.num_graphs, torch.as_tensor(self.masses)
         tot = torch.zeros(G, dtype=torch.float64).index_add_(0, b, m).clamp_min(1e-12)
         cx = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * x0) / tot[:, None]
         cr = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * self.reference) / tot[:, None]
@@ -385,7 +385,7 @@ class GraphSmoothing:
     laplacians: torch.Tensor
     batch: torch.Tensor
     num_graphs: int
-    weights: torch.Tensor
+    weights: torch.Tensor | float
 
     def __post_init__(self):
         w = torch.as_tensor(self.weights, dtype=torch.float64)
@@ -399,7 +399,7 @@ class GraphSmoothing:
 
     @property
     def active(self) -> bool:
-        return bool((self.weights > 0).any())
+        return bool((torch.as_tensor(self.weights) > 0).any())
 
     def __call__(self, x0, x, t):
         if not self.active:
