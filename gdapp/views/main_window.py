@@ -213,8 +213,11 @@ class MainWindow(QMainWindow):
         self.frame_status.setToolTip("the frame shown: its stage of the run (diffusion, polish, MMFF94) "
                                      "and where in that stage")
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        self._permanent = (self.frame_status, self.job_label, self.job_progress, self.cancel_btn,
-                           self.run_status, self.model_status, self.device_label)
+        # the frame's label sits at the left, where a message covers it while shown (a
+        # permanent widget would take the messages' room)
+        bar.addWidget(self.frame_status)
+        self._permanent = (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
+                           self.model_status, self.device_label)
         for w in self._permanent:
             bar.addPermanentWidget(w)
         self._on_model(self.state.model)
