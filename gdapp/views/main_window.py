@@ -215,6 +215,8 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel(f"engine: {api.device_info()}")
         # the frame's label sits at the left, where a message covers it while shown (a
         # permanent widget would take the messages' room)
+        self.frame_status.setMinimumWidth(self.frame_status.fontMetrics().horizontalAdvance(
+            "MMFF94 converged, 1234.5 kcal/mol") + 8)
         bar.addWidget(self.frame_status)
         self._permanent = (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
                            self.model_status, self.device_label)
