@@ -140,6 +140,8 @@ def run(args) -> int:
     report = GenerationReport()
     chunk: list = []
 
+    assert settings is not None               # checked above (problem is None)
+
     def finish(mol):
         conformer_results(mol, energy=settings.relax > 0, stereo=settings.stereo != "ignore")
 

@@ -86,7 +86,8 @@ def _bust(singles, config):
 def _chunks_by_molecule(keys, workers):
     """Split row numbers into <= ``workers`` contiguous chunks without splitting a molecule."""
     target = max(1, -(-len(keys) // workers))
-    chunks, current = [], []
+    chunks: list[list[int]] = []
+    current: list[int] = []
     for row, (mol_index, _) in enumerate(keys):
         if current and len(current) >= target and keys[current[-1]][0] != mol_index:
             chunks.append(current)

@@ -28,8 +28,9 @@ work on every layout the processes take.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,14 +52,14 @@ def acts(scale: float, *weights: float) -> bool:
 
 def compose(*hooks):
     """Chain ``transform_s0`` hooks left to right (``None`` entries are skipped)."""
-    hooks = [h for h in hooks if h is not None]
-    if not hooks:
+    chain = [h for h in hooks if h is not None]
+    if not chain:
         return None
-    if len(hooks) == 1:
-        return hooks[0]
+    if len(chain) == 1:
+        return chain[0]
 
     def chained(x0, x, t):
-        for h in hooks:
+        for h in chain:
             x0 = h(x0, x, t)
         return x0
 
@@ -145,7 +146,7 @@ class EnergyGuidance:
     ``steps * GUIDANCE_MAX_MOVE`` per call (a trust region). ``fixed`` rows never move.
     """
 
-    energy: object
+    energy: Any                      # engine.chem.energy.ChemicalEnergy
     weight: float
     coord_scale: float = 1.0
     t_start: float = 0.5
@@ -429,7 +430,7 @@ def hop_laplacians(bonds: torch.Tensor, batch: torch.Tensor, num_graphs: int, ho
 class LateHook:
     """``hook`` acting only at sampler times ``t <= t_start`` (the estimate is left alone before)."""
 
-    hook: object
+    hook: Callable
     t_start: float
 
     def __call__(self, x0, x, t):
