@@ -32,7 +32,8 @@ _HOMES = {
     "engine.resources": ["resource_path"],
     "engine.devices": ["device_info"],
     "engine.structures": [
-        "Structure", "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "load_structures",
+        "Structure", "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "writable_suffixes",
+        "load_structures",
         "structure_from_mol", "structure_from_smiles", "select_smarts", "dynamic_bonds",
         "export_structures", "export_trajectory"],
     "engine.lattices": ["LatticeSystemInfo", "LATTICE_MAX_SITES", "lattice_systems", "lattice_system_info",
@@ -44,6 +45,7 @@ _HOMES = {
                                      "default_guidance", "default_steps", "default_sampler", "sampler_names",
                                      "run_settings"],
     "engine.sampling.settings": ["SamplingSettings", "WATCH_SETTINGS"],
+    "engine.commands._provenance": ["settings_provenance"],
     "engine.sampling.frames": ["StageFrame"],
     "engine.metrics.quality": ["QualityRow", "QUALITY_PENDING", "quality_report", "etkdg_conformer",
                                "heavy_atom_rmsd", "lattice_frame_quality"],
@@ -54,11 +56,11 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "Cancelled", "Structure", "ProcessParams", "Guidance", "Trajectory", "ModelHandle",
-    "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "device_info",
+    "DEMO_MOLECULE", "demo_molecule_path", "readable_suffixes", "writable_suffixes", "device_info",
     "load_structures", "structure_from_mol", "structure_from_smiles", "lattice_systems",
     "LatticeSystemInfo", "lattice_system_info", "build_lattice", "make_process",
     "forward_trajectory", "reverse_trajectory", "default_guidance", "default_steps", "default_sampler",
-    "run_settings", "SamplingSettings", "WATCH_SETTINGS", "StageFrame", "STAGE_FRAMES",
+    "run_settings", "SamplingSettings", "WATCH_SETTINGS", "StageFrame", "STAGE_FRAMES", "settings_provenance",
     "DEFAULT_ENERGY_GUIDANCE", "sampler_names",
     "load_model", "default_model", "harmonic_prior_model",
     "etkdg_conformer", "heavy_atom_rmsd", "quality_report", "QUALITY_PENDING", "select_smarts",
@@ -85,6 +87,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:   # the same names, for type checkers and editors
+    from engine.commands._provenance import settings_provenance
     from engine.defaults import DEFAULT_ENERGY_GUIDANCE, STAGE_FRAMES
     from engine.devices import device_info
     from engine.errors import Cancelled, EngineError, GraphError, InputError
@@ -133,6 +136,7 @@ if TYPE_CHECKING:   # the same names, for type checkers and editors
         select_smarts,
         structure_from_mol,
         structure_from_smiles,
+        writable_suffixes,
     )
     from engine.training.jobs import (
         DEFAULT_TRAINING_CONFIG,

@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from engine.commands._exit import EXIT_USAGE, error
+
 # command name -> module under engine.commands
 COMMANDS = {
     "sample": "sample",
@@ -51,14 +53,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "_module", None) is None:
         parser.print_help()
-        return 2
-    from engine.commands._output import EXIT_USAGE, OutputError
+        return EXIT_USAGE
+    from engine.commands._output import OutputError
 
     try:
         return int(args._module.run(args) or 0)
     except OutputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
 
 
 if __name__ == "__main__":

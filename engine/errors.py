@@ -41,14 +41,10 @@ class ConfigError(EngineError, ValueError):
     """A configuration file or value that fails validation."""
 
 
-class Interrupted(EngineError):
-    """A long engine call (corpus build, training set-up) stopped early because its
-    ``should_stop()`` predicate returned True; what was finished is kept on disk."""
-
-
 class Cancelled(EngineError):
     """Raised inside a long call (a trajectory, a corpus build, a training set-up) when its
-    ``should_stop`` predicate returned True."""
+    ``should_stop`` predicate returned True; what was finished is kept on disk (a corpus
+    build's shards)."""
 
 
 def check_stop(should_stop) -> None:

@@ -73,6 +73,14 @@ def demo_molecule_path() -> Path:
     return resource_path("molecules", DEMO_MOLECULE)
 
 
+def writable_suffixes(what: str = "conformers") -> list[str]:
+    """File suffixes the exports write: ``conformers`` (``export_structures``, as
+    ``engine.io.write_molecules``) or ``trajectories`` (``export_trajectory``)."""
+    from engine.io import TRAJECTORY_FORMATS, WRITE_FORMATS
+
+    return list(TRAJECTORY_FORMATS if what == "trajectories" else WRITE_FORMATS)
+
+
 def readable_suffixes() -> list[str]:
     """File suffixes :func:`load_structures` reads (same as ``engine.io.read_molecules``)."""
     from engine.io import READ_FORMATS
@@ -180,14 +188,14 @@ def structure_from_smiles(smiles: str, seed: int = 0) -> Structure:
     smiles = (smiles or "").strip()
     if not smiles:
         raise InputError("empty SMILES")
-    from engine.io_readers import smiles_size_error
+    from engine.io.readers import smiles_size_error
 
     too_big = smiles_size_error(smiles.split(None, 1)[0])   # not a name after the SMILES
     if too_big:
         raise InputError(too_big)
     from rdkit import rdBase
 
-    from engine.io_rdlog import capture_rdkit_log, rdkit_log_states
+    from engine.rdlog import capture_rdkit_log, rdkit_log_states
 
     with capture_rdkit_log() as log:
         # the reason is in RDKit's error log, which other code may have switched off
@@ -287,37 +295,23 @@ def export_trajectory(path, structure: Structure, frames: np.ndarray,
     if frames.ndim != 3 or frames.shape[1:] != (structure.n, 3):
         raise InputError(f"frames must have shape (K, {structure.n}, 3), got {frames.shape}")
     suffix = path.suffix.lower()
-    if suffix not in (".xyz", ".pdb"):
-        raise InputError("trajectories are written as .xyz or .pdb", path=path)
+    if suffix not in writable_suffixes("trajectories"):
+        raise InputError(f"trajectories are written as {' or '.join(writable_suffixes('trajectories'))}",
+                         path=path)
     if labels is not None:
         labels = [str(x).replace("\n", " ") for x in labels]
         if len(labels) != len(frames):
             raise InputError(f"{len(labels)} labels for {len(frames)} frames", path=path)
     symbols = element_symbols(structure)
-    if suffix == ".xyz":
-        from engine.io_writers import write_trajectory_xyz
+    from engine.io.writers import write_frames_pdb, write_trajectory_pdb, write_trajectory_xyz
 
+    if suffix == ".xyz":
         write_trajectory_xyz(path, symbols, frames, comments=[
             f"{structure.name} frame {k}" + ("" if times is None else f" t={times[k]:.4f}")
             + ("" if labels is None else f" {labels[k]}") for k in range(len(frames))])
-        return path
-    # PDB: MODEL records with HETATM lines; lattices too (element X), which RDKit's writer cannot
-    from engine.io_writers import write_text
-
-    out = []
-    if labels is not None and len(labels) != len(frames):
-        raise InputError(f"{len(labels)} labels for {len(frames)} frames", path=path)
-    for k, f in enumerate(frames):
-        if labels is not None:
-            out.append(f"REMARK   1 FRAME {k + 1} {labels[k]}"[:80] + "\n")
-        out.append(f"MODEL     {k + 1:4d}\n")
-        for i, (s, (x, y, z)) in enumerate(zip(symbols, f)):
-            name = f"{s}{i + 1}"[:4]
-            out.append(f"HETATM{i + 1:5d} {name:<4s} UNL A   1    "
-                       f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {s:>2s}\n")
-        if structure.is_molecule:
-            out.extend(f"CONECT{a + 1:5d}{b + 1:5d}\n" for a, b in structure.edges)
-        out.append("ENDMDL\n")
-    out.append("END\n")
-    write_text(path, "".join(out))
+    elif structure.is_molecule and structure.mol is not None:
+        write_trajectory_pdb(path, structure.mol, frames, remarks=labels)   # bond orders kept
+    else:       # lattice sites (element X): RDKit's writer cannot
+        write_frames_pdb(path, symbols, frames, structure.edges if structure.is_molecule else (),
+                         remarks=labels)
     return path

@@ -11,8 +11,8 @@ import numpy as np
 
 from engine import api
 
-CONFORMER_SUFFIXES = (".sdf", ".xyz", ".pdb")
-TRAJECTORY_SUFFIXES = (".xyz", ".pdb")
+CONFORMER_SUFFIXES = tuple(api.writable_suffixes("conformers"))       # engine.io's writers
+TRAJECTORY_SUFFIXES = tuple(api.writable_suffixes("trajectories"))
 ANIMATION_SUFFIXES = (".gif", ".mp4")
 
 
@@ -84,10 +84,20 @@ def describe_short(info: dict) -> str:
 
 
 def generation_props(info: dict) -> dict:
-    """SDF properties of a reverse run: sampler, steps (asked and taken), seed, λ, model."""
-    keys = ("generated_index", "sampler", "steps", "steps_taken", "seed", "lambda_E", "lambda_G", "lambda_A",
-            "guidance_scale", "model", "fixed_atoms")
-    out = {}
+    """SDF properties of a reverse run: for a molecule with the network, every setting
+    under the name ``sample`` writes it (``gdapp_guidance``, ``gdapp_alignment``, …: one
+    name per setting); otherwise the sampler, steps, seed and the guidance weights (λ,
+    scale); then the steps taken, the model and the fixed atoms."""
+    settings = info.get("settings")
+    if settings is not None:
+        keys: tuple = ("generated_index", "steps_taken", "model", "fixed_atoms")
+        # written as `sample` writes them (engine.commands._provenance.set_props)
+        out = {k: ("1" if v else "0") if isinstance(v, bool) else format(v, ".10g") if isinstance(v, float) else v
+               for k, v in api.settings_provenance(settings).items() if k != "gdapp_version"}
+    else:
+        keys = ("generated_index", "sampler", "steps", "steps_taken", "seed", "lambda_E", "lambda_G", "lambda_A",
+                "guidance_scale", "model", "fixed_atoms")
+        out = {}
     for k in keys:
         if k in info:
             v = info[k]

@@ -18,7 +18,7 @@ def bounds_matrix(mol) -> np.ndarray:
 
     from rdkit.Chem import rdDistGeom
 
-    from engine.io_rdlog import capture_rdkit_log, rdkit_logs_disabled
+    from engine.rdlog import capture_rdkit_log, rdkit_logs_disabled
 
     # RDKit prints a stack trace for an invariant violation: silenced on the main thread by
     # switching the logs off (a global switch), on other threads by capturing that thread's

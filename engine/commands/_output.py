@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from engine.commands._exit import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+
 EPILOG = """\
 output: for each input molecule, in input order, K conformers as separate SDF records with
 all atoms (hydrogens added), _Name copied from the input and the integer property
@@ -40,14 +42,13 @@ exit codes:
   2  usage error, unreadable INPUT, or no molecule written
 """
 
-EXIT_OK, EXIT_USAGE, EXIT_PARTIAL = 0, 2, 3
 
 
 # ------------------------------------------------------------------ unwritable outputs
 class OutputError(Exception):
     """An output path that cannot be written (permission denied, missing folder, disk
     full). ``engine.cli.main`` reports it for every command the same way:
-    ``error: cannot write PATH: REASON`` on stderr and exit code :data:`EXIT_USAGE`. Not an
+    ``error: cannot write PATH: REASON`` on stderr and exit code :data:`engine.commands._exit.EXIT_USAGE`. Not an
     ``EngineError``: the commands' handlers for unusable inputs let it through."""
 
     def __init__(self, path, exc: OSError):

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 
+from engine.commands._exit import error
 from engine.commands._output import (
-    EXIT_USAGE,
     ConformerWriter,
     add_common_arguments,
     add_fragment_argument,
@@ -59,8 +58,7 @@ def run(args) -> int:
 
     problem = check_common_arguments(args)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(problem)
     out = ConformerWriter(args.out, "baseline")
     out.provenance = settings_provenance(BaselineSettings(seed=args.seed, mmff=not args.no_mmff))
     progress = Progress("baseline", count_inputs(args.input), quiet=args.quiet)
@@ -75,7 +73,6 @@ def run(args) -> int:
     except EngineError as exc:  # the whole file is unusable (missing, unknown format)
         progress.close()
         out.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     progress.close()
     return out.close()

@@ -47,17 +47,17 @@ def _print_info(info: dict) -> None:
 
 def run(args) -> int:
     import json
-    import sys
     import time
     from contextlib import nullcontext
 
+    from engine.commands._exit import EXIT_FAILED, EXIT_USAGE, error
     from engine.commands._output import output_errors
     from engine.errors import EngineError
 
     action = getattr(args, "data_command", None)
     if action is None:
         args._data_parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         from engine.data.corpus import build_corpus, corpus_info
 
@@ -71,8 +71,7 @@ def run(args) -> int:
         from engine.data.config import load_corpus_config
 
         if args.workers is not None and args.workers < 1:
-            print("error: --workers must be >= 1", file=sys.stderr)
-            return 2
+            return error("--workers must be >= 1")
         config = load_corpus_config(args.config)
         start = time.perf_counter()
         with output_errors(args.out) if args.out else nullcontext():
@@ -83,5 +82,4 @@ def run(args) -> int:
         _print_info(corpus_info(out))
         return 0
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return error(exc, EXIT_FAILED)

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from engine.commands._exit import EXIT_OK, EXIT_USAGE, error
+
 HELP = "Compare generated conformers with reference ones: COV-R/AMR-R/COV-P/AMR-P and PoseBusters validity."
 
 EPILOG = """\
@@ -22,7 +24,6 @@ exit codes: 0 at least one molecule evaluated; 2 usage error, unreadable file or
 to compare.
 """
 
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +49,7 @@ def run(args) -> int:
     from engine.metrics.evaluation import evaluate_files, format_table
 
     if args.threshold <= 0:
-        print(f"error: --threshold must be > 0, got {args.threshold}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(f"--threshold must be > 0, got {args.threshold}")
     from engine.commands._progress import Progress
 
     bars: dict = {}
@@ -72,8 +72,7 @@ def run(args) -> int:
                                 posebusters=args.posebusters, workers=args.workers,
                                 max_matches=args.max_matches, progress=progress)
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     finally:
         for bar in bars.values():
             bar.close()

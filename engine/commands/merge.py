@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+from engine.commands._exit import EXIT_OK, error
 from engine.commands._output import atomic_output
 
 HELP = "Merge SD files written by `sample --shard K/N` into one file ordered by input_index."
@@ -21,7 +22,7 @@ one, is an error and nothing is written.
 exit codes: 0 merged; 2 usage error, unreadable shard or conflicting shards.
 """
 
-EXIT_OK, EXIT_USAGE = 0, 2
+
 _NUMBER = re.compile(rb"^(>\s*<[^>\n]*>\s*)\(\d+\)", re.M)
 _INDEX = re.compile(rb"^>\s*<input_index>.*?\n([^\n]*)", re.M)
 
@@ -81,20 +82,16 @@ def merge_files(out, shards) -> int:
 
 def run(args) -> int:
     if not str(args.out).lower().endswith(".sdf"):
-        print(f"error: OUT must be an .sdf file, got {args.out}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(f"OUT must be an .sdf file, got {args.out}")
     resolved_out = Path(args.out).resolve()
     for path in args.shards:
         if not Path(path).is_file():
-            print(f"error: shard {path} does not exist", file=sys.stderr)
-            return EXIT_USAGE
+            return error(f"shard {path} does not exist")
         if Path(path).resolve() == resolved_out:
-            print(f"error: OUT {args.out} is also one of the shards", file=sys.stderr)
-            return EXIT_USAGE
+            return error(f"OUT {args.out} is also one of the shards")
     try:
         n = merge_files(args.out, args.shards)
     except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     print(f"merge: wrote {n} records from {len(args.shards)} files to {args.out}", file=sys.stderr)
     return EXIT_OK

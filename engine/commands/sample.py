@@ -4,26 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.commands._exit import error
 from engine.commands._output import (
-    EXIT_USAGE,
     ConformerWriter,
     add_common_arguments,
     add_fragment_argument,
     check_common_arguments,
 )
 from engine.commands._progress import add_quiet_argument
-from engine.defaults import (
-    DEFAULT_ENERGY_GUIDANCE,
-    DEFAULT_EXPANSION,
-    DEFAULT_GUIDANCE_START,
-    DEFAULT_MIRROR_IMAGES,
-    DEFAULT_POLISH_STEPS,
-    DEFAULT_RELAX_STEPS,
-    DEFAULT_SAMPLER,
-    DEFAULT_STEPS,
-    DEFAULT_TIME_GRID,
-)
-from engine.sampling.settings import TIME_GRIDS, SamplingSettings
+from engine.sampling.settings import STEREO_MODES, TIME_GRIDS, SamplingSettings
+
+DEFAULTS = SamplingSettings()      # sample's defaults (engine.defaults, through the settings)
 
 HELP = "Generate conformers with the graph-diffusion model for every molecule of a .smi/.sdf file."
 
@@ -39,11 +30,11 @@ def settings_from_args(args) -> SamplingSettings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, "generated")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, metavar="N",
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps, metavar="N",
                         help="reverse steps (default %(default)s)")
-    parser.add_argument("--sampler", default=DEFAULT_SAMPLER,
+    parser.add_argument("--sampler", default=DEFAULTS.sampler,
                         help="ddim | ancestral | pc | heun | adaptive (default %(default)s)")
-    parser.add_argument("--time-grid", default=DEFAULT_TIME_GRID, choices=TIME_GRIDS,
+    parser.add_argument("--time-grid", default=DEFAULTS.time_grid, choices=TIME_GRIDS,
                         help="the sampler's times: uniform in t, quadratic, or sigma (even in the "
                              "noise level sqrt(B(t)): the app's Denoise; default %(default)s)")
     parser.add_argument("--checkpoint", metavar="PATH",
@@ -54,31 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="structures sampled together (default %(default)s)")
     parser.add_argument("--chunk", type=int, default=64, metavar="M",
                         help="input molecules read and written per round (default %(default)s)")
-    parser.add_argument("--guidance", type=float, default=DEFAULT_ENERGY_GUIDANCE, metavar="W",
+    parser.add_argument("--guidance", type=float, default=DEFAULTS.guidance, metavar="W",
                         help="weight of the chemical energy (distance bounds, planarity, stereo) that "
                              "steers the network's estimate late in sampling (0 = off, default %(default)s)")
-    parser.add_argument("--guidance-start", type=float, default=DEFAULT_GUIDANCE_START, metavar="T",
+    parser.add_argument("--guidance-start", type=float, default=DEFAULTS.guidance_start, metavar="T",
                         help="the energy guidance acts at sampler times t <= T (default %(default)s)")
-    parser.add_argument("--alignment", type=float, default=0.0, metavar="W",
+    parser.add_argument("--alignment", type=float, default=DEFAULTS.alignment, metavar="W",
                         help="steer the bonds towards the input's bond directions (the app's lambda_A; "
                              "needs 3D input, e.g. an SDF; larger = nearer the input pose; default 0 = off)")
-    parser.add_argument("--smoothness", type=float, default=0.0, metavar="W",
+    parser.add_argument("--smoothness", type=float, default=DEFAULTS.smoothness, metavar="W",
                         help="graph smoothness on the three-bond graph late in the run (the app's "
                              "lambda_G: straighter chains, more extended conformers; default 0 = off)")
-    parser.add_argument("--polish", type=int, default=DEFAULT_POLISH_STEPS, metavar="ITERS",
+    parser.add_argument("--polish", type=int, default=DEFAULTS.polish, metavar="ITERS",
                         help="L-BFGS iterations on the chemical energy for every sample, on the model's "
                              "device (0 = off, default %(default)s)")
-    parser.add_argument("--expansion", type=float, default=DEFAULT_EXPANSION, metavar="F",
+    parser.add_argument("--expansion", type=float, default=DEFAULTS.expansion, metavar="F",
                         help="scale the network's estimates about each molecule's centroid by F over "
                              "the run (F^(1/steps) per step), against the trained network's too "
                              "compact estimates (1 = off, default %(default)s)")
     parser.add_argument("--mirror-images", action=argparse.BooleanOptionalAction,
-                        default=DEFAULT_MIRROR_IMAGES,
+                        default=DEFAULTS.mirror_images,
                         help="for a molecule without chirality tags, draw ceil(0.8 K) samples and write "
                              "the K most diverse (MaxMin on heavy-atom RMSD) of them and their mirror "
                              "images, equally valid conformers of it (default on; --no-mirror-images: "
                              "K samples)")
-    parser.add_argument("--relax", type=int, default=DEFAULT_RELAX_STEPS, metavar="ITERS",
+    parser.add_argument("--relax", type=int, default=DEFAULTS.relax, metavar="ITERS",
                         help="then minimise each conformer with up to ITERS MMFF94 iterations (UFF "
                              "where MMFF has no parameters; RDKit, on the CPU; 0 = off, default "
                              "%(default)s)")
@@ -86,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch threads on the CPU (default 0 = torch's default, all cores: 1.5x "
                              "faster than 1 thread on an idle 2-core machine; use 1 when other jobs "
                              "share the cores: there 2 threads ran 5x slower)")
-    parser.add_argument("--stereo", default="fix", choices=["fix", "reject", "ignore"],
+    parser.add_argument("--stereo", default=DEFAULTS.stereo, choices=STEREO_MODES,
                         help="check stereo against the input: reflect mirror images, flip back centres "
                              "MMFF inverted and resample the rest (fix), resample every violation "
                              "(reject), or keep all (ignore)")
@@ -133,16 +124,14 @@ def run(args) -> int:
         if shard is not None and not args.shard:
             out_path = shard_output(args.out, shard)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(problem)
     if args.threads > 0:
         import torch
         torch.set_num_threads(args.threads)
     try:
         model = load_generation_model(args.checkpoint, args.device)
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")
     out.allow_empty = shard is not None
     out.provenance = {**model_provenance(args.checkpoint or default_checkpoint()), **settings_provenance(settings)}
@@ -150,6 +139,8 @@ def run(args) -> int:
     out.progress = progress
     report = GenerationReport()
     chunk: list = []
+
+    assert settings is not None               # checked above (problem is None)
 
     def finish(mol):
         conformer_results(mol, energy=settings.relax > 0, stereo=settings.stereo != "ignore")
@@ -179,8 +170,7 @@ def run(args) -> int:
     except EngineError as exc:
         progress.close()
         out.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return error(exc)
     progress.close()
     if report.stereo_reflected or report.stereo_resampled or report.stereo_unfixed:
         print(f"sample: stereo: {report.stereo_reflected} reflected, {report.stereo_resampled} resampled, "

@@ -22,6 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from engine.commands._exit import EXIT_FAILED, error
     from engine.commands._output import OutputError, output_errors
     from engine.errors import EngineError
     from engine.training.config import load_config
@@ -32,8 +33,7 @@ def run(args) -> int:
         cfg = load_config(args.config)
         if args.steps is not None:
             if args.steps < 1:
-                print("error: --steps must be >= 1", file=sys.stderr)
-                return 2
+                return error("--steps must be >= 1")
             cfg.optim.total_steps = args.steps
         if args.device is not None:
             cfg.run.device = args.device
@@ -42,9 +42,8 @@ def run(args) -> int:
                               progress_bar=not args.no_progress and sys.stderr.isatty())
             result = trainer.run()
     except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
         shutdown_distributed()
-        return 1
+        return error(exc, EXIT_FAILED)
     except OutputError:          # engine.cli reports it
         shutdown_distributed()
         raise

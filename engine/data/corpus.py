@@ -39,7 +39,7 @@ FORMAT_VERSION = 1
 
 class _Progress:
     """Progress dicts (``event`` "corpus") of one build, at most every ``every_s`` per
-    phase, and the ``should_stop`` check (raises ``engine.errors.Interrupted``)."""
+    phase, and the ``should_stop`` check (raises ``engine.errors.Cancelled``)."""
 
     def __init__(self, on_progress=None, should_stop=None, every_s: float = 0.2, **fields):
         self.on_progress = on_progress
@@ -52,9 +52,9 @@ class _Progress:
 
     def check(self) -> None:
         if self.should_stop is not None and self.should_stop():
-            from engine.errors import Interrupted
+            from engine.errors import Cancelled
 
-            raise Interrupted(f"corpus build stopped during the {self.phase or 'set-up'} "
+            raise Cancelled(f"corpus build stopped during the {self.phase or 'set-up'} "
                               "phase; finished shards are kept and a new build resumes")
 
     def report(self, phase: str, done: int, total: int, *, force: bool = False, **extra):
@@ -307,7 +307,7 @@ def build_corpus(config: CorpusConfig, out_dir=None, *, workers: int | None = No
     — ``shards_done``, ``shards_total`` and ``workers``), "split" (shards read back).
     ``should_stop()`` is polled at least every 0.1 s: when it turns True the worker
     processes are terminated, the shards already written stay, and
-    ``engine.errors.Interrupted`` is raised; building again resumes from those shards.
+    ``engine.errors.Cancelled`` is raised; building again resumes from those shards.
     With ``should_stop`` the conformers are always made in worker processes (so a stop
     never waits for a molecule), niced by 10 so that they never take the CPU from the
     caller (the app's event loop).

@@ -13,7 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 from rdkit import Chem
 
 from engine.errors import InputError
-from engine.io_rdlog import rdkit_logs_disabled
 from engine.metrics.rmsd import (
     DEFAULT_MAX_MATCHES,
     METRIC_KEYS,
@@ -21,6 +20,7 @@ from engine.metrics.rmsd import (
     coverage_metrics,
     rmsd_matrix,
 )
+from engine.rdlog import rdkit_logs_disabled
 
 
 def read_sdf_records(path) -> tuple[list, list]:

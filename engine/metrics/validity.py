@@ -30,7 +30,7 @@ from rdkit import Chem
 
 from engine.chem.bounds import bounds_matrix
 from engine.errors import InputError
-from engine.io_rdlog import rdkit_logs_disabled
+from engine.rdlog import rdkit_logs_disabled
 
 BOND_TOLERANCE = 0.25     # relative deviation from the covalent-radii sum
 CLASH_FACTOR = 0.7        # fraction of the vdW-radii sum below which two atoms clash
@@ -43,7 +43,7 @@ def _quiet():
 
     Restores the previous global logging state afterwards, including the stream of
     ``rdkit.log_handler`` that PoseBusters re-points at the current ``sys.stderr`` (see
-    :func:`engine.io_rdlog.rdkit_logs_disabled`); without that, a run under a temporary
+    :func:`engine.rdlog.rdkit_logs_disabled`); without that, a run under a temporary
     ``sys.stderr`` (pytest ``capsys``) leaves the handler on a closed stream and every later
     PoseBusters InChI check fails (``inchi_convertible`` False, energy ratio NaN).
     """
@@ -86,7 +86,8 @@ def _bust(singles, config):
 def _chunks_by_molecule(keys, workers):
     """Split row numbers into <= ``workers`` contiguous chunks without splitting a molecule."""
     target = max(1, -(-len(keys) // workers))
-    chunks, current = [], []
+    chunks: list[list[int]] = []
+    current: list[int] = []
     for row, (mol_index, _) in enumerate(keys):
         if current and len(current) >= target and keys[current[-1]][0] != mol_index:
             chunks.append(current)

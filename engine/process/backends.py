@@ -178,6 +178,12 @@ class Backend:
     def apply(self, X: torch.Tensor, f: CoeffFn) -> torch.Tensor:
         return self.combine([(X, f)])
 
+    def to_modes(self, X):  # pragma: no cover - interface (backends with has_modes)
+        raise NotImplementedError
+
+    def from_modes(self, Z):  # pragma: no cover - interface (backends with has_modes)
+        raise NotImplementedError
+
 
 class _ModalBackend(Backend):
     """Backends with an explicit orthonormal eigenbasis: to_modes / from_modes."""
@@ -403,12 +409,12 @@ class ChebyshevBackend(Backend):
         if self.center:
             V = V - V.mean(dim=0, keepdim=True)
         m = max(c.shape[1] for c in coeffs)
-        C = np.zeros((V.shape[1], m))
+        table = np.zeros((V.shape[1], m))
         r = 0
         for c in coeffs:
-            C[r:r + c.shape[0], : c.shape[1]] = c
+            table[r:r + c.shape[0], : c.shape[1]] = c
             r += c.shape[0]
-        C = torch.from_numpy(C).to(dtype=self.dtype, device=V.device)
+        C = torch.from_numpy(table).to(dtype=self.dtype, device=V.device)
         alpha = 2.0 / (self.hi - self.lo)
         beta = (self.hi + self.lo) / (self.hi - self.lo)
 
@@ -428,11 +434,13 @@ class ChebyshevBackend(Backend):
             T_prev, T_cur = T_cur, 2.0 * scaled(T_cur) - T_prev
             out = out + C[:, k] * T_cur
         # split the columns back per term and sum the terms
-        result = None
+        parts = []
         r = 0
         for X, _ in terms:
             b = X.shape[0]
-            part = out[:, r:r + 3 * b].reshape(self.n, b, 3).permute(1, 0, 2)
-            result = part if result is None else result + part
+            parts.append(out[:, r:r + 3 * b].reshape(self.n, b, 3).permute(1, 0, 2))
             r += 3 * b
+        result = parts[0]
+        for part in parts[1:]:
+            result = result + part
         return result.contiguous()

@@ -124,6 +124,7 @@ class GraphBatchDiffusion(SpectralProcess):
             c = c.expand_as(a) * self.mode_mask
             Z = torch.bmm(self.U.transpose(1, 2), self.pad(X)) * c.unsqueeze(-1)
             total = Z if total is None else total + Z
+        assert total is not None, "combine() needs at least one term"
         return self.unpad(torch.bmm(self.U, total))
 
     def _finish(self, Y, ctx):

@@ -233,8 +233,3 @@ class GraphDiffusion(SpectralProcess):
         """Harmonic energy per mode ``1/2 a_i sum_c z_ic^2`` ``(..., M)``."""
         return 0.5 * self.eigenvalues * self.mode_power(S)
 
-    def stationary_variance(self) -> torch.Tensor:
-        """Per-mode variance as ``t -> inf`` (``1/a``; inf for a null mode): the harmonic prior."""
-        a = self.eigenvalues
-        return torch.where(a > 0, 1.0 / torch.where(a > 0, a, torch.ones_like(a)),
-                           torch.full_like(a, math.inf))

@@ -28,8 +28,9 @@ work on every layout the processes take.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,14 +52,14 @@ def acts(scale: float, *weights: float) -> bool:
 
 def compose(*hooks):
     """Chain ``transform_s0`` hooks left to right (``None`` entries are skipped)."""
-    hooks = [h for h in hooks if h is not None]
-    if not hooks:
+    chain = [h for h in hooks if h is not None]
+    if not chain:
         return None
-    if len(hooks) == 1:
-        return hooks[0]
+    if len(chain) == 1:
+        return chain[0]
 
     def chained(x0, x, t):
-        for h in hooks:
+        for h in chain:
             x0 = h(x0, x, t)
         return x0
 
@@ -145,7 +146,7 @@ class EnergyGuidance:
     ``steps * GUIDANCE_MAX_MOVE`` per call (a trust region). ``fixed`` rows never move.
     """
 
-    energy: object
+    energy: Any                      # engine.chem.energy.ChemicalEnergy
     weight: float
     coord_scale: float = 1.0
     t_start: float = 0.5
@@ -309,7 +310,7 @@ class PoseAlignment:
     bonds: torch.Tensor              # (E, 2) concatenated indices
     batch: torch.Tensor              # (N,)
     num_graphs: int
-    weights: torch.Tensor            # (G,) or a float: w per graph
+    weights: torch.Tensor | float    # (G,) or a float: w per graph
     masses: torch.Tensor | None = None
 
     def __post_init__(self):
@@ -333,11 +334,11 @@ class PoseAlignment:
 
     @property
     def active(self) -> bool:
-        return bool((self.weights > 0).any()) and len(self.bonds) > 0
+        return bool((torch.as_tensor(self.weights) > 0).any()) and len(self.bonds) > 0
 
     def rotations(self, x0: torch.Tensor) -> torch.Tensor:
         """``(G, 3, 3)``: the proper rotation that best turns each graph's input pose onto ``x0``."""
-        b, G, m = self.graphs.batch, self.num_graphs, self.masses
+        b, G, m = self.graphs.batch, self.num_graphs, torch.as_tensor(self.masses)
         tot = torch.zeros(G, dtype=torch.float64).index_add_(0, b, m).clamp_min(1e-12)
         cx = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * x0) / tot[:, None]
         cr = torch.zeros(G, 3, dtype=torch.float64).index_add_(0, b, m[:, None] * self.reference) / tot[:, None]
@@ -385,7 +386,7 @@ class GraphSmoothing:
     laplacians: torch.Tensor
     batch: torch.Tensor
     num_graphs: int
-    weights: torch.Tensor
+    weights: torch.Tensor | float
 
     def __post_init__(self):
         w = torch.as_tensor(self.weights, dtype=torch.float64)
@@ -399,7 +400,7 @@ class GraphSmoothing:
 
     @property
     def active(self) -> bool:
-        return bool((self.weights > 0).any())
+        return bool((torch.as_tensor(self.weights) > 0).any())
 
     def __call__(self, x0, x, t):
         if not self.active:
@@ -429,7 +430,7 @@ def hop_laplacians(bonds: torch.Tensor, batch: torch.Tensor, num_graphs: int, ho
 class LateHook:
     """``hook`` acting only at sampler times ``t <= t_start`` (the estimate is left alone before)."""
 
-    hook: object
+    hook: Callable
     t_start: float
 
     def __call__(self, x0, x, t):

@@ -56,7 +56,7 @@ def relax_conformers(mol, max_iters: int, fixed: Sequence[int] | None = None,
     recorded minimisation is appended (see :func:`_minimise_recorded`); same result."""
     from rdkit.Chem import AllChem
 
-    from engine.io_rdlog import capture_rdkit_log
+    from engine.rdlog import capture_rdkit_log
 
     fixed = [] if fixed is None else [int(i) for i in fixed]
     with capture_rdkit_log():     # the typers' complaints: the caller reports "none" itself

@@ -124,7 +124,7 @@ def polish(energy, coords: torch.Tensor, steps: int, fixed=None, *, jobs: tuple 
     must satisfy (bounds, planarity, stereo), so that a preference does not leave a bond or
     an angle outside its bounds. ``on_frame`` gets a ``polish`` frame every few
     iterations (at most ``STAGE_FRAMES``) and after the last."""
-    from engine.chem.energy import polish as lbfgs
+    from engine.chem.polish import polish as lbfgs
 
     if energy is None or steps <= 0:
         return coords

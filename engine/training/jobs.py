@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.errors import Cancelled, check_stop
+from engine.errors import check_stop
 from engine.resources import resource_path
 
 #: the config the app preselects: it trains in seconds once its small corpus (about 300
@@ -138,36 +138,32 @@ def training_plan(config, data=None, *, measure: bool = True,
     whether it is built, and if not how many molecules it holds and about how long its
     build takes here (``measure``: time a few molecules, about a second and a half).
     Filtering the sources takes a few seconds the first time in a process
-    (``on_progress`` gets phase "filter"); ``should_stop`` raises :class:`Cancelled`."""
+    (``on_progress`` gets phase "filter"); ``should_stop`` raises :class:`engine.errors.Cancelled`."""
     from engine.data.corpus import corpus_status, sample_build, select_molecules
-    from engine.errors import Interrupted
 
     info, corpus_cfg, corpus_dir = _corpus_for(config, data)
     if corpus_cfg is None:
         built = corpus_dir is None or (corpus_dir / "corpus.json").is_file()
         return TrainingPlan(info, corpus_dir=corpus_dir, corpus_built=built)
     timing: dict = {}
-    try:
-        st = corpus_status(corpus_cfg, on_progress=on_progress, should_stop=should_stop)
-        if not st["built"] and measure:
-            mols, _ = select_molecules(corpus_cfg)
-            size = corpus_cfg.shard_size
-            left = [m for k in range(st["shards_total"])
-                    if not (Path(st["dir"]) / "shards" / f"shard_{k:05d}.zip").is_file()
-                    for m in mols[k * size:(k + 1) * size]]
-            sample = sample_build(corpus_cfg, left, workers=st["workers"], should_stop=should_stop)
-            check_stop(should_stop)
-            if sample is not None:
-                left_n = st["molecules"] - st["molecules_done"]
-                timing = {
-                    "seconds_per_molecule": sample["seconds_per_molecule"],
-                    "cpu_seconds_per_molecule": sample["cpu_seconds_per_molecule"],
-                    "sampled": sample["molecules"],
-                    "build_seconds": sample["seconds_per_molecule"] * left_n / st["workers"],
-                    "idle_build_seconds": sample["cpu_seconds_per_molecule"] * left_n / st["workers"],
-                }
-    except Interrupted as err:
-        raise Cancelled(str(err)) from err
+    st = corpus_status(corpus_cfg, on_progress=on_progress, should_stop=should_stop)
+    if not st["built"] and measure:
+        mols, _ = select_molecules(corpus_cfg)
+        size = corpus_cfg.shard_size
+        left = [m for k in range(st["shards_total"])
+                if not (Path(st["dir"]) / "shards" / f"shard_{k:05d}.zip").is_file()
+                for m in mols[k * size:(k + 1) * size]]
+        sample = sample_build(corpus_cfg, left, workers=st["workers"], should_stop=should_stop)
+        check_stop(should_stop)
+        if sample is not None:
+            left_n = st["molecules"] - st["molecules_done"]
+            timing = {
+                "seconds_per_molecule": sample["seconds_per_molecule"],
+                "cpu_seconds_per_molecule": sample["cpu_seconds_per_molecule"],
+                "sampled": sample["molecules"],
+                "build_seconds": sample["seconds_per_molecule"] * left_n / st["workers"],
+                "idle_build_seconds": sample["cpu_seconds_per_molecule"] * left_n / st["workers"],
+            }
     return TrainingPlan(info, corpus_config=info.corpus_config, corpus_dir=Path(st["dir"]),
                         corpus_built=st["built"], molecules=st["molecules"],
                         molecules_done=st["molecules_done"], shards_done=st["shards_done"],
@@ -178,20 +174,17 @@ def build_training_corpus(config, *, on_progress: Callable[[dict], None] | None 
                           should_stop: Callable[[], bool] | None = None) -> Path:
     """Build (or resume) the corpus a training config trains on, without training;
     progress and stopping as in ``engine.data.corpus.build_corpus`` (a stop raises
-    :class:`Cancelled`; the shards written so far are kept). Returns its folder."""
+    :class:`engine.errors.Cancelled`; the shards written so far are kept). Returns its folder."""
     from engine.data.corpus import build_corpus
-    from engine.errors import ConfigError, Interrupted
+    from engine.errors import ConfigError
 
     info, corpus_cfg, corpus_dir = _corpus_for(config, None)
     if corpus_cfg is None:
         if corpus_dir is None:
             raise ConfigError(f"{info.path}: {info.kind} data are generated, no corpus to build")
         return corpus_dir
-    try:
-        return Path(build_corpus(corpus_cfg, progress=False, on_progress=on_progress,
-                                 should_stop=should_stop))
-    except Interrupted as err:
-        raise Cancelled(str(err)) from err
+    return Path(build_corpus(corpus_cfg, progress=False, on_progress=on_progress,
+                             should_stop=should_stop))
 
 
 def train(config, out_dir, *, data=None, resume: bool = False, overrides: dict | None = None,
@@ -208,11 +201,11 @@ def train(config, out_dir, *, data=None, resume: bool = False, overrides: dict |
     ``engine.data.corpus.build_corpus``) when the config's corpus is not built yet, and
     ``{"event": "setup", "phase"}``. When ``should_stop()`` turns True the trainer writes
     a checkpoint and returns with ``status`` "stopped"; before the first step (building
-    the corpus, loading data) it raises :class:`Cancelled` within a fraction of a second,
+    the corpus, loading data) it raises :class:`engine.errors.Cancelled` within a fraction of a second,
     worker processes ended, corpus shards kept for the next start. Returns the trainer's
     result dict (``status``, ``step``, ``checkpoint``, ``val_loss``).
     """
-    from engine.errors import ConfigError, Interrupted
+    from engine.errors import ConfigError
     from engine.training.config import load_config
     from engine.training.trainer import Trainer
 
@@ -234,9 +227,5 @@ def train(config, out_dir, *, data=None, resume: bool = False, overrides: dict |
             info["checkpoint"] = info.get("path")
         on_progress(info)
 
-    try:
-        trainer = Trainer(cfg, out_dir, resume=resume, on_progress=relay,
-                          should_stop=should_stop)
-    except Interrupted as err:
-        raise Cancelled(str(err)) from err
+    trainer = Trainer(cfg, out_dir, resume=resume, on_progress=relay, should_stop=should_stop)
     return trainer.run()

@@ -91,7 +91,7 @@ class MoleculeTask:
         if not build_ok:
             raise ConfigError("data.corpus_config needs a build, not allowed here")
         # from the app (on_progress given) the build reports to it, not to a tqdm bar;
-        # should_stop ends it (worker processes included) with engine.errors.Interrupted
+        # should_stop ends it (worker processes included) with engine.errors.Cancelled
         return Path(build_corpus(corpus_cfg, progress=on_progress is None,
                                  on_progress=on_progress, should_stop=should_stop))
 

@@ -65,7 +65,7 @@ class Trainer:
     True the run writes a checkpoint and returns with status ``stopped``. Before the first
     step (set-up) ``on_progress`` also gets ``{"event": "corpus", ...}`` while a corpus is
     built (``engine.data.corpus.build_corpus``) and ``{"event": "setup", "phase"}``; a stop
-    then raises ``engine.errors.Interrupted`` (corpus shards already written are kept).
+    then raises ``engine.errors.Cancelled`` (corpus shards already written are kept).
     """
 
     def __init__(self, cfg: TrainConfig, out_dir, *, resume: bool = False,
@@ -114,10 +114,10 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
     def _check_setup_stop(self, phase: str):
         """A stop before the first step ends the run without a checkpoint (nothing to
-        keep yet besides the corpus shards): ``engine.errors.Interrupted``."""
+        keep yet besides the corpus shards): ``engine.errors.Cancelled``."""
         if not self.dist.enabled and self.should_stop():
-            from engine.errors import Interrupted
-            raise Interrupted(f"training stopped while {phase}, before its first step")
+            from engine.errors import Cancelled
+            raise Cancelled(f"training stopped while {phase}, before its first step")
 
     def _setup_determinism(self):
         run = self.cfg.run

@@ -151,7 +151,8 @@ class TrajectoryController(QObject):
             info["steps_taken"] = traj.meta.get("steps_taken", len(traj.frames) - 1)
             info["polished"] = bool(traj.meta.get("polished"))
             info["relaxed"] = bool(traj.meta.get("relax"))
-            if traj.meta.get("settings") is not None:       # the `sample` flags that give this conformer
+            if traj.meta.get("settings") is not None:       # what `sample` runs to give this conformer
+                info["settings"] = traj.meta["settings"]
                 info["sample_flags"] = " ".join(traj.meta["settings"].flags())
         self.state.finish_trajectory(traj, info)
         self.runFinished.emit(kind, info)

@@ -67,7 +67,8 @@ class Player(QWidget):
         self.mode_box.addItems(MODES)
         self.mode_box.setToolTip("At the end: loop, stop (once) or play backwards (bounce)")
         self.label = QLabel("no trajectory")
-        self.label.setMinimumWidth(210)
+        self.label.setMinimumWidth(self.label.fontMetrics().horizontalAdvance(
+            "reverse  MMFF94 converged, 1234.5 kcal/mol   frame 888/888") + 8)
 
         row = QHBoxLayout(self)
         row.setContentsMargins(4, 2, 4, 2)

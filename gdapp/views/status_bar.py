@@ -1,9 +1,10 @@
 """The main window's status bar: messages that fit, and the permanent labels beside them.
 
-From the left: the message (cut with "…" when longer than the room the labels leave, the
-whole text in the bar's tooltip), the frame shown (its stage and where in it), the jobs
-running with a trajectory run's percentage and Cancel, what the last reverse run did, the
-model in use and the engine's device.
+From the left: the frame shown (its stage and where in it; a message covers it while
+shown), the message (cut with "…" when longer than the room the labels leave, the whole
+text in the bar's tooltip), then the permanent labels: the jobs running with a trajectory
+run's percentage and Cancel, what the last reverse run did, the model in use and the
+engine's device.
 """
 from __future__ import annotations
 
@@ -34,8 +35,13 @@ class AppStatusBar(QStatusBar):
         self.frame_status.setToolTip("the frame shown: its stage of the run (diffusion, polish, MMFF94) "
                                      "and where in that stage")
         self.device_label = QLabel(f"engine: {api.device_info()}")
-        self.permanent = (self.frame_status, self.job_label, self.job_progress, self.cancel_btn,
-                          self.run_status, self.model_status, self.device_label)
+        # the frame's label sits at the left, where a message covers it while shown (a
+        # permanent widget would take the messages' room)
+        self.frame_status.setMinimumWidth(self.frame_status.fontMetrics().horizontalAdvance(
+            "MMFF94 converged, 1234.5 kcal/mol") + 8)
+        self.addWidget(self.frame_status)
+        self.permanent = (self.job_label, self.job_progress, self.cancel_btn, self.run_status,
+                          self.model_status, self.device_label)
         for w in self.permanent:
             self.addPermanentWidget(w)
         self._run_status_text = ""

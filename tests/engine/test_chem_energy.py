@@ -8,7 +8,8 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
-from engine.chem.energy import ChemicalEnergy, molecule_terms, polish
+from engine.chem.energy import ChemicalEnergy, molecule_terms
+from engine.chem.polish import polish
 from engine.errors import InputError
 from engine.sampling.guidance import EnergyGuidance
 

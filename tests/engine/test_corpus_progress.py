@@ -15,7 +15,7 @@ from engine import api
 from engine.data.config import CorpusConfig, load_corpus_config
 from engine.data.corpus import build_corpus, corpus_status, sample_build
 from engine.data.sources import read_source
-from engine.errors import ConfigError, Interrupted
+from engine.errors import Cancelled, ConfigError
 
 SMILES = [s for _n, s in read_source("nci")[:24]]
 
@@ -51,7 +51,7 @@ def test_stop_keeps_shards_and_the_next_build_resumes_to_identical_files(smi_con
     status = corpus_status(smi_config)
     assert not status["built"] and status["molecules"] == len(SMILES)
     assert status["shards_total"] == 6 and status["shards_done"] == 0
-    with pytest.raises(Interrupted, match="conformers"):
+    with pytest.raises(Cancelled, match="conformers"):
         build_corpus(smi_config, progress=False, workers=2, on_progress=on_progress,
                      should_stop=stop.is_set)
     phases = [r["phase"] for r in reports]
@@ -185,6 +185,6 @@ def test_checking_in_worker_processes_stops_on_request(tmp_path, monkeypatch):
     calls = []
     progress = corpus._Progress(None, lambda: calls.append(1) or len(calls) > 3)
     t0 = time.monotonic()
-    with pytest.raises(Interrupted, match="filter"):
+    with pytest.raises(Cancelled, match="filter"):
         corpus._check_entries(smiles, progress)
     assert time.monotonic() - t0 < 5

@@ -536,7 +536,7 @@ def test_smiles_atom_count_matches_rdkit_on_real_smiles():
     """The size guard counts atoms without parsing; it must agree with RDKit's heavy-atom
     count (bracket atoms, two-letter halogens, aromatic atoms, charges, isotopes)."""
     from engine.data.sources import SOURCES, read_source
-    from engine.io_readers import smiles_atom_count
+    from engine.io.readers import smiles_atom_count
 
     checked = 0
     for source in SOURCES:
@@ -550,7 +550,7 @@ def test_smiles_atom_count_matches_rdkit_on_real_smiles():
 
 
 def test_oversized_smiles_is_refused_before_parsing_and_others_kept(tmp_path):
-    from engine.io_readers import SMILES_MAX_ATOMS
+    from engine.io.readers import SMILES_MAX_ATOMS
 
     big = "C1" + "C" * SMILES_MAX_ATOMS + "C1"
     path = tmp_path / "big.smi"

@@ -10,9 +10,9 @@ from rdkit import Chem, RDLogger, rdBase
 
 from engine.cli import main
 from engine.errors import InputError
-from engine.io_rdlog import rdkit_log_states, rdkit_logs_disabled
 from engine.metrics.baselines import etkdg_conformers
 from engine.metrics.validity import posebusters_pass, quick_checks
+from engine.rdlog import rdkit_log_states, rdkit_logs_disabled
 
 
 def squashed(mol, conf_id=0, factor=0.4):

@@ -237,5 +237,5 @@ def test_lattice_quality_has_no_posebusters(window, qtbot):
     with qtbot.waitSignal(job.finished, timeout=30000):
         pass
     assert [r.name for r in window.quality.rows] == ["sites", "mean |vector|"]
-    assert _children() == before
+    assert _children() <= before          # none started (an earlier test's may have ended since)
     assert np.isfinite(float(window.quality.rows[1].value))

@@ -18,7 +18,7 @@ from rdkit.Chem import rdDetermineBonds
 
 from engine.chem.conformers import add_conformer
 from engine.errors import InputError
-from engine.io_rdlog import capture_rdkit_log
+from engine.rdlog import capture_rdkit_log
 
 Record = tuple[int, Chem.Mol | None, InputError | None]
 

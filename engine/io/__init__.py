@@ -47,11 +47,12 @@ from pathlib import Path
 from rdkit import Chem
 
 from engine.errors import InputError
-from engine.io_readers import READERS
-from engine.io_writers import (
+from engine.io.readers import READERS
+from engine.io.writers import (
     check_molecules,
     pdb_text,
     sdf_text,
+    write_frames_pdb,
     write_text,
     write_trajectory_pdb,
     write_trajectory_xyz,
@@ -62,9 +63,11 @@ __all__ = [
     "InputError",
     "READ_FORMATS",
     "WRITE_FORMATS",
+    "TRAJECTORY_FORMATS",
     "iter_molecules",
     "read_molecules",
     "write_molecules",
+    "write_frames_pdb",
     "write_trajectory_pdb",
     "write_trajectory_xyz",
 ]
@@ -72,7 +75,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 READ_FORMATS = tuple(READERS)                 # ('.smi', '.sdf', '.mol', '.mol2', '.pdb', '.xyz')
-WRITE_FORMATS = (".sdf", ".xyz", ".pdb")
+WRITE_FORMATS = (".sdf", ".xyz", ".pdb")      # conformers (write_molecules)
+TRAJECTORY_FORMATS = (".xyz", ".pdb")         # frames of a trajectory (engine.structures.export_trajectory)
 
 
 def _extension(path: Path, allowed, verb: str) -> str:

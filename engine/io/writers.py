@@ -16,7 +16,7 @@ from rdkit import Chem
 
 from engine.chem.conformers import mol_with_conformers
 from engine.errors import InputError
-from engine.io_rdlog import capture_rdkit_log
+from engine.rdlog import capture_rdkit_log
 
 _PT = Chem.GetPeriodicTable()
 
@@ -125,10 +125,11 @@ def xyz_text(mols: Sequence[Chem.Mol]) -> str:
 
 
 # --------------------------------------------------------------------------- PDB
-def pdb_text(mols: Sequence[Chem.Mol], path) -> str:
+def pdb_text(mols: Sequence[Chem.Mol], path, remarks: Sequence[str] | None = None) -> str:
     """Multi-model PDB: one MODEL per conformer, molecules one after the other (model
     numbers keep counting); a COMPND line with ``_Name`` before each molecule's models;
-    CONECT records (bond orders as repeated entries) inside each model."""
+    CONECT records (bond orders as repeated entries) inside each model; ``remarks`` (one
+    per model) as a REMARK line before it."""
     out = []
     model = 0
     for i, mol in enumerate(mols):
@@ -144,6 +145,8 @@ def pdb_text(mols: Sequence[Chem.Mol], path) -> str:
                         f"{_label(i, mol)} cannot be written as PDB: {e} {log.text()}".strip(),
                         path=path) from None
             model += 1
+            if remarks is not None:
+                out.append(_remark(model, remarks[model - 1]))
             out.append(f"MODEL     {model:4d}\n")
             for line in block.splitlines():
                 if line[:6].strip() in ("ATOM", "HETATM", "TER", "CONECT"):
@@ -194,12 +197,47 @@ def write_trajectory_xyz(path, symbols: Iterable, frames, comments: Sequence[str
     write_text(path, "".join(_xyz_frame(syms, f, c) for f, c in zip(arr, comments)))
 
 
-def write_trajectory_pdb(path, mol: Chem.Mol, frames) -> None:
-    """Write ``frames`` ``(T, N, 3)`` of ``mol`` (N atoms, its bonds) as a multi-model PDB."""
+def _remark(model: int, text: str) -> str:
+    return f"REMARK   1 FRAME {model} {' '.join(str(text).split())}"[:80] + "\n"
+
+
+def _check_remarks(remarks, count: int, path) -> None:
+    if remarks is not None and len(remarks) != count:
+        raise InputError(f"{len(remarks)} remarks for {count} frames", path=path)
+
+
+def write_trajectory_pdb(path, mol: Chem.Mol, frames, remarks: Sequence[str] | None = None) -> None:
+    """Write ``frames`` ``(T, N, 3)`` of ``mol`` (N atoms, its bonds and bond orders) as a
+    multi-model PDB; ``remarks`` (one per frame, e.g. what the frame is) as REMARK lines."""
     if not isinstance(mol, Chem.Mol):
         raise InputError(f"expected an rdkit Mol, got {type(mol).__name__}", path=path)
     arr = _frames_array(frames, path)
     if arr.shape[1] != mol.GetNumAtoms():
         raise InputError(f"frames have {arr.shape[1]} atoms but the molecule has "
                          f"{mol.GetNumAtoms()}", path=path)
-    write_text(path, pdb_text([mol_with_conformers(mol, arr)], path))
+    _check_remarks(remarks, len(arr), path)
+    write_text(path, pdb_text([mol_with_conformers(mol, arr)], path, remarks))
+
+
+def write_frames_pdb(path, symbols: Sequence[str], frames, bonds: Iterable = (),
+                     remarks: Sequence[str] | None = None) -> None:
+    """Write ``frames`` ``(T, N, 3)`` of N sites with element ``symbols`` (``X`` for a
+    lattice site) as a multi-model PDB of HETATM records, ``bonds`` as CONECT records in
+    every model: what RDKit's writer cannot do (sites that are not atoms)."""
+    arr = _frames_array(frames, path)
+    if len(symbols) != arr.shape[1]:
+        raise InputError(f"{len(symbols)} symbols but frames have {arr.shape[1]} sites", path=path)
+    _check_remarks(remarks, len(arr), path)
+    out = []
+    for k, f in enumerate(arr):
+        if remarks is not None:
+            out.append(_remark(k + 1, remarks[k]))
+        out.append(f"MODEL     {k + 1:4d}\n")
+        for i, (s, (x, y, z)) in enumerate(zip(symbols, f)):
+            name = f"{s}{i + 1}"[:4]
+            out.append(f"HETATM{i + 1:5d} {name:<4s} UNL A   1    "
+                       f"{x:8.3f}{y:8.3f}{z:8.3f}  1.00  0.00          {s:>2s}\n")
+        out.extend(f"CONECT{a + 1:5d}{b + 1:5d}\n" for a, b in bonds)
+        out.append("ENDMDL\n")
+    out.append("END\n")
+    write_text(path, "".join(out))
