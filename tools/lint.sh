@@ -13,5 +13,5 @@ status=0
 # in the engine modules they reach through engine.api are the run above's (silent here)
 "$BIN/mypy" --follow-imports=silent --cache-dir .mypy_cache/gdapp \
     gdapp/state.py gdapp/jobs.py gdapp/workers.py gdapp/undo.py gdapp/controllers || status=1
-"$BIN/python" tools/sizes.py gdapp || status=1
+"$BIN/python" tools/sizes.py engine gdapp || status=1
 exit $status
