@@ -433,6 +433,7 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     """
     from engine.data.batching import collate
     from engine.defaults import SAMPLING_PHI_FLOOR
+    from engine.models.outputs import eps_from_output, parameterization, s0_from_output, uses_self_cond
     from engine.process import GraphBatchDiffusion
     from engine.sampling.guidance import EnergyGuidance, Expansion, FixedAtoms, compose
     from engine.sampling.samplers import get_sampler, time_grid
@@ -448,13 +449,25 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     num_graphs = batch.num_graphs
     scale = model.coord_scale
 
+    # What the network's output means and whether it takes its previous estimate Ŝ₀
+    # (engine.models.outputs; both from the checkpoint's model config). A self-conditioning
+    # network gets the last raw Ŝ₀ (before the hooks below), zeros at the first call.
+    kind, self_cond = parameterization(net), uses_self_cond(net)
+    last_s0: list = [None]
+
     @torch.no_grad()
     def eps_model(x, t):
         tt = torch.full((num_graphs,), float(t), dtype=torch.float32, device=model.device)
+        extra = {}
+        if self_cond:
+            extra["self_cond"] = torch.zeros_like(x) if last_s0[0] is None else last_s0[0]
         with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16,
                             enabled=model.device.type == "cuda"):
-            out = net(x, tt, prepared)
-        return proc._centered(out.float())
+            out = net(x, tt, prepared, **extra)
+        out = proc._centered(out.float())
+        if self_cond:
+            last_s0[0] = s0_from_output(kind, proc, x, tt, out)
+        return out if kind == "eps" else eps_from_output(kind, proc, x, tt, out)
 
     fixed_idx = fixed_hook = None
     if fixed is not None:
