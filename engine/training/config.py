@@ -160,11 +160,14 @@ class RunConfig:
     """Seed, determinism, intervals (in optimiser steps), device and precision.
 
     ``precision``: auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16.
-    ``threads``: torch CPU threads (0 = leave torch's default)."""
+    ``threads``: torch CPU threads (0 = leave torch's default).
+    ``keep_every``: also keep the checkpoint of every multiple of this step as
+    ``checkpoint_<step>.pt`` (0 = off), for quality against training compute."""
 
     seed: int = 0
     deterministic: bool = False
     ckpt_every: int = 500
+    keep_every: int = 0
     val_every: int = 250
     log_every: int = 10
     device: str = "auto"
@@ -173,6 +176,7 @@ class RunConfig:
 
     def validate(self, where):
         _range(where, "ckpt_every", self.ckpt_every, 1)
+        _range(where, "keep_every", self.keep_every, 0)
         _range(where, "val_every", self.val_every, 1)
         _range(where, "log_every", self.log_every, 1)
         _choice(where, "device", self.device, ("auto", "cpu", "cuda"))

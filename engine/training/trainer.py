@@ -187,6 +187,12 @@ class Trainer:
         barrier()
         return self.ckpt_path
 
+    def _keep(self) -> None:
+        """A copy of this step's state as ``checkpoint_<step>.pt`` (``run.keep_every``)."""
+        if self.dist.is_main:
+            save_checkpoint(self.out / f"checkpoint_{self.step}.pt", self._state())
+        barrier()
+
     def _load(self):
         if not self.ckpt_path.is_file():
             raise CheckpointError(f"--resume: no checkpoint at {self.ckpt_path}")
@@ -475,6 +481,8 @@ class Trainer:
                                     "val_loss": self.last_val})
                 if self.step % cfg.run.ckpt_every == 0 or self.step == total:
                     self.save()
+                if cfg.run.keep_every and self.step % cfg.run.keep_every == 0:
+                    self._keep()
                 if self.step < total and self._stop_requested():
                     self.save()
                     status = "stopped"

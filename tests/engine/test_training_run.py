@@ -277,3 +277,14 @@ def test_network_options_are_checked_in_the_config(tmp_path):
     cfg = config_from_dict({**base, "model": {"name": "egnn", "kwargs": {"self_cond": True,
                                                                          "parameterization": "v"}}})
     assert cfg.loss.self_cond_prob == 0.5 and cfg.loss.snr_gamma == 5.0
+
+
+def test_keep_every_keeps_a_checkpoint_per_multiple(corpus, tmp_path):
+    cfg = small_config(corpus, **{"optim.total_steps": 6, "run.keep_every": 3, "run.val_every": 100,
+                                  "run.ckpt_every": 100})
+    Trainer(cfg, tmp_path).run()
+    kept = sorted(p.name for p in tmp_path.glob("checkpoint_*.pt"))
+    assert kept == ["checkpoint_3.pt", "checkpoint_6.pt"]
+    assert load_checkpoint(tmp_path / "checkpoint_3.pt")["step"] == 3
+    model, _ = load_model(tmp_path / "checkpoint_3.pt")
+    assert not model.training
