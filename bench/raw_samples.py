@@ -172,7 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pb-molecules", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--phi-floor", type=float, default=None,
-                    help="sample with this guard of Φ⁻¹ instead of engine.defaults.SAMPLING_PHI_FLOOR "
+                    help="sample with this guard of Φ⁻¹ instead of engine.defaults' (ε or v network) "
                          "(an experiment: it is patched in this process only)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path)
@@ -188,7 +188,7 @@ def main(argv=None) -> int:
     if args.phi_floor is not None:
         import engine.defaults
 
-        engine.defaults.SAMPLING_PHI_FLOOR = args.phi_floor
+        engine.defaults.SAMPLING_PHI_FLOOR = engine.defaults.V_SAMPLING_PHI_FLOOR = args.phi_floor
     smiles = held_out_smiles(args.smiles, args.molecules)
     cache = args.refs_cache or args.smiles.with_name(f"refs_{len(smiles)}x{args.refs}.sdf")
     refs = references(smiles, args.refs, cache)

@@ -432,27 +432,30 @@ def _sample_batch(model: GenerationModel, samples, *, sampler: str, steps: int, 
     (concatenated) after every step.
     """
     from engine.data.batching import collate
-    from engine.defaults import SAMPLING_PHI_FLOOR
+    from engine.defaults import SAMPLING_PHI_FLOOR, V_SAMPLING_PHI_FLOOR
     from engine.models.outputs import eps_from_output, parameterization, s0_from_output, uses_self_cond
     from engine.process import GraphBatchDiffusion
     from engine.sampling.guidance import EnergyGuidance, Expansion, FixedAtoms, compose
     from engine.sampling.samplers import get_sampler, time_grid
 
+    net = model.network
+    # What the network's output means and whether it takes its previous estimate Ŝ₀
+    # (engine.models.outputs; both from the checkpoint's model config). A v network's Ŝ₀
+    # needs no guard of Φ⁻¹ beyond round-off (engine.defaults.V_SAMPLING_PHI_FLOOR).
+    kind, self_cond = parameterization(net), uses_self_cond(net)
     batch = collate(samples).to(model.device)
     p = model.process_config
     proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=model.lam,
                                schedule=model.schedule(), dtype=torch.float32, device=model.device,
-                               center=True, phi_floor=SAMPLING_PHI_FLOOR)
-    net = model.network
+                               center=True,
+                               phi_floor=SAMPLING_PHI_FLOOR if kind == "eps" else V_SAMPLING_PHI_FLOOR)
     prepare = getattr(net, "prepare", None)
     prepared = prepare(batch) if prepare is not None else batch
     num_graphs = batch.num_graphs
     scale = model.coord_scale
 
-    # What the network's output means and whether it takes its previous estimate Ŝ₀
-    # (engine.models.outputs; both from the checkpoint's model config). A self-conditioning
-    # network gets the last raw Ŝ₀ (before the hooks below), zeros at the first call.
-    kind, self_cond = parameterization(net), uses_self_cond(net)
+    # a self-conditioning network gets the last raw Ŝ₀ (before the hooks below), zeros at
+    # the first call
     last_s0: list = [None]
 
     @torch.no_grad()

@@ -515,9 +515,12 @@ def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkey
     made = []
     real = outputs.s0_from_output
 
+    floors = set()
+
     def spy(kind, process, St, t, out, phi_floor=None):
         s0 = real(kind, process, St, t, out, phi_floor)
         made.append((kind, St.clone(), out.clone(), s0.clone()))
+        floors.add(process.phi_floor)
         return s0
 
     monkeypatch.setattr(outputs, "s0_from_output", spy)
@@ -537,6 +540,9 @@ def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkey
         assert torch.allclose(o, out_prev - out_prev.mean(0), atol=1e-6)
         assert torch.equal(net.calls[k][1], s0)          # the last raw estimate ...
         assert not torch.allclose(s0, hooked[k - 1], atol=1e-3)   # ... not the expanded one
+    # a v network's estimate is re-derived by the sampler under the round-off guard only
+    from engine.defaults import V_SAMPLING_PHI_FLOOR
+    assert floors == {V_SAMPLING_PHI_FLOOR}
 
 
 def test_a_network_without_self_cond_is_called_as_before():
