@@ -49,5 +49,5 @@ def build_model(name: str, **kwargs) -> nn.Module:
         raise ConfigError(f"unknown model {name!r}{hint}; known models: {', '.join(sorted(MODELS))}")
     try:
         return MODELS[name](**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"model {name!r}: bad arguments {kwargs!r}: {exc}") from None

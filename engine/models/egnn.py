@@ -19,6 +19,25 @@ Symmetry: only differences ``x_i − x_j`` and distances enter, so ε̂ is invar
 translations and equivariant to rotations and reflections; aggregation is by index, so
 permuting atoms permutes ε̂. The output is made mean-free per graph (the diffusion lives in
 the centre-of-mass-free subspace).
+
+Options (all off by default; a network built without them has exactly the parameters and
+the outputs of the first shipped one):
+
+* ``self_cond``: ``forward(x, t, graph, self_cond=S0_prev)`` takes the previous estimate
+  Ŝ₀ (model units; ``None`` = zeros, "no estimate yet"). Every layer sees its pair
+  distances ``|ŝ_i − ŝ_j|`` (and their squares) beside those of ``x`` on the same edges,
+  and may move atom i along ``ŝ_i − ŝ_j`` as well as along ``x_i − x_j``; only differences
+  of ŝ enter, so the symmetry above holds for ``(x, ŝ)`` rotated, reflected, permuted
+  together and each translated independently.
+* ``global_context``: a virtual node per molecule. Each layer adds an MLP of the
+  molecule's mean (normalised) atom feature to every atom's features, and moves every atom
+  radially about the molecule's centroid by a learned amount (``(x_i − c)/(|x_i − c| + 1)``
+  times a function of its features and the molecule's): the whole molecule is in every
+  atom's receptive field at every noise level, and its global size is one degree of freedom.
+* ``parameterization``: what the output means, ``eps`` (ε̂, the default) or ``v`` (the
+  preconditioned target of ``SpectralProcess.s0_from_v``: Ŝ₀ = Φ S_t + Σ^{1/2} v̂). The
+  network computes the same thing either way; the trainer and the sampler convert
+  (``engine.models.outputs``).
 """
 from __future__ import annotations
 
@@ -30,7 +49,10 @@ from torch import nn
 from engine.models.edges import Topology, khop_edges, molecule_edges
 from engine.models.embeddings import TimeEmbedding, per_graph_times
 
-__all__ = ["EGNNEpsNet", "MoleculeInput", "segment_mean"]
+__all__ = ["EGNNEpsNet", "MoleculeInput", "PARAMETERIZATIONS", "segment_mean"]
+
+# what the output means: ε̂, or v̂ of SpectralProcess.s0_from_v
+PARAMETERIZATIONS = ("eps", "v")
 
 
 @dataclass
@@ -56,9 +78,13 @@ class EGNNLayer(nn.Module):
 
     ``h (N, H)``, ``x (N, 3)``; edges ``recv, send (E,)``, ``edge_type (E,)``;
     ``inv_deg (N, 1)`` = 1 / number of incoming edges. Returns updated ``(h, x)``.
+    ``sc``: ``(diff (E, 3), d2 (E, 1), d (E, 1))`` of the self-conditioning estimate on the
+    same edges (``self_cond`` layers); ``graphs``: ``(batch (N,), num_graphs)``
+    (``global_context`` layers).
     """
 
-    def __init__(self, hidden: int, num_edge_types: int, update_features: bool = True):
+    def __init__(self, hidden: int, num_edge_types: int, update_features: bool = True,
+                 self_cond: bool = False, global_context: bool = False):
         super().__init__()
         self.update_features = update_features
         self.norm = nn.LayerNorm(hidden)
@@ -75,20 +101,50 @@ class EGNNLayer(nn.Module):
             self.node_self = nn.Linear(hidden, hidden)
             self.node_msg = nn.Linear(hidden, hidden, bias=False)
             self.node_out = nn.Linear(hidden, hidden)
+        self.self_cond = bool(self_cond)
+        if self.self_cond:
+            self.w_sc2 = nn.Parameter(torch.randn(hidden) * 0.1)
+            self.w_sc = nn.Parameter(torch.randn(hidden) * 0.1)
+            self.coord_out_sc = nn.Linear(hidden, 1, bias=False)
+            nn.init.normal_(self.coord_out_sc.weight, std=1e-3)
+        self.global_context = bool(global_context)
+        if self.global_context:
+            self.glob_in = nn.Linear(hidden, hidden)
+            self.glob_out = nn.Linear(hidden, hidden)
+            self.radial_hidden = nn.Linear(hidden, hidden)
+            self.radial_out = nn.Linear(hidden, 1, bias=False)
+            nn.init.normal_(self.radial_out.weight, std=1e-3)
         self.act = nn.SiLU()
 
-    def forward(self, h, x, recv, send, edge_type, inv_deg):
+    def forward(self, h, x, recv, send, edge_type, inv_deg, sc=None, graphs=None):
+        glob = None
+        if self.global_context:
+            batch, num_graphs = graphs
+            pooled = segment_mean(self.norm(h), batch, num_graphs)            # (B, H)
+            glob = self.glob_out(self.act(self.glob_in(pooled)))[batch]       # (N, H)
+            h = h + glob
         hn = self.norm(h)
         diff = x[recv] - x[send]                                   # (E, 3)
         d2 = (diff * diff).sum(-1, keepdim=True)                   # (E, 1)
         d = torch.sqrt(d2 + 1e-12)
         pre = (self.proj_recv(hn)[recv] + self.proj_send(hn)[send]
                + d2 * self.w_d2 + d * self.w_d + self.edge_type(edge_type))
+        if self.self_cond:
+            pre = pre + sc[1] * self.w_sc2 + sc[2] * self.w_sc
         m = self.act(self.edge_out(self.act(pre)))                 # (E, H)
-        coef = self.coord_out(self.act(self.coord_hidden(m)))      # (E, 1)
+        gate = self.act(self.coord_hidden(m))
+        coef = self.coord_out(gate)                                # (E, 1)
         update = diff / (d + 1.0) * coef
+        if self.self_cond:
+            update = update + sc[0] / (sc[2] + 1.0) * self.coord_out_sc(gate)
         shift = update.new_zeros(x.shape).index_add_(0, recv, update)
-        x = x + shift * inv_deg
+        x_new = x + shift * inv_deg
+        if glob is not None:
+            batch, num_graphs = graphs
+            r = x - segment_mean(x, batch, num_graphs)[batch]
+            radial = self.radial_out(self.act(self.radial_hidden(hn)))    # (N, 1)
+            x_new = x_new + r / (torch.sqrt((r * r).sum(-1, keepdim=True) + 1e-12) + 1.0) * radial
+        x = x_new
         if not self.update_features:
             return h, x
         agg = m.new_zeros(h.shape[0], m.shape[1]).index_add_(0, recv, m) * inv_deg.to(m.dtype)
@@ -108,21 +164,30 @@ class EGNNEpsNet(nn.Module):
 
     def __init__(self, feature_dim: int | None = None, hidden: int = 64, layers: int = 4,
                  max_hops: int = 3, knn: int = 8, cutoff: float | None = 4.0,
-                 time_dim: int = 64):
+                 time_dim: int = 64, self_cond: bool = False, global_context: bool = False,
+                 parameterization: str = "eps"):
         super().__init__()
         if feature_dim is None:
             from engine.chem.features import ATOM_FEATURE_DIM
             feature_dim = ATOM_FEATURE_DIM
         if hidden < 1 or layers < 1:
             raise ValueError("hidden and layers must be positive")
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, "
+                             f"got {parameterization!r}")
         self.feature_dim = int(feature_dim)
         self.max_hops = int(max_hops)
         self.knn = int(knn)
         self.cutoff = None if cutoff is None else float(cutoff)
+        self.self_cond = bool(self_cond)
+        self.global_context = bool(global_context)
+        self.parameterization = parameterization
         self.embed = nn.Linear(self.feature_dim, hidden)
         self.time = TimeEmbedding(hidden, sin_dim=time_dim)
         self.time_per_layer = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers))
-        self.layers = nn.ModuleList(EGNNLayer(hidden, self.max_hops + 2, update_features=i < layers - 1)
+        self.layers = nn.ModuleList(EGNNLayer(hidden, self.max_hops + 2, update_features=i < layers - 1,
+                                              self_cond=self.self_cond,
+                                              global_context=self.global_context)
                                     for i in range(layers))
 
     # -- graph preparation -------------------------------------------------------------
@@ -136,7 +201,9 @@ class EGNNEpsNet(nn.Module):
         topology = khop_edges(graph.bond_index.to(batch.device), batch.shape[0], self.max_hops)
         return MoleculeInput(features, batch, num_graphs, topology)
 
-    def forward(self, x: torch.Tensor, t, graph) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t, graph, self_cond: torch.Tensor | None = None) -> torch.Tensor:
+        """ε̂ (or v̂, see ``parameterization``) ``(N, 3)``; ``self_cond``: the previous
+        estimate Ŝ₀ ``(N, 3)`` for a ``self_cond`` network (``None``: zeros)."""
         g = self.prepare(graph)
         if x.dim() != 2 or x.shape[1] != 3:
             raise ValueError(f"x must have shape (N, 3), got {tuple(x.shape)}")
@@ -154,9 +221,21 @@ class EGNNEpsNet(nn.Module):
         inv_deg = (1.0 / deg)[:, None]
         temb = self.time(t)                                         # (B, H)
         h = self.embed(g.features.to(x.dtype))
+        sc = None
+        if self.self_cond:
+            s = torch.zeros_like(x) if self_cond is None else self_cond.to(x.dtype)
+            if s.shape != x.shape:
+                raise ValueError(f"self_cond must have the shape of x {tuple(x.shape)}, "
+                                 f"got {tuple(s.shape)}")
+            sdiff = s[recv] - s[send]
+            sd2 = (sdiff * sdiff).sum(-1, keepdim=True)
+            sc = (sdiff, sd2, torch.sqrt(sd2 + 1e-12))
+        elif self_cond is not None:
+            raise ValueError("this network was built without self_cond; pass self_cond=None")
+        graphs = (g.batch, g.num_graphs) if self.global_context else None
         x0 = x
         for layer, tproj in zip(self.layers, self.time_per_layer):
             h = h + tproj(temb)[g.batch]
-            h, x = layer(h, x, recv, send, edge_type, inv_deg)
+            h, x = layer(h, x, recv, send, edge_type, inv_deg, sc, graphs)
         eps = x - x0
         return eps - segment_mean(eps, g.batch, g.num_graphs)[g.batch]

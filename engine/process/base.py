@@ -92,10 +92,11 @@ class SpectralProcess:
         St = self._combine([(S0, lambda a: modes.phi(a, B)), (eps, lambda a: modes.std(a, B))])
         return self._finish(St, ctx), self._finish(eps, ctx)
 
-    def s0_from_eps(self, St, t, eps_hat):
-        """``S0_hat = Phi(t)^{-1} (S_t - Sigma(t)^{1/2} eps_hat)``, per mode, guarded."""
+    def s0_from_eps(self, St, t, eps_hat, phi_floor: float | None = None):
+        """``S0_hat = Phi(t)^{-1} (S_t - Sigma(t)^{1/2} eps_hat)``, per mode, guarded by
+        ``phi_floor`` (default: the process's own)."""
         (St, eps_hat), (B,), ctx = self._prepare([("St", St), ("eps_hat", eps_hat)], [("t", t)])
-        floor = self.phi_floor
+        floor = self.phi_floor if phi_floor is None else float(phi_floor)
         out = self._combine([
             (St, lambda a: modes.inv_phi(a, B, floor)),
             (eps_hat, lambda a: -modes.inv_phi(a, B, floor) * modes.std(a, B)),
@@ -109,6 +110,34 @@ class SpectralProcess:
             (St, lambda a: modes.inv_std(a, B)),
             (S0, lambda a: -modes.inv_std(a, B) * modes.phi(a, B)),
         ])
+        return self._finish(out, ctx)
+
+    # The v (preconditioned) parameterisation. Per mode with eigenvalue ``a``, the harmonic
+    # prior's variance ``1/a`` taken as the data's: ``S_t`` then has variance ``1/a`` at
+    # every t, and the preconditioned estimate (Karras et al.'s c_skip = phi, c_out = sigma,
+    # c_in = 1 for this process) is ``S0_hat = Phi S_t + Sigma^{1/2} v_hat``. Its target
+    # ``v = sigma a S_0 - phi eps`` has unit variance at every t: S_0 (scaled) at t = 1,
+    # -eps at t = 0. No Phi^{-1} anywhere, hence no guard.
+    def s0_from_v(self, St, t, v_hat):
+        """``S0_hat = Phi(t) S_t + Sigma(t)^{1/2} v_hat`` (exact, unguarded)."""
+        (St, v_hat), (B,), ctx = self._prepare([("St", St), ("v_hat", v_hat)], [("t", t)])
+        out = self._combine([(St, lambda a: modes.phi(a, B)), (v_hat, lambda a: modes.std(a, B))])
+        return self._finish(out, ctx)
+
+    def eps_from_v(self, St, t, v_hat):
+        """The ``eps`` of ``s0_from_v``'s estimate: ``sigma a S_t - phi v_hat`` per mode
+        (``Sigma^{-1/2}(S_t - Phi S0_hat)`` without a division)."""
+        (St, v_hat), (B,), ctx = self._prepare([("St", St), ("v_hat", v_hat)], [("t", t)])
+        out = self._combine([(St, lambda a: modes.std(a, B) * a),
+                             (v_hat, lambda a: -modes.phi(a, B))])
+        return self._finish(out, ctx)
+
+    def v_target(self, S0, t, eps):
+        """The training target ``v = sigma a S_0 - phi eps`` of the noise ``eps`` that made
+        ``S_t`` from ``S0`` (``noise`` returns both)."""
+        (S0, eps), (B,), ctx = self._prepare([("S0", S0), ("eps", eps)], [("t", t)])
+        out = self._combine([(S0, lambda a: modes.std(a, B) * a),
+                             (eps, lambda a: -modes.phi(a, B))])
         return self._finish(out, ctx)
 
     def score_from_eps(self, eps, t):

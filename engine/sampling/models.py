@@ -189,7 +189,14 @@ def load_model(path, device=None) -> ModelHandle:
     generation = GenerationModel(net, config, device, name=path.name)
     graphs: dict = {}
 
+    from engine.models.outputs import eps_from_output, parameterization
+
+    kind = parameterization(net)
+
     def eps_fn(structure, process, S_t, t):
+        # (the molecule path with the model's own process is generate_conformers; this one,
+        # for other process settings, is stateless: a self-conditioning network gets its
+        # "no estimate yet" input, zeros, at every call)
         key = id(structure)
         if key not in graphs:
             graphs.clear()
@@ -197,7 +204,11 @@ def load_model(path, device=None) -> ModelHandle:
         x = S_t.to(device=device, dtype=torch.float32)
         tt = torch.full((1,), float(t), dtype=torch.float32, device=device)
         with torch.no_grad():
-            eps = net(x, tt, graphs[key]).to(dtype=S_t.dtype, device=S_t.device)
+            out = net(x, tt, graphs[key]).to(dtype=S_t.dtype, device=S_t.device)
+        out = out - out.mean(0, keepdim=True)
+        if kind == "eps":
+            return out
+        eps = eps_from_output(kind, process, S_t, float(t), out)
         return eps - eps.mean(0, keepdim=True)
 
     return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("molecule",),

@@ -126,8 +126,12 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """``kind``: eps_mse | dsm; ``weighting``: none | sigma2 | min_snr; ``t_sampling``:
-    uniform | importance on ``[t_min, 1]``; regulariser weights on Ŝ_0."""
+    """``kind``: eps_mse | dsm; ``weighting``: none | sigma2 | min_snr (γ = ``snr_gamma``);
+    ``t_sampling``: uniform | importance on ``[t_min, 1]``; regulariser weights on Ŝ_0;
+    ``self_cond_prob``: for a self-conditioning network (``model.kwargs.self_cond``), the
+    share of steps whose input is the network's own estimate Ŝ₀ (made first, without
+    gradient); the other steps give it zeros. ``eps_mse`` is the MSE of the network's own
+    target: ε, or v for ``model.kwargs.parameterization: v``."""
 
     kind: str = "eps_mse"
     weighting: str = "none"
@@ -136,6 +140,8 @@ class LossConfig:
     lambda_E: float = 0.0
     lambda_G: float = 0.0
     lambda_A: float = 0.0
+    snr_gamma: float = 5.0
+    self_cond_prob: float = 0.5
 
     def validate(self, where):
         from engine.training.losses import T_SAMPLINGS, WEIGHTINGS
@@ -145,6 +151,8 @@ class LossConfig:
         _range(where, "t_min", self.t_min, 0.0, hi=1.0, strict_hi=True)
         for name in ("lambda_E", "lambda_G", "lambda_A"):
             _range(where, name, getattr(self, name), 0.0)
+        _range(where, "snr_gamma", self.snr_gamma, 0.0, strict=True)
+        _range(where, "self_cond_prob", self.self_cond_prob, 0.0, hi=1.0)
 
 
 @dataclass
@@ -152,11 +160,14 @@ class RunConfig:
     """Seed, determinism, intervals (in optimiser steps), device and precision.
 
     ``precision``: auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16.
-    ``threads``: torch CPU threads (0 = leave torch's default)."""
+    ``threads``: torch CPU threads (0 = leave torch's default).
+    ``keep_every``: also keep the checkpoint of every multiple of this step as
+    ``checkpoint_<step>.pt`` (0 = off), for quality against training compute."""
 
     seed: int = 0
     deterministic: bool = False
     ckpt_every: int = 500
+    keep_every: int = 0
     val_every: int = 250
     log_every: int = 10
     device: str = "auto"
@@ -165,6 +176,7 @@ class RunConfig:
 
     def validate(self, where):
         _range(where, "ckpt_every", self.ckpt_every, 1)
+        _range(where, "keep_every", self.keep_every, 0)
         _range(where, "val_every", self.val_every, 1)
         _range(where, "log_every", self.log_every, 1)
         _choice(where, "device", self.device, ("auto", "cpu", "cuda"))
@@ -283,7 +295,27 @@ def config_from_dict(raw: dict, source: str | None = None) -> TrainConfig:
         raise ConfigError(f"{where}: data.kind 'lattice' needs a lattice model (model.name: lattice)")
     if cfg.data.kind == "molecules" and cfg.model.name == "lattice":
         raise ConfigError(f"{where}: data.kind 'molecules' needs a molecule model (model.name: egnn)")
+    _check_model_options(cfg, where)
     return cfg
+
+
+def _check_model_options(cfg: TrainConfig, where: str) -> None:
+    """The molecule network's options (``self_cond``, ``global_context``,
+    ``parameterization``): types, values, and what the loss can do with them."""
+    kw = cfg.model.kwargs
+    for name in ("self_cond", "global_context"):
+        if name in kw and not isinstance(kw[name], bool):
+            raise ConfigError(f"{where}: model.kwargs.{name} must be true or false, got {kw[name]!r}")
+    if "parameterization" in kw:
+        from engine.models.egnn import PARAMETERIZATIONS
+        _choice(f"{where}: model.kwargs", "parameterization", kw["parameterization"], PARAMETERIZATIONS)
+        if kw["parameterization"] != "eps" and cfg.loss.kind != "eps_mse":
+            raise ConfigError(f"{where}: loss.kind {cfg.loss.kind!r} needs parameterization 'eps' "
+                              f"(a v network is trained on the MSE of its own target: eps_mse)")
+    if (kw.get("self_cond") or kw.get("global_context") or "parameterization" in kw) \
+            and cfg.model.name != "egnn":
+        raise ConfigError(f"{where}: self_cond, global_context and parameterization are options "
+                          f"of the egnn model, not of {cfg.model.name!r}")
 
 
 def load_config(path) -> TrainConfig:

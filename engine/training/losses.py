@@ -9,8 +9,10 @@ mode with unit eigenvalue (a scalar proxy for the per-mode ``σ²_i(t)``):
 * ``none``     λ = 1
 * ``sigma2``   λ = v(t)  — the classic DSM weighting that makes score errors comparable
   across t (with the ε-loss it down-weights small t);
-* ``min_snr``  λ = min(1, 5 / snr(t)), ``snr = (1 − v)/v`` (Min-SNR-5: caps the weight of
-  nearly noise-free times).
+* ``min_snr``  Min-SNR-γ (Hang et al. 2023), ``snr = (1 − v)/v``, γ = ``snr_gamma``
+  (default 5): the x₀-loss weight ``min(snr, γ)`` expressed for the network's target —
+  ``min(snr, γ) / snr`` = ``min(1, γ/snr)`` for an ε target (caps the weight of nearly
+  noise-free times), ``min(snr, γ) / (snr + 1)`` for a v target (``parameterization: v``).
 
 Time sampling (``TimeSampler``): ``uniform`` on ``[t_min, 1]`` or ``importance``: a
 histogram of the recent loss per time bin, sampling bin k with probability
@@ -69,8 +71,10 @@ def dsm_loss(score_hat, eps, t, process, batch=None, num_graphs=None, weights=No
     return _weighted_mean(per_graph_mse(score_hat, target, batch, num_graphs), weights)
 
 
-def time_weight(kind: str, t: torch.Tensor, schedule) -> torch.Tensor:
-    """``λ(t)`` ``(B,)`` for weighting ``kind`` (see the module docstring)."""
+def time_weight(kind: str, t: torch.Tensor, schedule, target: str = "eps",
+                snr_gamma: float = 5.0) -> torch.Tensor:
+    """``λ(t)`` ``(B,)`` for weighting ``kind`` and the network's ``target`` (``eps`` or
+    ``v``; only ``min_snr`` depends on it), see the module docstring."""
     if kind == "none":
         return torch.ones_like(t)
     v = (-torch.expm1(-schedule.integral(t))).clamp(min=1e-12)
@@ -78,7 +82,11 @@ def time_weight(kind: str, t: torch.Tensor, schedule) -> torch.Tensor:
         return v
     if kind == "min_snr":
         snr = (1.0 - v) / v
-        return torch.clamp(5.0 / snr.clamp(min=1e-12), max=1.0)
+        if target == "eps":
+            return torch.clamp(snr_gamma / snr.clamp(min=1e-12), max=1.0)
+        if target == "v":
+            return torch.clamp(snr, max=snr_gamma) / (snr + 1.0)
+        raise ValueError(f"unknown target {target!r}; choose eps or v")
     raise ValueError(f"unknown time weighting {kind!r}; choose one of {', '.join(WEIGHTINGS)}")
 
 

@@ -33,6 +33,7 @@ import torch
 
 from engine import devices
 from engine.errors import CheckpointError, ConfigError, EngineError
+from engine.models.outputs import eps_from_output, parameterization, s0_from_output, target_of, uses_self_cond
 from engine.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from engine.training.config import TrainConfig, config_to_dict
 from engine.training.distributed import BatchPlan, DistInfo, all_reduce_sum, barrier, init_distributed
@@ -44,6 +45,7 @@ __all__ = ["Trainer", "TrainingDiverged", "resolve_device", "LOG_FIELDS"]
 
 LOG_FIELDS = ["step", "epoch", "kind", "loss", "lr", "grad_norm", "structures_per_s", "elapsed_s"]
 _TRAIN_TAG, _VAL_TAG = 1, 2
+_SELF_COND_TAG = 3
 
 
 class TrainingDiverged(EngineError):
@@ -185,6 +187,12 @@ class Trainer:
         barrier()
         return self.ckpt_path
 
+    def _keep(self) -> None:
+        """A copy of this step's state as ``checkpoint_<step>.pt`` (``run.keep_every``)."""
+        if self.dist.is_main:
+            save_checkpoint(self.out / f"checkpoint_{self.step}.pt", self._state())
+        barrier()
+
     def _load(self):
         if not self.ckpt_path.is_file():
             raise CheckpointError(f"--resume: no checkpoint at {self.ckpt_path}")
@@ -270,16 +278,43 @@ class Trainer:
         St, eps = prep.process.noise(prep.x0, t, eps=eps)
         return St, eps, t, w
 
-    def _per_graph_loss(self, net, prep, St, eps, t):
+    def _self_cond_input(self, net, prep, St, t, use: bool):
+        """The self-conditioning input of a ``self_cond`` network (``None`` otherwise): its
+        own estimate Ŝ₀ at ``(S_t, t)`` made with a zero input and no gradient when ``use``,
+        else zeros. Ŝ₀ of an ε network is guarded as the sampler guards it
+        (``SAMPLING_PHI_FLOOR``), so that training sees what sampling passes."""
+        if not uses_self_cond(self.model):
+            return None
+        if not use:
+            return torch.zeros_like(St)
+        from engine.defaults import SAMPLING_PHI_FLOOR
+        with torch.no_grad():
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                out = net(St, t, prep.graph, self_cond=torch.zeros_like(St))
+            return s0_from_output(parameterization(self.model), prep.process, St, t, out.float(),
+                                  phi_floor=SAMPLING_PHI_FLOOR).detach()
+
+    def _use_self_cond(self, tag: int, step: int) -> bool:
+        """Whether this step feeds the network its own estimate: a coin per ``(seed, tag,
+        step)`` (the same on every rank, and under resume)."""
+        p = self.cfg.loss.self_cond_prob
+        return bool(np.random.default_rng([self.cfg.run.seed, _SELF_COND_TAG, tag, step]).random() < p)
+
+    def _per_graph_loss(self, net, prep, St, eps, t, self_cond=None):
+        """Per-structure loss and ε̂ (whatever the network's parameterisation)."""
+        kind = parameterization(self.model)
+        extra = {} if self_cond is None else {"self_cond": self_cond}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-            eps_hat = net(St, t, prep.graph)
-        eps_hat = eps_hat.float()
+            out = net(St, t, prep.graph, **extra)
+        out = out.float()
+        eps_hat = eps_from_output(kind, prep.process, St, t, out)
         if self.cfg.loss.kind == "dsm":
             score_hat = prep.process.score_from_eps(eps_hat, t)
             target = prep.process.score_from_eps(eps, t)
             per = per_graph_mse(score_hat, target, prep.batch, prep.num_graphs)
         else:
-            per = per_graph_mse(eps_hat, eps, prep.batch, prep.num_graphs)
+            target = target_of(kind, prep.process, prep.x0, t, eps)
+            per = per_graph_mse(out, target, prep.batch, prep.num_graphs)
         return per, eps_hat
 
     def _regularizer(self, prep, St, t, eps_hat):
@@ -309,7 +344,9 @@ class Trainer:
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
     def validate(self) -> float | None:
-        """Unweighted ε-MSE of the EMA weights on fixed noise at times spread over [t_min, 1]."""
+        """Unweighted ε-MSE of the EMA weights on fixed noise at times spread over [t_min, 1]
+        (ε̂ converted from a v network's output; a self-conditioning network gets its own
+        first estimate, as at sampling): comparable between parameterisations."""
         idx = self.task.val_indices
         if not idx:
             return None
@@ -324,9 +361,18 @@ class Trainer:
             prep = self.task.prepare(batch, self.device)
             times = [t_min + (1 - t_min) * (i + 0.5) / len(idx) for i in chunk]
             St, eps, t, _ = self._noised(prep, _VAL_TAG, 0, val_times=times)
+            # as at sampling: a self-conditioning network gets its own first estimate
+            extra = {}
+            if uses_self_cond(net):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
+                    first = net(St, t, prep.graph, self_cond=torch.zeros_like(St)).float()
+                from engine.defaults import SAMPLING_PHI_FLOOR
+                extra["self_cond"] = s0_from_output(parameterization(net), prep.process, St, t, first,
+                                                    phi_floor=SAMPLING_PHI_FLOOR)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                eps_hat = net(St, t, prep.graph)
-            per = per_graph_mse(eps_hat.float(), eps, prep.batch, prep.num_graphs)
+                out = net(St, t, prep.graph, **extra)
+            eps_hat = eps_from_output(parameterization(net), prep.process, St, t, out.float())
+            per = per_graph_mse(eps_hat, eps, prep.batch, prep.num_graphs)
             total += float(per.sum())
             count += len(chunk)
         return total / count
@@ -377,8 +423,12 @@ class Trainer:
                 self.model.train()
                 prep = self.task.prepare(batch, self.device)
                 St, eps, t, w = self._noised(prep, _TRAIN_TAG, self.step)
-                per, eps_hat = self._per_graph_loss(self.net, prep, St, eps, t)
-                weights = w * time_weight(cfg.loss.weighting, t, self.task.schedule).float()
+                sc = self._self_cond_input(self.model, prep, St, t,
+                                           self._use_self_cond(_TRAIN_TAG, self.step))
+                per, eps_hat = self._per_graph_loss(self.net, prep, St, eps, t, sc)
+                weights = w * time_weight(cfg.loss.weighting, t, self.task.schedule,
+                                          target=parameterization(self.model),
+                                          snr_gamma=cfg.loss.snr_gamma).float()
                 loss = (per * weights).mean()
                 reg = self._regularizer(prep, St, t, eps_hat)
                 if reg is not None:
@@ -431,6 +481,8 @@ class Trainer:
                                     "val_loss": self.last_val})
                 if self.step % cfg.run.ckpt_every == 0 or self.step == total:
                     self.save()
+                if cfg.run.keep_every and self.step % cfg.run.keep_every == 0:
+                    self._keep()
                 if self.step < total and self._stop_requested():
                     self.save()
                     status = "stopped"

@@ -471,3 +471,99 @@ def test_mirror_images_of_a_deuterated_molecule():
     AllChem.EmbedMultipleConfs(mol, 3, randomSeed=1)
     d = best_rmsd_matrix(mol, [c.GetPositions() for c in mol.GetConformers()])
     assert d.shape == (3, 3) and np.isfinite(d).all() and d[0, 1] > 0
+
+
+def _spy_network(**options):
+    """An untrained molecule network with ``options`` that records every call's input,
+    self-conditioning input and output."""
+    import torch
+
+    from engine.chem.features import ATOM_FEATURE_DIM
+    from engine.models.egnn import EGNNEpsNet
+
+    class Spy(EGNNEpsNet):
+        def __init__(self):
+            super().__init__(feature_dim=ATOM_FEATURE_DIM, hidden=16, layers=2, **options)
+            self.calls = []
+
+        def forward(self, x, t, graph, self_cond=None):
+            out = super().forward(x, t, graph, self_cond=self_cond)
+            self.calls.append((x.clone(), None if self_cond is None else self_cond.clone(), out.clone()))
+            return out
+
+    torch.manual_seed(0)
+    net = Spy().eval()
+    for layer in net.layers:         # non-trivial outputs
+        torch.nn.init.normal_(layer.coord_out.weight, std=0.3)
+    return net
+
+
+def _generation_model(net):
+    import torch
+
+    from engine.sampling.generate import GenerationModel
+
+    config = {"process": {"gamma": 4.0, "lam": 0.5, "schedule": "cosine", "coord_scale": 1.5},
+              "model": {"name": "egnn", "kwargs": {}}}
+    return GenerationModel(net, config, torch.device("cpu"))
+
+
+def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkeypatch):
+    """At the first call zeros; at every later call the raw Ŝ₀ of the call before
+    (``s0_from_output`` of that call's input and centred output, before the expansion hook
+    moved it); a v network's output is turned into ε̂ for the sampler."""
+    import torch
+
+    import engine.models.outputs as outputs
+
+    net = _spy_network(self_cond=True, parameterization="v")
+    made = []
+    real = outputs.s0_from_output
+
+    floors = set()
+
+    def spy(kind, process, St, t, out, phi_floor=None):
+        s0 = real(kind, process, St, t, out, phi_floor)
+        made.append((kind, St.clone(), out.clone(), s0.clone()))
+        floors.add(process.phi_floor)
+        return s0
+
+    monkeypatch.setattr(outputs, "s0_from_output", spy)
+    hooked = []
+    mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")
+    out = generate_conformers([mol], 1, _generation_model(net), steps=4, seed=1, guidance=0, polish=0,
+                              relax=0, expansion=2.0, mirror_images=False, stereo="ignore",
+                              on_frame=lambda f: f.s0_hat is not None and hooked.append(
+                                  torch.as_tensor(f.s0_hat, dtype=torch.float32) / 1.5))
+    assert isinstance(out[0], Chem.Mol)
+    assert len(net.calls) == 4 and len(made) == 4
+    assert torch.equal(net.calls[0][1], torch.zeros_like(net.calls[0][0]))
+    for k in range(1, 4):
+        kind, St, o, s0 = made[k - 1]
+        x_prev, _, out_prev = net.calls[k - 1]
+        assert kind == "v"
+        assert torch.equal(St, x_prev)
+        assert torch.allclose(o, out_prev - out_prev.mean(0), atol=1e-6)
+        assert torch.equal(net.calls[k][1], s0)          # the last raw estimate ...
+        assert not torch.allclose(s0, hooked[k - 1], atol=1e-3)   # ... not the expanded one
+    # a v network's estimate is re-derived by the sampler under the round-off guard only
+    from engine.defaults import V_SAMPLING_PHI_FLOOR
+    assert floors == {V_SAMPLING_PHI_FLOOR}
+
+
+def test_a_network_without_self_cond_is_called_as_before():
+    net = _spy_network()
+    generate_conformers([Chem.MolFromSmiles("CCO")], 2, _generation_model(net), steps=3, seed=0,
+                        guidance=0, polish=0, relax=0, stereo="ignore")
+    assert net.calls and all(sc is None for _, sc, _ in net.calls)
+
+
+def test_bad_input_is_reported_by_index_with_a_self_conditioning_network():
+    net = _spy_network(self_cond=True, parameterization="v", global_context=True)
+    report = GenerationReport()
+    mols = [Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("CC.O"), Chem.MolFromSmiles("c1ccncc1")]
+    out = generate_conformers(mols, 2, _generation_model(net), steps=3, seed=0, report=report,
+                              relax=0, stereo="ignore")
+    assert set(report.errors) == {1} and "disconnected" in report.errors[1]
+    assert isinstance(out[1], Exception)
+    assert all(isinstance(out[i], Chem.Mol) and out[i].GetNumConformers() == 2 for i in (0, 2))

@@ -227,3 +227,87 @@ def test_score_network_is_minus_inverse_sigma_sqrt_of_eps(egnn):
         inv_sqrt = U[:, 1:] @ torch.diag(var.rsqrt()) @ U[:, 1:].T
         assert torch.allclose(score[lo:hi], -inv_sqrt @ eps_hat[lo:hi], atol=1e-8)
     assert torch.allclose(proc.eps_from_score(score, t), eps_hat, atol=1e-8)
+
+
+# ---------------------------------------------------------------- network options (issue 25)
+@pytest.fixture(scope="module")
+def egnn_options():
+    """Self-conditioning and the virtual node on, heads made non-trivial."""
+    torch.manual_seed(1)
+    model = build_model("egnn", feature_dim=FEAT, hidden=32, layers=3, knn=6, cutoff=3.0,
+                        self_cond=True, global_context=True, parameterization="v").double()
+    for layer in model.layers:
+        for head in (layer.coord_out, layer.coord_out_sc, layer.radial_out):
+            torch.nn.init.normal_(head.weight, std=0.3)
+    return model.eval()
+
+
+@pytest.mark.parametrize("reflect", [False, True])
+def test_egnn_options_are_equivariant_in_x_and_the_self_cond_estimate(egnn_options, reflect):
+    """(x, ŝ) rotated/reflected together: the output turns with them; x and ŝ translated
+    by different vectors: the output does not change."""
+    g = random_tree_batch([7, 11, 5], seed=21)
+    gen = torch.Generator().manual_seed(22)
+    x = torch.randn(23, 3, generator=gen, dtype=torch.float64) * 1.5
+    s = torch.randn(23, 3, generator=gen, dtype=torch.float64)
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    R = random_rotation(23, reflect)
+    with torch.no_grad():
+        out = egnn_options(x, t, g, self_cond=s)
+        moved = egnn_options(x @ R.T + torch.tensor([3.0, -7.0, 2.5], dtype=torch.float64), t, g,
+                             self_cond=s @ R.T + torch.tensor([-1.0, 4.0, 0.5], dtype=torch.float64))
+        without = egnn_options(x, t, g, self_cond=None)
+    assert out.abs().max() > 1e-3
+    assert torch.allclose(moved, out @ R.T, atol=1e-8, rtol=0)
+    # the estimate is an input: another ŝ gives another output; None means zeros
+    assert (out - without).abs().max() > 1e-4
+    with torch.no_grad():
+        zeros = egnn_options(x, t, g, self_cond=torch.zeros_like(x))
+    assert torch.equal(without, zeros)
+    means = torch.zeros(3, 3, dtype=torch.float64).index_add_(0, g.batch, out)
+    assert means.abs().max() < 1e-10
+
+
+def test_egnn_options_are_permutation_equivariant_and_batch_independent(egnn_options):
+    g = random_tree_batch([9, 6], seed=24)
+    n = 15
+    gen = torch.Generator().manual_seed(25)
+    x = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    s = torch.randn(n, 3, generator=gen, dtype=torch.float64)
+    t = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    perm = torch.cat([torch.randperm(9, generator=torch.Generator().manual_seed(26)),
+                      9 + torch.randperm(6, generator=torch.Generator().manual_seed(27))])
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(n)
+    g_perm = FakeBatch(g.features[perm], g.batch[perm], inv[g.bond_index], g.num_graphs)
+    single = FakeBatch(g.features[:9], g.batch[:9], g.bond_index[:, (g.bond_index < 9).all(0)], 1)
+    with torch.no_grad():
+        out = egnn_options(x, t, g, self_cond=s)
+        out_perm = egnn_options(x[perm], t, g_perm, self_cond=s[perm])
+        alone = egnn_options(x[:9], t[:1], single, self_cond=s[:9])
+    assert torch.allclose(out_perm, out[perm], atol=1e-10)
+    # the virtual node pools over its own molecule only
+    assert torch.allclose(out[:9], alone, atol=1e-10)
+
+
+def test_egnn_without_options_is_the_network_it_was(egnn):
+    """Options off: the parameters of the first shipped network (so old checkpoints load
+    strictly) and no self_cond input accepted."""
+    plain = build_model("egnn", feature_dim=FEAT, hidden=32, layers=3, knn=6, cutoff=3.0)
+    assert list(plain.state_dict()) == list(egnn.state_dict())
+    assert not any("sc" in k or "glob" in k or "radial" in k for k in plain.state_dict())
+    assert plain.parameterization == "eps" and not plain.self_cond
+    g = random_tree_batch([5], seed=0)
+    with pytest.raises(ValueError, match="without self_cond"):
+        egnn(torch.zeros(5, 3, dtype=torch.float64), 0.5, g, self_cond=torch.zeros(5, 3, dtype=torch.float64))
+    with pytest.raises(ConfigError, match="parameterization"):
+        build_model("egnn", feature_dim=FEAT, parameterization="x0")
+
+
+def test_shipped_checkpoint_loads_into_the_default_network():
+    from engine.sampling.generate import default_checkpoint
+    from engine.training.checkpoint import load_model
+
+    model, config = load_model(default_checkpoint())
+    assert model.parameterization == "eps" and not model.self_cond and not model.global_context
+    assert "self_cond" not in config["model"]["kwargs"]

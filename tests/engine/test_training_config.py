@@ -66,7 +66,7 @@ def test_yaml_file_errors_name_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["small_test.yaml", "base.yaml", "production.yaml",
-                                  "lattice_small.yaml"])
+                                  "lattice_small.yaml", "selfcond_v.yaml"])
 def test_shipped_configs_validate(name):
     cfg = load_config(CONFIGS / name)
     assert cfg.optim.total_steps >= 1

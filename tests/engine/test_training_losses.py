@@ -54,6 +54,29 @@ def test_time_weights_closed_forms():
         time_weight("snr", t, sch)
 
 
+def test_min_snr_gamma_weights_by_hand():
+    """Min-SNR-γ: the x₀-loss weight min(snr, γ), expressed for the network's target —
+    divided by snr for ε, by snr + 1 for v — at a few times, one by one in plain floats."""
+    import math
+
+    from engine.process.schedules import CosineSchedule
+    sch = CosineSchedule(0.008, 10.0)
+    ts = [0.05, 0.2, 0.5, 0.8, 1.0]
+    t = torch.tensor(ts, dtype=torch.float64)
+    for gamma in (5.0, 1.0):
+        got_eps = time_weight("min_snr", t, sch, target="eps", snr_gamma=gamma)
+        got_v = time_weight("min_snr", t, sch, target="v", snr_gamma=gamma)
+        for k, tk in enumerate(ts):
+            B = sch.integral(tk)               # the schedule's B(t), a float
+            snr = math.exp(-B) / (1.0 - math.exp(-B))
+            assert float(got_eps[k]) == pytest.approx(min(snr, gamma) / snr, rel=1e-9)
+            assert float(got_v[k]) == pytest.approx(min(snr, gamma) / (snr + 1.0), rel=1e-9)
+    # the default (γ = 5, ε target) is the weighting it was
+    assert torch.equal(time_weight("min_snr", t, sch), time_weight("min_snr", t, sch, "eps", 5.0))
+    with pytest.raises(ValueError, match="unknown target"):
+        time_weight("min_snr", t, sch, target="x")
+
+
 def test_uniform_time_sampler_is_uniform_on_range():
     s = TimeSampler("uniform", t_min=0.1)
     u = torch.rand(100_000, generator=torch.Generator().manual_seed(0))

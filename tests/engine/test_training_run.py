@@ -47,9 +47,17 @@ def _train_losses(path):
     return [(int(r["step"]), r["loss"]) for r in read_log(path) if r["kind"] == "train"]
 
 
-def test_resume_reproduces_uninterrupted_run_exactly(corpus, tmp_path):
+# the network options of issue 25 (self-conditioning, v output, virtual node)
+OPTIONS = {"hidden": 32, "layers": 2, "max_hops": 3, "knn": 6, "cutoff": 4.0,
+           "self_cond": True, "parameterization": "v", "global_context": True}
+
+
+@pytest.mark.parametrize("options", [False, True], ids=["plain", "self-cond+v+global"])
+def test_resume_reproduces_uninterrupted_run_exactly(corpus, tmp_path, options):
     overrides = {"run.deterministic": True, "optim.total_steps": 16, "run.log_every": 1,
                  "run.val_every": 8, "run.ckpt_every": 100, "loss.t_sampling": "importance"}
+    if options:      # the self-conditioning coin is drawn per (seed, step): resumed alike
+        overrides.update({"model.kwargs": dict(OPTIONS), "loss.weighting": "min_snr"})
     full = Trainer(small_config(corpus, **overrides), tmp_path / "full").run()
     assert full["status"] == "finished"
 
@@ -144,6 +152,8 @@ def test_cli_train_writes_checkpoint_and_log(corpus, tmp_path):
     {"loss.kind": "dsm", "loss.weighting": "sigma2"},
     {"loss.weighting": "min_snr", "loss.t_sampling": "importance"},
     {"run.precision": "bf16"},                      # the autocast path (CPU bf16 here)
+    {"model.kwargs": dict(OPTIONS), "loss.weighting": "min_snr", "loss.self_cond_prob": 1.0},
+    {"model.kwargs": dict(OPTIONS), "run.precision": "bf16", "loss.self_cond_prob": 1.0},
 ])
 def test_loss_variants_and_bf16_train(corpus, tmp_path, overrides):
     cfg = small_config(corpus, **{"optim.total_steps": 4, "run.val_every": 4,
@@ -179,3 +189,102 @@ def test_checkpoint_without_newer_process_keys_still_resumes(corpus, tmp_path):
     assert result["status"] == "finished" and result["step"] == 5
     with pytest.raises(CheckpointError, match="process"):
         Trainer(small_config(corpus, **{"optim.total_steps": 7, "process.lam": 0.3}), tmp_path, resume=True)
+
+
+def _dense_modes(lap, gamma, lam, B):
+    """Per-mode ``(U, a, φ, σ)`` of one graph without its centre-of-mass mode (by hand)."""
+    L = torch.from_numpy(lap.toarray()).double()
+    mu, U = torch.linalg.eigh(L)
+    a = gamma * mu[1:] + lam
+    phi = torch.exp(-0.5 * B * a)
+    sigma = torch.sqrt((1 - torch.exp(-B * a)) / a)
+    return U[:, 1:], a, phi, sigma
+
+
+def test_v_network_is_trained_on_its_own_target_weighted_by_min_snr(corpus, tmp_path):
+    """One batch by hand: per molecule, target v = U diag(σa) Uᵀ S₀ − U diag(φ) Uᵀ ε, the
+    loss the mean over atoms and coordinates of (v̂ − v)², weighted by
+    min(snr, γ)/(snr + 1) with snr = e^{−B}/(1 − e^{−B}); and the ε̂ it returns is the one
+    whose Ŝ₀ is Φ S_t + Σ^{1/2} v̂."""
+    from engine.training.trainer import _TRAIN_TAG
+    cfg = small_config(corpus, **{"model.kwargs": dict(OPTIONS, self_cond=False),
+                                  "process.lam": 0.5, "process.schedule": "cosine",
+                                  "loss.weighting": "min_snr", "loss.snr_gamma": 2.0})
+    trainer = Trainer(cfg, tmp_path)
+    batch = next(trainer._batches())
+    prep = trainer.task.prepare(batch, trainer.device)
+    St, eps, t, _ = trainer._noised(prep, _TRAIN_TAG, 0)
+    per, eps_hat = trainer._per_graph_loss(trainer.net, prep, St, eps, t)
+    per, eps_hat = per.detach(), eps_hat.detach()
+    with torch.no_grad():
+        out = trainer.net(St, t, prep.graph).double()
+    p = cfg.process
+    ptr = batch.ptr.tolist()
+    for g, lap in enumerate(batch.laplacians):
+        lo, hi = ptr[g], ptr[g + 1]
+        B = float(trainer.task.schedule.integral(t[g].double()))
+        U, a, phi, sigma = _dense_modes(lap, p.gamma, p.lam, B)
+        S0, e, x = prep.x0[lo:hi].double(), eps[lo:hi].double(), St[lo:hi].double()
+        v = U @ ((sigma * a)[:, None] * (U.T @ S0)) - U @ (phi[:, None] * (U.T @ e))
+        assert float(per[g]) == pytest.approx(float(((out[lo:hi] - v) ** 2).mean()), rel=1e-4, abs=1e-7)
+        # ε̂ = Σ^{-1/2}(S_t − Φ Ŝ₀) with Ŝ₀ = Φ S_t + Σ^{1/2} v̂
+        s0 = U @ (phi[:, None] * (U.T @ x)) + U @ (sigma[:, None] * (U.T @ out[lo:hi]))
+        want = U @ ((U.T @ x - phi[:, None] * (U.T @ s0)) / sigma[:, None])
+        assert torch.allclose(eps_hat[lo:hi].double(), want, atol=2e-4)
+        snr = math.exp(-B) / (1 - math.exp(-B))
+        w = min(snr, 2.0) / (snr + 1.0)
+        from engine.training.losses import time_weight
+        got = time_weight("min_snr", t[g:g + 1], trainer.task.schedule, target="v", snr_gamma=2.0)
+        assert float(got) == pytest.approx(w, rel=1e-5)
+
+
+def test_self_conditioning_steps_feed_the_networks_own_estimate(corpus, tmp_path):
+    """On a self-conditioning step the input is Ŝ₀ of the network's own (zero-input) output,
+    guarded as the sampler guards it; on the others zeros; the coin's share follows
+    ``loss.self_cond_prob``."""
+    from engine.defaults import SAMPLING_PHI_FLOOR
+    from engine.training.trainer import _TRAIN_TAG
+    cfg = small_config(corpus, **{"model.kwargs": dict(OPTIONS, parameterization="eps", global_context=False)})
+    trainer = Trainer(cfg, tmp_path)
+    batch = next(trainer._batches())
+    prep = trainer.task.prepare(batch, trainer.device)
+    St, eps, t, _ = trainer._noised(prep, _TRAIN_TAG, 0)
+    sc = trainer._self_cond_input(trainer.model, prep, St, t, True)
+    with torch.no_grad():
+        first = trainer.model(St, t, prep.graph, self_cond=torch.zeros_like(St))
+    assert torch.equal(sc, prep.process.s0_from_eps(St, t, first, phi_floor=SAMPLING_PHI_FLOOR))
+    assert not sc.requires_grad
+    assert torch.equal(trainer._self_cond_input(trainer.model, prep, St, t, False), torch.zeros_like(St))
+    coins = [trainer._use_self_cond(_TRAIN_TAG, k) for k in range(400)]
+    assert 0.4 < sum(coins) / 400 < 0.6
+    assert coins == [trainer._use_self_cond(_TRAIN_TAG, k) for k in range(400)]
+
+
+def test_network_options_are_checked_in_the_config(tmp_path):
+    from engine.errors import ConfigError
+    from engine.training.config import config_from_dict
+    base = {"data": {"cache_dir": str(tmp_path)}, "model": {"name": "egnn", "kwargs": {}}}
+    for kwargs, match in [({"parameterization": "x0"}, "parameterization"),
+                          ({"self_cond": "yes"}, "self_cond must be true or false"),
+                          ({"global_context": 1}, "global_context must be true or false")]:
+        with pytest.raises(ConfigError, match=match):
+            config_from_dict({**base, "model": {"name": "egnn", "kwargs": kwargs}})
+    with pytest.raises(ConfigError, match="eps_mse"):
+        config_from_dict({**base, "model": {"name": "egnn", "kwargs": {"parameterization": "v"}},
+                          "loss": {"kind": "dsm"}})
+    with pytest.raises(ConfigError, match="self_cond_prob"):
+        config_from_dict({**base, "loss": {"self_cond_prob": 1.5}})
+    cfg = config_from_dict({**base, "model": {"name": "egnn", "kwargs": {"self_cond": True,
+                                                                         "parameterization": "v"}}})
+    assert cfg.loss.self_cond_prob == 0.5 and cfg.loss.snr_gamma == 5.0
+
+
+def test_keep_every_keeps_a_checkpoint_per_multiple(corpus, tmp_path):
+    cfg = small_config(corpus, **{"optim.total_steps": 6, "run.keep_every": 3, "run.val_every": 100,
+                                  "run.ckpt_every": 100})
+    Trainer(cfg, tmp_path).run()
+    kept = sorted(p.name for p in tmp_path.glob("checkpoint_*.pt"))
+    assert kept == ["checkpoint_3.pt", "checkpoint_6.pt"]
+    assert load_checkpoint(tmp_path / "checkpoint_3.pt")["step"] == 3
+    model, _ = load_model(tmp_path / "checkpoint_3.pt")
+    assert not model.training
