@@ -98,7 +98,7 @@ def lever_config(name: str, corpus: Path, steps: int):
 
 
 def train(name: str, corpus: Path, steps: int, work: Path) -> Path:
-    from engine.training.checkpoint import load_checkpoint
+    from engine.models.checkpoint import load_checkpoint
     from engine.training.trainer import Trainer
 
     out = work / name

@@ -313,8 +313,8 @@ def run_lattices(args, times, sections, summary):
     note = (f"`{ckpt.name}` not found: no trained lattice model in this run; the diffusion rows use "
             "the exact denoiser of a Gaussian fit of the data.")
     if ckpt.is_file():
-        from engine.training.checkpoint import load_model
-        net, cfg = load_model(ckpt)
+        from engine.models.checkpoint import read_network
+        net, cfg = read_network(ckpt)
         lat = dict((cfg.get("data") or {}).get("lattice") or {})
         pc = cfg.get("process") or {}
         process_kw = dict(gamma=float(pc.get("gamma", 1.0)), lam=float(pc.get("lam", 0.1)),

@@ -13,12 +13,13 @@ a plain ``torch.Generator`` (or ``None``) it *is* ``torch.randn``.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["PerGraphGenerator", "randn", "stream_seed"]
+__all__ = ["PerGraphGenerator", "randn", "stream_seed", "capture_rng_state", "restore_rng_state"]
 
 
 def stream_seed(*key: int) -> int:
@@ -58,3 +59,29 @@ def randn(shape, generator=None, dtype=None, device=None) -> torch.Tensor:
     if isinstance(generator, PerGraphGenerator):
         return generator.randn(shape, dtype=dtype, device=device)
     return torch.randn(shape, generator=generator, dtype=dtype, device=device)
+
+
+# ----------------------------------------------------------------------------- global RNG state (training resumes)
+def capture_rng_state() -> dict:
+    """RNG states of torch (CPU and CUDA), numpy's global generator and ``random``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["cached"]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

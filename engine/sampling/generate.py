@@ -84,13 +84,13 @@ class GenerationModel:
 
 
 def load_generation_model(path=None, device="auto") -> GenerationModel:
-    from engine.training.checkpoint import load_model
+    from engine.models.checkpoint import read_network
 
     path = Path(path) if path is not None else default_checkpoint()
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist")
     dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    network, config = load_model(path, device=dev)
+    network, config = read_network(path, device=dev)
     return GenerationModel(network, config, dev, name=path.name)
 
 

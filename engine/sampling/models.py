@@ -159,13 +159,13 @@ def load_model(path, device=None) -> ModelHandle:
     import torch
 
     from engine.errors import CheckpointError
-    from engine.training.checkpoint import load_model as load_checkpoint_model
+    from engine.models.checkpoint import read_network
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint does not exist")
     device = torch.device(device) if device is not None else resolve_device()
-    net, config = load_checkpoint_model(path, device=device)
+    net, config = read_network(path, device=device)
     kind = getattr(net, "kind", "molecule")
     proc = dict(config.get("process") or {})
     default_lam = 0.1 if kind == "lattice" else 0.0

@@ -33,8 +33,9 @@ import torch
 
 from engine import devices
 from engine.errors import CheckpointError, ConfigError, EngineError
+from engine.models.checkpoint import load_checkpoint, save_checkpoint
 from engine.models.outputs import eps_from_output, parameterization, s0_from_output, target_of, uses_self_cond
-from engine.training.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from engine.rng import capture_rng_state, restore_rng_state
 from engine.training.config import TrainConfig, config_to_dict
 from engine.training.distributed import BatchPlan, DistInfo, all_reduce_sum, barrier, init_distributed
 from engine.training.losses import TimeSampler, per_graph_mse, time_weight
@@ -155,12 +156,11 @@ class Trainer:
                                            weight_decay=o.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, warmup_cosine(o.warmup_steps, o.total_steps, o.min_lr_ratio))
+        self.net: torch.nn.Module = self.model        # what the forward pass calls (DDP when distributed)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DDP(self.model, device_ids=ids)
-        else:
-            self.net = self.model
 
     # ------------------------------------------------------------------ checkpoints
     def _state(self) -> dict:
@@ -200,6 +200,8 @@ class Trainer:
         saved = state.get("config") or {}
         mine = config_to_dict(self.cfg)
         for section in ("model", "process", "data"):
+            a: object
+            b: object
             if section == "data":
                 keys = ("batch_size", "max_atoms", "kind")
                 a = {k: saved.get("data", {}).get(k) for k in keys}
@@ -392,6 +394,64 @@ class Trainer:
             self.epoch += 1
             self.pos = 0
 
+    def _train_step(self, batch) -> tuple[float, float, int]:
+        """One optimiser step on ``batch``: ``(loss, gradient norm, structures in it)``."""
+        cfg = self.cfg
+        self.model.train()
+        prep = self.task.prepare(batch, self.device)
+        St, eps, t, w = self._noised(prep, _TRAIN_TAG, self.step)
+        sc = self._self_cond_input(self.model, prep, St, t, self._use_self_cond(_TRAIN_TAG, self.step))
+        per, eps_hat = self._per_graph_loss(self.net, prep, St, eps, t, sc)
+        weights = w * time_weight(cfg.loss.weighting, t, self.task.schedule, target=parameterization(self.model),
+                                  snr_gamma=cfg.loss.snr_gamma).float()
+        loss = (per * weights).mean()
+        reg = self._regularizer(prep, St, t, eps_hat)
+        if reg is not None:
+            loss = loss + reg.mean()
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            self._diverged(loss_value)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if cfg.optim.grad_clip > 0:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
+        else:
+            grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params
+                                                                     if p.grad is not None])))
+        if not math.isfinite(grad_norm):
+            self._diverged(grad_norm, what="gradient norm")
+        self.optimizer.step()
+        self.scheduler.step()
+        self.ema.update(self.model)
+        self.time_sampler.update(t, per.detach(), all_reduce_sum if self.dist.enabled else None)
+        self.step += 1
+        self.pos += 1
+        return loss_value, grad_norm, prep.num_graphs
+
+    def _report_train(self, loss_value: float, grad_norm: float, lr: float, rate: float, elapsed: float,
+                      eta: float) -> None:
+        self._log_row({"step": self.step, "epoch": self.epoch, "kind": "train", "loss": repr(loss_value),
+                       "lr": repr(lr), "grad_norm": repr(grad_norm), "structures_per_s": f"{rate:.2f}",
+                       "elapsed_s": f"{elapsed:.2f}"})
+        self._emit({"event": "train", "step": self.step, "total_steps": self.cfg.optim.total_steps,
+                    "loss": loss_value, "lr": lr, "val_loss": self.last_val, "structures_per_s": rate,
+                    "elapsed_s": elapsed, "eta_s": eta})
+
+    def _validate_and_keep(self, started: float) -> None:
+        """Validation, the checkpoint and the kept checkpoints due at this step."""
+        run, total = self.cfg.run, self.cfg.optim.total_steps
+        if self.step % run.val_every == 0 or self.step == total:
+            self.last_val = self.validate()
+            if self.last_val is not None:
+                self._log_row({"step": self.step, "epoch": self.epoch, "kind": "val", "loss": repr(self.last_val),
+                               "elapsed_s": f"{time.perf_counter() - started:.2f}"})
+                self._emit({"event": "val", "step": self.step, "total_steps": total, "val_loss": self.last_val})
+        if self.step % run.ckpt_every == 0 or self.step == total:
+            self.save()
+        if run.keep_every and self.step % run.keep_every == 0:
+            self._keep()
+
     def run(self) -> dict:
         cfg = self.cfg
         total = cfg.optim.total_steps
@@ -419,70 +479,17 @@ class Trainer:
         batches = self._batches()
         try:
             while self.step < total:
-                batch = next(batches)
-                self.model.train()
-                prep = self.task.prepare(batch, self.device)
-                St, eps, t, w = self._noised(prep, _TRAIN_TAG, self.step)
-                sc = self._self_cond_input(self.model, prep, St, t,
-                                           self._use_self_cond(_TRAIN_TAG, self.step))
-                per, eps_hat = self._per_graph_loss(self.net, prep, St, eps, t, sc)
-                weights = w * time_weight(cfg.loss.weighting, t, self.task.schedule,
-                                          target=parameterization(self.model),
-                                          snr_gamma=cfg.loss.snr_gamma).float()
-                loss = (per * weights).mean()
-                reg = self._regularizer(prep, St, t, eps_hat)
-                if reg is not None:
-                    loss = loss + reg.mean()
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    self._diverged(loss_value)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                clip = cfg.optim.grad_clip
-                params = [p for p in self.model.parameters() if p.grad is not None]
-                if clip > 0:
-                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, clip))
-                else:
-                    grad_norm = float(torch.linalg.vector_norm(
-                        torch.stack([p.grad.norm() for p in params])))
-                if not math.isfinite(grad_norm):
-                    self._diverged(grad_norm, what="gradient norm")
-                self.optimizer.step()
-                self.scheduler.step()
-                self.ema.update(self.model)
-                self.time_sampler.update(t, per.detach(),
-                                         all_reduce_sum if self.dist.enabled else None)
-                self.step += 1
-                self.pos += 1
-                seen += prep.num_graphs * self.dist.world_size
+                loss_value, grad_norm, structures = self._train_step(next(batches))
+                seen += structures * self.dist.world_size
                 elapsed = time.perf_counter() - started
-                rate = seen / max(elapsed, 1e-9)
-                lr = self.scheduler.get_last_lr()[0]
+                lr = float(self.scheduler.get_last_lr()[0])
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
                 if self.step % cfg.run.log_every == 0 or self.step == total:
-                    self._log_row({"step": self.step, "epoch": self.epoch, "kind": "train",
-                                   "loss": repr(loss_value), "lr": repr(lr),
-                                   "grad_norm": repr(grad_norm),
-                                   "structures_per_s": f"{rate:.2f}", "elapsed_s": f"{elapsed:.2f}"})
-                    steps_left = total - self.step
-                    self._emit({"event": "train", "step": self.step, "total_steps": total,
-                                "loss": loss_value, "lr": lr, "val_loss": self.last_val,
-                                "structures_per_s": rate, "elapsed_s": elapsed,
-                                "eta_s": elapsed / max(1, self.step - first_step) * steps_left})
-                if self.step % cfg.run.val_every == 0 or self.step == total:
-                    self.last_val = self.validate()
-                    if self.last_val is not None:
-                        self._log_row({"step": self.step, "epoch": self.epoch, "kind": "val",
-                                       "loss": repr(self.last_val),
-                                       "elapsed_s": f"{time.perf_counter() - started:.2f}"})
-                        self._emit({"event": "val", "step": self.step, "total_steps": total,
-                                    "val_loss": self.last_val})
-                if self.step % cfg.run.ckpt_every == 0 or self.step == total:
-                    self.save()
-                if cfg.run.keep_every and self.step % cfg.run.keep_every == 0:
-                    self._keep()
+                    self._report_train(loss_value, grad_norm, lr, seen / max(elapsed, 1e-9), elapsed,
+                                       elapsed / max(1, self.step - first_step) * (total - self.step))
+                self._validate_and_keep(started)
                 if self.step < total and self._stop_requested():
                     self.save()
                     status = "stopped"

@@ -8,13 +8,8 @@ import pytest
 import torch
 
 from engine.errors import CheckpointError
-from engine.training.checkpoint import (
-    capture_rng_state,
-    load_checkpoint,
-    load_model,
-    restore_rng_state,
-    save_checkpoint,
-)
+from engine.models.checkpoint import load_checkpoint, read_network, save_checkpoint
+from engine.rng import capture_rng_state, restore_rng_state
 
 
 def _state():
@@ -95,7 +90,7 @@ def test_foreign_files_are_refused(tmp_path):
 
 
 def test_newer_version_is_refused(tmp_path, monkeypatch):
-    import engine.training.checkpoint as ck
+    import engine.models.checkpoint as ck
     monkeypatch.setattr(ck, "VERSION", 99)
     path = save_checkpoint(tmp_path / "ckpt.pt", {"step": 1})
     monkeypatch.setattr(ck, "VERSION", 1)
@@ -115,17 +110,17 @@ def test_rng_state_round_trip(tmp_path):
     assert np.array_equal(expected[1], got[1]) and expected[2] == got[2]
 
 
-def test_load_model_builds_registered_network(tmp_path):
+def test_read_network_builds_registered_network(tmp_path):
     from engine.models import build_model
     model = build_model("lattice", hidden=8, layers=1, heads=2)
     cfg = {"model": {"name": "lattice", "kwargs": {"hidden": 8, "layers": 1, "heads": 2}}}
     path = save_checkpoint(tmp_path / "m.pt", {"config": cfg, "model": model.state_dict(),
                                                "ema": None})
-    loaded, config = load_model(path)
+    loaded, config = read_network(path)
     assert config == cfg
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
         assert torch.equal(a, b)
     bad = {"model": {"name": "lattice", "kwargs": {"hidden": 16, "layers": 1, "heads": 2}}}
     path = save_checkpoint(tmp_path / "bad.pt", {"config": bad, "model": model.state_dict()})
     with pytest.raises(CheckpointError, match="do not fit model 'lattice'"):
-        load_model(path)
+        read_network(path)

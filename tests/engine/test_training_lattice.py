@@ -9,7 +9,7 @@ import torch
 from test_training_support import CONFIGS
 
 from engine.errors import ConfigError
-from engine.training.checkpoint import load_model
+from engine.models.checkpoint import read_network
 from engine.training.config import load_config
 from engine.training.tasks import LatticeTask
 from engine.training.trainer import Trainer
@@ -52,7 +52,7 @@ def test_lattice_model_learns_spin_waves(tmp_path):
     with open(tmp_path / "log.csv", newline="") as fh:
         vals = [float(r["loss"]) for r in csv.DictReader(fh) if r["kind"] == "val"]
     assert vals[-1] < 0.8 * vals[0], vals
-    model, config = load_model(tmp_path / "checkpoint.pt")
+    model, config = read_network(tmp_path / "checkpoint.pt")
     assert model.kind == "lattice" and config["process"]["lam"] == pytest.approx(0.1)
 
 

@@ -10,7 +10,7 @@ import torch
 from test_training_support import build_tiny_corpus, small_config
 
 from engine.errors import CheckpointError
-from engine.training.checkpoint import load_checkpoint, load_model
+from engine.models.checkpoint import load_checkpoint, read_network
 from engine.training.trainer import Trainer, TrainingDiverged
 
 
@@ -38,7 +38,7 @@ def test_small_test_config_learns_within_a_minute(corpus, tmp_path):
     assert vals[-1] < 0.5 * vals[0], vals
     assert {"train", "val", "checkpoint", "done"} <= {e["event"] for e in events}
     # the checkpoint rebuilds the network with the EMA weights
-    model, config = load_model(tmp_path / "checkpoint.pt")
+    model, config = read_network(tmp_path / "checkpoint.pt")
     assert config["model"]["name"] == "egnn" and config["process"]["coord_scale"] == 1.5
     assert not model.training
 
@@ -178,7 +178,7 @@ def test_regularisers_enter_the_training_loss(corpus, tmp_path):
 def test_checkpoint_without_newer_process_keys_still_resumes(corpus, tmp_path):
     """A checkpoint written before ``cosine_s``/``cosine_end`` existed resumes (the keys
     take their defaults); a real process change is still refused."""
-    from engine.training.checkpoint import save_checkpoint
+    from engine.models.checkpoint import save_checkpoint
 
     Trainer(small_config(corpus, **{"optim.total_steps": 3}), tmp_path).run()
     state = load_checkpoint(tmp_path / "checkpoint.pt")
@@ -286,5 +286,5 @@ def test_keep_every_keeps_a_checkpoint_per_multiple(corpus, tmp_path):
     kept = sorted(p.name for p in tmp_path.glob("checkpoint_*.pt"))
     assert kept == ["checkpoint_3.pt", "checkpoint_6.pt"]
     assert load_checkpoint(tmp_path / "checkpoint_3.pt")["step"] == 3
-    model, _ = load_model(tmp_path / "checkpoint_3.pt")
+    model, _ = read_network(tmp_path / "checkpoint_3.pt")
     assert not model.training

@@ -109,8 +109,8 @@ def test_engine_exception_mid_run_is_shown_and_the_app_stays_usable(window, qtbo
 def test_training_that_diverges_shows_an_error_and_keeps_the_last_checkpoint(window, qtbot, monkeypatch, tmp_path):
     """A NaN loss in the app's training worker: error dialog with the trainer's message,
     panel back to idle (Start enabled), the last good checkpoint on disk and loadable."""
+    from engine.models.checkpoint import load_checkpoint
     from engine.resources import resource_path
-    from engine.training.checkpoint import load_checkpoint
     from engine.training.trainer import Trainer
 
     build_tiny_corpus, _ = training_helpers()

@@ -26,7 +26,7 @@ import yaml
 from reliability_support import ROOT, child_env, engine_cmd, env_int, read_log, record, train_losses, training_helpers
 
 from engine.errors import CheckpointError
-from engine.training.checkpoint import load_checkpoint, save_checkpoint
+from engine.models.checkpoint import load_checkpoint, save_checkpoint
 from engine.training.config import config_to_dict
 from engine.training.trainer import Trainer
 

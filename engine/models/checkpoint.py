@@ -1,4 +1,6 @@
-"""Checkpoints: atomic writes, integrity checks, RNG capture, model loading.
+"""Checkpoint files: atomic writes, integrity checks, reading a network back. Below both the
+trainer (which writes them) and the sampler and app (which read them); the RNG state a
+resume restores is captured by ``engine.rng``.
 
 File layout (so that truncation and corruption are detected before unpickling)::
 
@@ -21,17 +23,14 @@ import glob
 import hashlib
 import io
 import os
-import random
 import struct
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from engine.errors import CheckpointError
 
-__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "capture_rng_state",
-           "restore_rng_state", "load_model", "model_from_checkpoint"]
+__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "read_network", "model_from_checkpoint"]
 
 FORMAT = "gdapp-checkpoint"
 VERSION = 1
@@ -141,32 +140,6 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return payload
 
 
-# ----------------------------------------------------------------------------- RNG
-def capture_rng_state() -> dict:
-    """RNG states of torch (CPU and CUDA), numpy's global generator and ``random``."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"].cpu())
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["cached"]))
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
 # ----------------------------------------------------------------------------- models
 def model_from_checkpoint(payload: dict, use_ema: bool = True):
     """Build the network a checkpoint payload describes and load its (EMA) weights."""
@@ -188,8 +161,8 @@ def model_from_checkpoint(payload: dict, use_ema: bool = True):
     return model
 
 
-def load_model(path, device="cpu", use_ema: bool = True):
-    """``(model, config_dict)`` from a checkpoint file, EMA weights by default, in eval mode.
+def read_network(path, device="cpu", use_ema: bool = True):
+    """``(network, config_dict)`` from a checkpoint file, EMA weights by default, in eval mode.
 
     ``config_dict['process']`` holds what the sampler needs to rebuild the diffusion
     (gamma, lam, schedule, beta_min, beta_max, coord_scale).
