@@ -234,9 +234,9 @@ def sample_coords(model, samples, refs_model_units, *, steps, sampler, seed, gui
 
     from engine.data.batching import collate
     from engine.process import GraphBatchDiffusion
+    from engine.process.regularizers import RegularizerContext, reference_directions
     from engine.sampling.guidance import RegularizerGuidance
     from engine.sampling.samplers import SAMPLING_PHI_FLOOR, get_sampler, time_grid
-    from engine.training.regularizers import RegularizerContext, reference_directions
 
     batch = collate(samples)
     p = model.process_config

@@ -5,7 +5,7 @@ work on every layout the processes take.
 
 - ``RegularizerGuidance``: gradient steps on the proximal objective
   ``1/2 ||y - S0_hat||^2 + scale * R(y)`` with ``R = lambda_E E + lambda_G G + lambda_A Al``
-  (``engine.training.regularizers``), step ``1 / (1 + scale * Lip)``, ``Lip`` an upper bound
+  (``engine.process.regularizers``), step ``1 / (1 + scale * Lip)``, ``Lip`` an upper bound
   on the Lipschitz constant of ``grad R``. The weights act by their value: the move away
   from ``S0_hat`` grows monotonically with every weight and with ``scale``, and never
   overshoots a quadratic term (a step of ``scale / Lip`` once made the weight cancel, so
@@ -37,7 +37,7 @@ import scipy.sparse as sp
 import torch
 
 from engine.errors import InputError
-from engine.training.regularizers import RegularizerContext, combined
+from engine.process.regularizers import RegularizerContext, combined
 
 __all__ = ["RegularizerGuidance", "EnergyGuidance", "Expansion", "FixedAtoms", "PoseAlignment",
            "GraphSmoothing", "LateHook", "hop_laplacians", "acts", "compose", "harmonic_conditional"]
@@ -92,7 +92,7 @@ class RegularizerGuidance:
         if self.lambda_G and self.ctx.laplacian_apply is None:
             if self.laplacian is None:
                 raise InputError("lambda_G needs the graph Laplacian")
-            from engine.training.regularizers import laplacian_operator
+            from engine.process.regularizers import laplacian_operator
 
             self.ctx.laplacian_apply = laplacian_operator(self.laplacian, torch.float64)
         lip = 0.0

@@ -402,7 +402,7 @@ def _regularizer_guidance(structure, ref, g: Guidance, cls):
     """``engine.sampling.guidance.RegularizerGuidance`` for one structure (model units)."""
     import torch
 
-    from engine.training.regularizers import RegularizerContext, reference_directions
+    from engine.process.regularizers import RegularizerContext, reference_directions
 
     edges = torch.as_tensor(structure.edges, dtype=torch.long)
     ctx = RegularizerContext(S_ref=ref, masses=_masses(structure, ref), edges=edges,

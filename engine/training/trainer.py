@@ -323,7 +323,7 @@ class Trainer:
         lc = self.cfg.loss
         if not (lc.lambda_E or lc.lambda_G or lc.lambda_A):
             return None
-        from engine.training import regularizers as R
+        from engine.process import regularizers as R
         S0_hat = prep.process.s0_from_eps(St, t, eps_hat)
         if prep.batch is not None:      # molecules: concatenated graphs
             bonds = prep.extra["bond_index"]

@@ -16,6 +16,7 @@ import torch
 from engine.errors import InputError
 from engine.graphs import grid_laplacian, laplacian_from_edges
 from engine.process import CosineSchedule, GraphBatchDiffusion, GraphDiffusion, LinearSchedule
+from engine.process.regularizers import RegularizerContext, smoothness
 from engine.sampling.guidance import FixedAtoms, RegularizerGuidance, compose, harmonic_conditional
 from engine.sampling.samplers import (
     SAMPLERS,
@@ -25,7 +26,6 @@ from engine.sampling.samplers import (
     sample_adaptive,
     time_grid,
 )
-from engine.training.regularizers import RegularizerContext, smoothness
 
 N = 5
 STEPS = {"ddim": 200, "ancestral": 400, "pc": 200, "heun": 60, "adaptive": None}

@@ -7,7 +7,7 @@ import torch
 
 from engine.graphs import grid_laplacian, laplacian_from_edges
 from engine.process import GraphDiffusion, LinearSchedule
-from engine.training import regularizers as R
+from engine.process import regularizers as R
 from engine.training.losses import TimeSampler, dsm_loss, eps_mse, per_graph_mse, time_weight
 
 
