@@ -92,7 +92,8 @@ def main():
     from rdkit import Chem
 
     from engine.metrics.baselines import etkdg_conformers
-    from engine.sampling.generate import generate_conformers, load_generation_model
+    from engine.models.denoiser import load_denoiser
+    from engine.sampling.generate import generate_conformers
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,7 +111,7 @@ def main():
     ks = [ref.GetNumConformers() for _, ref in refs]
     print(f"{len(refs)} {args.split}-split molecules, {sum(ks)} reference conformers "
           f"(K = {min(ks)}..{max(ks)}), generating 2K each", file=sys.stderr)
-    model = load_generation_model(args.checkpoint, args.device)
+    model = load_denoiser(args.checkpoint, args.device)
     inputs = [Chem.MolFromSmiles(s) for s, _ in refs]
     rows = []
 

@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     from raw_samples import RAW, held_out_smiles, measure, references
 
     from engine.defaults import DEFAULT_SAMPLER
-    from engine.sampling.generate import load_generation_model
+    from engine.models.denoiser import load_denoiser
 
     class Opts:
         seed, pb_molecules = 0, args.pb_molecules
@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     for n, description, ckpt in jobs:
         if not ckpt.is_file():
             continue
-        model = load_generation_model(ckpt, "cpu")
+        model = load_denoiser(ckpt, "cpu")
         run = ckpt.parent
         curve = val_curve(run) if (run / "log.csv").is_file() else []
         for steps in [int(s) for s in args.sample_steps.split(",")]:

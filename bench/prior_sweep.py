@@ -353,7 +353,7 @@ def lam_task(cfg):
 
 
 def run_training(args) -> dict:
-    from engine.sampling.generate import load_generation_model
+    from engine.models.denoiser import load_denoiser
     from engine.training.config import load_config
     from engine.training.trainer import Trainer
 
@@ -380,7 +380,7 @@ def run_training(args) -> dict:
         val = molecule_modes(corpus, "val", cfg.data.max_atoms, conformers="all")[:cfg.data.val_size]
         ideal = np.mean([gaussian_ideal_eps_loss(m, st, T_MIN + (1 - T_MIN) * (i + 0.5) / len(val))
                          for i, m in enumerate(val)])
-        model = load_generation_model(out / "checkpoint.pt", device="cpu")
+        model = load_denoiser(out / "checkpoint.pt", device="cpu")
         sm = sampling_metrics(model, mols, steps=args.sample_steps, sampler="ddim", seed=args.seed)
         row = {"setting": st.name, "index": k, "val_loss": result["val_loss"], "ideal_eps_loss": float(ideal),
                "ratio": result["val_loss"] / float(ideal), "train_s": seconds, **sm}
@@ -391,11 +391,11 @@ def run_training(args) -> dict:
 
 
 def run_guidance(args) -> dict:
-    from engine.sampling.generate import load_generation_model
+    from engine.models.denoiser import load_denoiser
 
     corpus = resolve_corpus(args.corpus)
     mols = test_molecules(corpus, args.molecules, args.max_atoms)
-    model = load_generation_model(args.checkpoint, device="cpu")
+    model = load_denoiser(args.checkpoint, device="cpu")
     rows = []
     for label, lE, lG, lA, scale in GUIDANCE:
         start = time.perf_counter()

@@ -182,7 +182,7 @@ def main(argv=None) -> int:
     import torch
 
     from engine.defaults import DEFAULT_SAMPLER
-    from engine.sampling.generate import default_checkpoint, load_generation_model
+    from engine.models.denoiser import default_checkpoint, load_denoiser
 
     torch.set_num_threads(args.threads)
     if args.phi_floor is not None:
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     rows = []
     for item in checkpoints:
         label, _, path = item.rpartition("=")
-        model = load_generation_model(path, "cpu")
+        model = load_denoiser(path, "cpu")
         for steps in [int(s) for s in args.steps.split(",") if s]:
             rows.append(measure(label or path, model, smiles, refs, args.num_confs,
                                 f"raw, {sampler} {steps}", dict(RAW, sampler=sampler, steps=steps), args))

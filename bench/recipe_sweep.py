@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     from conformers import load_references, score
 
     from engine.errors import EngineError
-    from engine.sampling.generate import generate_conformers, load_generation_model
+    from engine.models.denoiser import load_denoiser
+    from engine.sampling.generate import generate_conformers
 
     torch.set_num_threads(args.threads)
     corpus, work = Path(args.corpus), Path(args.work)
@@ -128,7 +129,7 @@ def main(argv=None) -> int:
     inputs = [Chem.MolFromSmiles(s) for s, _ in refs]
     rows = json.loads(Path(args.merge).read_text()) if args.merge else []
     for label, run in runs:
-        model = load_generation_model(run / "checkpoint.pt", "cpu")
+        model = load_denoiser(run / "checkpoint.pt", "cpu")
         for spec in args.samplers.split(","):
             sampler, steps = spec.split(":")
             start = time.perf_counter()

@@ -264,10 +264,10 @@ def resolve_corpus(arg):
 
 
 def run_molecules(args, times, sections, summary):
-    from engine.sampling.generate import load_generation_model
+    from engine.models.denoiser import load_denoiser
     from engine.sampling.samplers import SAMPLING_PHI_FLOOR
 
-    model = load_generation_model(args.checkpoint, device="cpu")
+    model = load_denoiser(args.checkpoint, device="cpu")
     p = model.process_config
     corpus = resolve_corpus(args.corpus)
     ev, tu, batch = molecule_domains(corpus, float(p.get("gamma", 1.0)), model.schedule(),

@@ -33,9 +33,10 @@ print("lattice sample error:", float((x - target).abs().max()))
 # 3. Molecules: the pretrained network, then the same metrics as `engine evaluate` ---
 from engine.metrics.baselines import etkdg_conformers
 from engine.metrics.rmsd import coverage_metrics, rmsd_matrix
-from engine.sampling.generate import generate_conformers, load_generation_model
+from engine.models.denoiser import load_denoiser
+from engine.sampling.generate import generate_conformers
 
-model = load_generation_model()                      # resources/models/molecule_egnn.pt
+model = load_denoiser()                      # resources/models/molecule_egnn.pt
 mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")       # paracetamol
 generated = generate_conformers([mol], 10, model, seed=0)[0]    # the defaults of `sample`
 reference = etkdg_conformers(mol, 5, seed=1)

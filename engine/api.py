@@ -8,7 +8,7 @@ used); each name lives in the package that owns it and is loaded on first use:
 | structures, loading, selection, export    | :mod:`engine.structures`               |
 | lattice systems                           | :mod:`engine.lattices`                 |
 | process parameters                        | :mod:`engine.process.params`           |
-| model handles                             | :mod:`engine.sampling.models`          |
+| model handles                             | :mod:`engine.sampling.handles`          |
 | forward / reverse trajectories, guidance  | :mod:`engine.sampling.trajectories`    |
 | quality checks, the ETKDG baseline        | :mod:`engine.metrics.quality`          |
 | training jobs                             | :mod:`engine.training.jobs`            |
@@ -39,7 +39,7 @@ _HOMES = {
     "engine.lattices": ["LatticeSystemInfo", "LATTICE_MAX_SITES", "lattice_systems", "lattice_system_info",
                         "build_lattice"],
     "engine.process.params": ["ProcessParams", "make_process"],
-    "engine.sampling.models": ["ModelHandle", "load_model", "default_model", "default_models", "model_for",
+    "engine.sampling.handles": ["ModelHandle", "load_model", "default_model", "default_models", "model_for",
                                "harmonic_prior_model", "bundled_model_paths"],
     "engine.sampling.trajectories": ["Trajectory", "Guidance", "forward_trajectory", "reverse_trajectory",
                                      "default_guidance", "default_steps", "default_sampler", "sampler_names",
@@ -106,7 +106,7 @@ if TYPE_CHECKING:   # the same names, for type checkers and editors
     from engine.process.params import ProcessParams, make_process
     from engine.resources import resource_path
     from engine.sampling.frames import StageFrame
-    from engine.sampling.models import (
+    from engine.sampling.handles import (
         ModelHandle,
         default_model,
         harmonic_prior_model,

@@ -97,12 +97,8 @@ def run(args) -> int:
     from engine.commands._shard import ShardError, in_shard, parse_shard, shard_from_env, shard_output, shard_size
     from engine.errors import EngineError
     from engine.io import iter_molecules
-    from engine.sampling.generate import (
-        GenerationReport,
-        default_checkpoint,
-        generate_conformers,
-        load_generation_model,
-    )
+    from engine.models.denoiser import default_checkpoint, load_denoiser
+    from engine.sampling.generate import GenerationReport, generate_conformers
 
     problem = check_common_arguments(args)
     settings = None
@@ -129,7 +125,7 @@ def run(args) -> int:
         import torch
         torch.set_num_threads(args.threads)
     try:
-        model = load_generation_model(args.checkpoint, args.device)
+        model = load_denoiser(args.checkpoint, args.device)
     except EngineError as exc:
         return error(exc)
     out = ConformerWriter(out_path, "sample" if shard is None else f"sample (shard {shard[0]}/{shard[1]})")

@@ -20,13 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from engine.devices import resolve_device
 from engine.errors import EngineError, InputError
+from engine.models.denoiser import Denoiser
 from engine.sampling import relax as relax_stages
 from engine.sampling import stages
 from engine.sampling.frames import FrameCallback, StageFrame
@@ -36,8 +35,8 @@ from engine.sampling.settings import SamplingSettings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["GenerationModel", "GenerationReport", "generate_conformers", "molecule_sample",
-           "default_checkpoint", "load_generation_model", "prepare_molecule", "mirror_sample_count"]
+__all__ = ["GenerationReport", "generate_conformers", "molecule_sample", "prepare_molecule",
+           "mirror_sample_count"]
 
 
 # the conformer property that holds a relaxed conformer's MMFF94 energy (kcal/mol); the
@@ -49,51 +48,6 @@ STEREO_PROP = "gdapp_stereo_ok"
 # GraphBatchDiffusion's default per-graph limit: one larger molecule in a batch used to
 # raise GraphError for the whole batch, so `sample` wrote none of the other molecules.
 MAX_ATOMS = 2000
-def default_checkpoint() -> Path:
-    """The pretrained molecule model that ships in ``resources/models``."""
-    from engine.resources import resource_path
-
-    return resource_path("models", "molecule_egnn.pt")
-
-
-@dataclass
-class GenerationModel:
-    """A network and the process settings it was trained with."""
-
-    network: torch.nn.Module
-    config: dict
-    device: torch.device
-    name: str = "model"
-
-    @property
-    def process_config(self) -> dict:
-        return self.config.get("process", {})
-
-    @property
-    def coord_scale(self) -> float:
-        return float(self.process_config.get("coord_scale", 1.0))
-
-    @property
-    def lam(self) -> float:
-        """``λ`` of ``A = γL + λI`` the model was trained with (0: centre-of-mass-free prior)."""
-        return float(self.process_config.get("lam", 0.0))
-
-    def schedule(self):
-        from engine.process.schedules import schedule_from_config
-        return schedule_from_config(self.process_config)
-
-
-def load_generation_model(path=None, device="auto") -> GenerationModel:
-    from engine.models.checkpoint import read_network
-
-    path = Path(path) if path is not None else default_checkpoint()
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist")
-    dev = resolve_device(device) if isinstance(device, str) else torch.device(device)
-    network, config = read_network(path, device=dev)
-    return GenerationModel(network, config, dev, name=path.name)
-
-
 def prepare_molecule(mol):
     """A copy with explicit hydrogens and assigned stereo (the atoms ``sample`` writes)."""
     from rdkit import Chem
@@ -352,7 +306,7 @@ def _assemble(prepared, results: dict, mirrored: set, num_confs: int, report: Ge
     return out
 
 
-def generate_conformers(mols: Sequence, num_confs: int, model: GenerationModel,
+def generate_conformers(mols: Sequence, num_confs: int, model: Denoiser,
                         settings: SamplingSettings | None = None, *, batch_size: int = 256,
                         max_rounds: int = 3, progress: Callable[[int, int], None] | None = None,
                         report: GenerationReport | None = None, keys: Sequence | None = None,

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from engine.defaults import POLISH_SETTLE_STEPS, STAGE_FRAMES
+from engine.models.denoiser import Denoiser
 from engine.sampling.frames import FrameCallback, StageFrame
 from engine.sampling.settings import SamplingSettings
 
@@ -45,7 +46,7 @@ def steering_hooks(batch, settings: SamplingSettings, scale: float, posed: Seque
     return alignment, smoothing
 
 
-def diffuse(model, samples, settings: SamplingSettings, generator, *, energy=None, fixed=None,
+def diffuse(model: Denoiser, samples, settings: SamplingSettings, generator, *, energy=None, fixed=None,
             posed: Sequence[bool] = (), jobs: tuple = (), on_frame: FrameCallback | None = None) -> torch.Tensor:
     """The reverse diffusion of every structure of ``samples`` once: the centred
     coordinates in Å, concatenated ``(N_total, 3)`` on the model's device (not yet
@@ -59,44 +60,18 @@ def diffuse(model, samples, settings: SamplingSettings, generator, *, energy=Non
     gets a ``diffusion`` frame per step (the prior draw first) for the rows of ``jobs``.
     """
     from engine.data.batching import collate
-    from engine.defaults import SAMPLING_PHI_FLOOR, V_SAMPLING_PHI_FLOOR
-    from engine.models.outputs import eps_from_output, parameterization, s0_from_output, uses_self_cond
-    from engine.process import GraphBatchDiffusion
     from engine.sampling.guidance import EnergyGuidance, Expansion, FixedAtoms, compose
     from engine.sampling.samplers import get_sampler, time_grid
 
-    net = model.network
-    # What the network's output means and whether it takes its previous estimate Ŝ₀
-    # (engine.models.outputs; both from the checkpoint's model config). A v network's Ŝ₀
-    # needs no guard of Φ⁻¹ beyond round-off (engine.defaults.V_SAMPLING_PHI_FLOOR).
-    kind, self_cond = parameterization(net), uses_self_cond(net)
     batch = collate(samples).to(model.device)
-    p = model.process_config
-    proc = GraphBatchDiffusion(batch.laplacians, gamma=float(p.get("gamma", 1.0)), lam=model.lam,
-                               schedule=model.schedule(), dtype=torch.float32, device=model.device,
-                               center=True,
-                               phi_floor=SAMPLING_PHI_FLOOR if kind == "eps" else V_SAMPLING_PHI_FLOOR)
-    prepare = getattr(net, "prepare", None)
+    proc = model.batch_process(batch.laplacians)     # the process the network was trained with
+    prepare = getattr(model.network, "prepare", None)
     prepared = prepare(batch) if prepare is not None else batch
     num_graphs = batch.num_graphs
     scale = model.coord_scale
-    # a self-conditioning network gets the last raw Ŝ₀ (before the hooks below), zeros at
-    # the first call
-    last_s0: list = [None]
-
-    @torch.no_grad()
-    def eps_model(x, t):
-        tt = torch.full((num_graphs,), float(t), dtype=torch.float32, device=model.device)
-        extra = {}
-        if self_cond:
-            extra["self_cond"] = torch.zeros_like(x) if last_s0[0] is None else last_s0[0]
-        with torch.autocast(device_type=model.device.type, dtype=torch.bfloat16,
-                            enabled=model.device.type == "cuda"):
-            out = net(x, tt, prepared, **extra)
-        out = proc._centered(out.float())
-        if self_cond:
-            last_s0[0] = s0_from_output(kind, proc, x, tt, out)
-        return out if kind == "eps" else eps_from_output(kind, proc, x, tt, out)
+    # ε̂ whatever the network predicts; a self-conditioning network gets its last raw Ŝ₀
+    # (before the hooks below), zeros at the first call (engine.models.denoiser)
+    eps_model = model.eps_model(proc, prepared, num_graphs)
 
     fixed_idx = fixed_hook = None
     if fixed is not None:

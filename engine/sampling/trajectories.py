@@ -24,7 +24,7 @@ from engine.defaults import (
 )
 from engine.errors import Cancelled, InputError, check_stop
 from engine.process.params import ProcessParams, make_process
-from engine.sampling.models import ModelHandle, harmonic_prior_model
+from engine.sampling.handles import ModelHandle, harmonic_prior_model
 from engine.structures import Structure
 
 StepCallback = Callable[[int, float, np.ndarray, np.ndarray | None], None]
@@ -276,7 +276,7 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
         steps = default_steps(structure.kind)
     model = model or harmonic_prior_model()
     if sampler is None:      # the watched run's sampler for a molecule network, else the exact ancestral one
-        sampler = default_sampler(structure.kind) if model.generation is not None else DEFAULT_SAMPLER
+        sampler = default_sampler(structure.kind) if model.denoiser is not None else DEFAULT_SAMPLER
     if steps < 1 or steps > 5000:
         raise InputError(f"steps must be in [1, 5000], got {steps}")
     from engine.sampling.frames import StageFrame
@@ -288,7 +288,7 @@ def reverse_trajectory(structure: Structure, model: ModelHandle | None = None, *
         raise InputError(f"cannot sample {structure.name}: {why} (engine.api.model_for "
                          f"picks a suitable model)")
     guidance = guidance or default_guidance(structure.kind)
-    if structure.is_molecule and model.generation is not None and params is None:
+    if structure.is_molecule and model.denoiser is not None and params is None:
         traj = _reverse_molecule(structure, model, run_settings(steps, sampler, seed, guidance, settings),
                                  fixed=_fixed_indices(fixed, structure.n), callback=callback,
                                  on_frame=on_frame, should_stop=should_stop)
@@ -381,8 +381,9 @@ def _reverse_molecule(structure: Structure, model: ModelHandle, settings, *, fix
         record.add(replace(frame, coords=frame.coords + center, jobs=(),
                            s0_hat=None if frame.s0_hat is None else frame.s0_hat + center))
 
+    assert model.denoiser is not None       # reverse_trajectory sends only networks here
     with _cancellation():
-        (out,) = generate_conformers([structure.mol], 1, model.generation, settings, fixed=fixed_arg,
+        (out,) = generate_conformers([structure.mol], 1, model.denoiser, settings, fixed=fixed_arg,
                                      on_frame=recorded)
     if isinstance(out, Exception):
         raise out

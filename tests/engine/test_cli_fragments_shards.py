@@ -17,7 +17,8 @@ from rdkit import Chem
 from engine.cli import main
 from engine.commands._provenance import settings_provenance
 from engine.fragments import MIN_GAP, min_intercomponent_distance
-from engine.sampling.generate import default_checkpoint, generate_conformers, load_generation_model
+from engine.models.denoiser import default_checkpoint, load_denoiser
+from engine.sampling.generate import generate_conformers
 from engine.sampling.settings import SamplingSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +226,7 @@ def test_merge_refuses_overlapping_shards(tmp_path, capsys):
 
 
 def test_a_molecules_conformers_do_not_depend_on_the_other_molecules():
-    model = load_generation_model(None, "cpu")
+    model = load_denoiser(None, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CCO", "c1ccccc1C(=O)O", "CC(C)CCN")]
     together = generate_conformers(mols, 2, model, steps=4, seed=5, keys=[10, 11, 12], stereo="ignore")
     alone = generate_conformers(mols[1:2], 2, model, steps=4, seed=5, keys=[11], stereo="ignore")

@@ -16,8 +16,9 @@ from rdkit.Chem import AllChem
 from engine import api
 from engine.cli import main as cli_main
 from engine.errors import InputError
+from engine.models.denoiser import load_denoiser
 from engine.sampling.frames import frame_label
-from engine.sampling.generate import generate_conformers, load_generation_model
+from engine.sampling.generate import generate_conformers
 from engine.sampling.guidance import GraphSmoothing, PoseAlignment, hop_laplacians
 from engine.sampling.samplers import time_grid
 from engine.sampling.settings import WATCH_SETTINGS, SamplingSettings
@@ -74,7 +75,7 @@ def test_recording_mmff_changes_nothing_and_ends_on_the_result():
 def test_frames_change_nothing_in_what_generate_writes():
     """``on_frame`` only watches: the same molecules, settings and seed give the same
     conformers with and without it (every stage, a stereo repair included)."""
-    gm = load_generation_model()
+    gm = load_denoiser()
     mols = [Chem.MolFromSmiles(s) for s in ("C[C@H](O)[C@@H](N)CC", "CC(=O)NCCC(=O)NC", "c1ccccc1CCO")]
     frames = []
     watched = generate_conformers(mols, 2, gm, WATCH_SETTINGS.replace(steps=12), on_frame=frames.append)
@@ -153,7 +154,7 @@ def test_alignment_without_a_3d_input_is_reported_and_the_molecule_still_sampled
     from engine.sampling.report import GenerationReport
 
     report = GenerationReport()
-    out = generate_conformers([Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("CCN")], 1, load_generation_model(),
+    out = generate_conformers([Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("CCN")], 1, load_denoiser(),
                               steps=3, alignment=1.0, report=report)
     assert set(report.warnings) == {0, 1} and "no 3D input pose" in report.warnings[0]
     assert [m.GetNumConformers() for m in out] == [1, 1]

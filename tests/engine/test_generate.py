@@ -9,7 +9,8 @@ from test_training_support import build_tiny_corpus, small_config
 from engine.chem.stereo import stereo_ok
 from engine.cli import main as cli_main
 from engine.errors import InputError
-from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
+from engine.models.denoiser import load_denoiser
+from engine.sampling.generate import GenerationReport, generate_conformers
 from engine.training.trainer import Trainer
 
 
@@ -22,7 +23,7 @@ def checkpoint(tmp_path_factory):
 
 
 def test_generate_conformers_for_several_molecules(checkpoint):
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ["CCO", "c1ccccc1C(=O)O", "C[C@H](N)C(=O)O"]]
     mols.insert(1, ValueError("bad SMILES on line 2"))
     report = GenerationReport()
@@ -44,7 +45,7 @@ def test_generate_conformers_for_several_molecules(checkpoint):
 
 
 def test_generation_is_seeded(checkpoint):
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mol = Chem.MolFromSmiles("CC(C)CO")
     a = generate_conformers([mol], 2, model, steps=5, seed=7, stereo="ignore")[0]
     b = generate_conformers([mol], 2, model, steps=5, seed=7, stereo="ignore")[0]
@@ -103,7 +104,7 @@ def test_chunks_respect_structure_and_atom_budgets():
 def test_cpu_batches_are_cut_by_atoms(checkpoint, monkeypatch):
     import engine.sampling.generate as G
 
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles("CCCCO")] * 6                # 15 atoms with hydrogens
     report = GenerationReport()
     generate_conformers(mols, 2, model, steps=2, seed=0, stereo="ignore", report=report)
@@ -119,7 +120,7 @@ def test_several_cpu_batches_are_polished_together_with_the_same_result(checkpoi
     molecule, so grouping changes the cost, not the conformers (float32 noise only)."""
     import engine.sampling.generate as G
 
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CCCCO", "c1ccccc1C(=O)O", "CC(=O)NC")]
     calls = []
     import engine.sampling.stages as stages
@@ -159,7 +160,7 @@ def test_the_mmff_stage_lowers_the_energy_and_records_it(checkpoint):
     from engine.sampling.generate import ENERGY_PROP
 
     assert DEFAULT_RELAX_STEPS > 0
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCCCOC")]
     polished = generate_conformers(mols, 3, model, steps=4, seed=5, relax=0)
     relaxed = generate_conformers(mols, 3, model, steps=4, seed=5)
@@ -179,7 +180,7 @@ def test_mmff_spread_over_threads_gives_what_one_call_per_molecule_gives(checkpo
 
     import engine.sampling.relax as R
 
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = generate_conformers([Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCCCOC", "c1ccccc1CCN",
                                                                 "CCO")], 3, model, steps=4, seed=4, relax=0)
     jobs = [(m, [c.GetPositions() for c in m.GetConformers()]) for m in mols]
@@ -234,7 +235,7 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
 
 
 def test_the_mmff_stage_holds_fixed_atoms(checkpoint):
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1"))
     idx = np.array([4, 5, 6, 7, 8, 9])                                 # the ring
     rng = np.random.default_rng(0)
@@ -257,7 +258,7 @@ def test_a_molecule_the_force_field_cannot_treat_keeps_its_polish_and_is_reporte
         return real(mol, max_iters, **kw)
 
     monkeypatch.setattr(R, "relax_conformers", failing)
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mols = [Chem.MolFromSmiles(s) for s in ("CC(=O)Nc1ccc(O)cc1", "CCO")]
     report = GenerationReport()
     out = generate_conformers(mols, 2, model, steps=4, seed=1, report=report)
@@ -287,7 +288,7 @@ def test_a_conformer_mmff_inverted_is_written_as_polished(checkpoint, monkeypatc
                 conf.SetAtomPosition(k, p.tolist())
         return used, energies
 
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     polished = generate_conformers([Chem.MolFromSmiles(smi)], 2, model, steps=4, seed=6, relax=0)[0]
     monkeypatch.setattr(R, "relax_conformers", inverting)
     report = GenerationReport()
@@ -322,7 +323,7 @@ def test_centres_mmff_inverted_are_flipped_back_and_minimised_again(checkpoint, 
         return used, energies
 
     monkeypatch.setattr(R, "relax_conformers", inverting_once)
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     report = GenerationReport()
     (out,) = generate_conformers([Chem.MolFromSmiles("C[C@H](O)[C@@H](N)CC")], 2, model, steps=4,
                                  seed=6, report=report)
@@ -337,7 +338,7 @@ def test_the_expansion_is_spread_over_the_steps(checkpoint):
     """``expansion`` is the factor of the whole run (``F ** (1 / steps)`` per estimate): with
     many steps it does not compound into an explosion (per step, 3.4 ** 12 would), and it
     makes the raw samples larger."""
-    model = load_generation_model(checkpoint)
+    model = load_denoiser(checkpoint)
     mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")
 
     def radius(expansion, steps):
@@ -397,7 +398,7 @@ def test_conformers_are_the_most_diverse_of_the_samples_and_their_mirror_images(
     from engine.chem.conformers import best_rmsd_matrix, mirror_image
     from engine.sampling import generate as G
 
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     mol = Chem.MolFromSmiles("CCCOc1ccc(C/C=C/C)cc1")
     report = GenerationReport()
     assert G.mirror_sample_count(6) == 5
@@ -442,7 +443,7 @@ def test_mirror_sample_count():
 def test_a_flat_molecule_still_gets_every_conformer_asked_for(checkpoint):
     """Naphthalene's mirror images are its samples (flat): with fewer samples than
     conformers asked for, images fill the rest rather than leaving the file short."""
-    model = load_generation_model(checkpoint, "cpu")
+    model = load_denoiser(checkpoint, "cpu")
     report = GenerationReport()
     (mol,) = generate_conformers([Chem.MolFromSmiles("c1ccc2ccccc2c1")], 5, model, steps=2, seed=1,
                                  relax=50, report=report)
@@ -501,11 +502,11 @@ def _spy_network(**options):
 def _generation_model(net):
     import torch
 
-    from engine.sampling.generate import GenerationModel
+    from engine.models.denoiser import Denoiser
 
     config = {"process": {"gamma": 4.0, "lam": 0.5, "schedule": "cosine", "coord_scale": 1.5},
               "model": {"name": "egnn", "kwargs": {}}}
-    return GenerationModel(net, config, torch.device("cpu"))
+    return Denoiser(net, config, torch.device("cpu"))
 
 
 def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkeypatch):

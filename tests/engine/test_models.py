@@ -306,7 +306,7 @@ def test_egnn_without_options_is_the_network_it_was(egnn):
 
 def test_shipped_checkpoint_loads_into_the_default_network():
     from engine.models.checkpoint import read_network
-    from engine.sampling.generate import default_checkpoint
+    from engine.models.denoiser import default_checkpoint
 
     model, config = read_network(default_checkpoint())
     assert model.parameterization == "eps" and not model.self_cond and not model.global_context

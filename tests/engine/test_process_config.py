@@ -14,8 +14,9 @@ from test_training_support import build_tiny_corpus, small_config
 
 import engine.process
 from engine.api import ProcessParams
+from engine.models.denoiser import Denoiser, load_denoiser
 from engine.process.schedules import CosineSchedule, LinearSchedule, schedule_from_config
-from engine.sampling.generate import GenerationModel, generate_conformers, load_generation_model
+from engine.sampling.generate import generate_conformers
 from engine.training.config import ConfigError, ProcessConfig
 from engine.training.tasks import MoleculeTask
 from engine.training.trainer import Trainer
@@ -70,7 +71,7 @@ def test_generation_samples_with_the_lambda_the_model_was_trained_with(corpus, t
     cfg = small_config(corpus, **{"optim.total_steps": 6, "process.lam": 0.5,
                                   "process.schedule": "cosine", "process.cosine_end": 12.0})
     Trainer(cfg, tmp_path).run()
-    model = load_generation_model(tmp_path / "checkpoint.pt", "cpu")
+    model = load_denoiser(tmp_path / "checkpoint.pt", "cpu")
     assert model.lam == pytest.approx(0.5)
     assert float(model.schedule().integral(1.0)) == pytest.approx(12.0, rel=1e-9)
 
@@ -90,7 +91,7 @@ def test_generation_samples_with_the_lambda_the_model_was_trained_with(corpus, t
 
     # the same weights sampled as if λ were 0 give other coordinates: λ is really used
     config0 = dict(model.config, process=dict(model.process_config, lam=0.0))
-    model0 = GenerationModel(model.network, config0, model.device, model.name)
+    model0 = Denoiser(model.network, config0, model.device, model.name)
     b = generate_conformers([mol], 2, model0, steps=6, seed=1, stereo="ignore")[0]
     xa = a.GetConformer(0).GetPositions()
     xb = b.GetConformer(0).GetPositions()

@@ -11,7 +11,8 @@ from rdkit import Chem
 
 from engine import api
 from engine.cli import main as cli_main
-from engine.sampling.generate import GenerationReport, generate_conformers, load_generation_model
+from engine.models.denoiser import load_denoiser
+from engine.sampling.generate import GenerationReport, generate_conformers
 from engine.sampling.settings import SamplingSettings
 from gdapp.state import SamplingParams
 
@@ -31,7 +32,7 @@ def test_app_cli_and_api_give_the_same_coordinates(demo, tmp_path):
     app = traj.frames[-1] - demo.positions.mean(0)       # the app shows it where the input was
     settings = traj.meta["settings"]                      # the app's Denoise settings, 6 steps
 
-    (mol,) = generate_conformers([demo.mol], 1, load_generation_model(), settings)
+    (mol,) = generate_conformers([demo.mol], 1, load_denoiser(), settings)
     from_api = mol.GetConformer().GetPositions()
 
     out = tmp_path / "out.sdf"
@@ -42,7 +43,7 @@ def test_app_cli_and_api_give_the_same_coordinates(demo, tmp_path):
     assert np.abs(app - from_api).max() < 1e-9
     assert np.abs(from_cli - from_api).max() < 1e-4            # the SDF keeps 4 decimals
     # and the settings matter: another seed gives another conformer
-    (other,) = generate_conformers([demo.mol], 1, load_generation_model(), settings.replace(seed=4))
+    (other,) = generate_conformers([demo.mol], 1, load_denoiser(), settings.replace(seed=4))
     assert np.abs(other.GetConformer().GetPositions() - from_api).max() > 0.1
 
 
@@ -91,7 +92,7 @@ def test_a_molecule_without_distance_bounds_is_reported_and_the_others_go_throug
     without the chemical energy and reported with its index and the reason."""
     mols = [Chem.MolFromSmiles(s) for s in ("CCO", ZINC_COMPLEX, "c1ccccc1O")]
     report = GenerationReport()
-    out = generate_conformers(mols, 2, load_generation_model(), steps=STEPS, report=report)
+    out = generate_conformers(mols, 2, load_denoiser(), steps=STEPS, report=report)
     assert set(report.warnings) == {1} and "bad lower bound" in report.warnings[1]
     assert not report.errors
     assert [m.GetNumConformers() for m in out] == [2, 2, 2]

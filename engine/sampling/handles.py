@@ -1,18 +1,19 @@
-"""Model handles: an ε-predictor the samplers call for one structure (a trained molecule or
-lattice network, or the exact harmonic-prior predictor), the bundled checkpoints and the
-choice of a model for a structure.
+"""Model handles: what the app and ``engine.api`` pick to sample one structure with — a
+trained network (an ``engine.models.denoiser.Denoiser``, the one model object) or the exact
+harmonic-prior predictor — as an ε-predictor for one structure; the bundled checkpoints;
+the choice of a model for a structure.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import torch
 
-from engine.devices import resolve_device
 from engine.errors import EngineError
+from engine.models.denoiser import Denoiser
 from engine.process.params import ProcessParams
 from engine.resources import resource_path
 from engine.structures import Structure
@@ -31,16 +32,30 @@ class ModelHandle:
 
     name: str
     eps_fn: Callable
-    path: str | None = None
     kinds: tuple = ("molecule", "lattice")
-    params: ProcessParams | None = None   # the process the model was trained with
-    coord_scale: float = 1.0                   # Å (molecules) or field units per model unit
-    lattice: dict | None = None
-    generation: Any = None                  # engine.sampling.generate.GenerationModel (molecules)
+    denoiser: Denoiser | None = None        # the network and what it was trained with (None: no network)
 
     @property
     def is_network(self) -> bool:
-        return self.path is not None
+        return self.denoiser is not None
+
+    @property
+    def path(self) -> str | None:
+        return None if self.denoiser is None else str(self.denoiser.path)
+
+    @property
+    def params(self) -> ProcessParams | None:
+        """The process the network was trained with (``None``: the structure's own)."""
+        return None if self.denoiser is None else self.denoiser.params
+
+    @property
+    def coord_scale(self) -> float:
+        """Å (molecules) or field units per model unit."""
+        return 1.0 if self.denoiser is None else self.denoiser.coord_scale
+
+    @property
+    def lattice(self) -> dict | None:
+        return None if self.denoiser is None else self.denoiser.lattice_data
 
     def unsuitable(self, structure: Structure) -> str | None:
         """``None`` when the model can sample ``structure``, else the reason why not."""
@@ -152,46 +167,19 @@ def load_model(path, device=None) -> ModelHandle:
     """Load a checkpoint written by ``engine.training`` (molecule or lattice network) as
     an ε-predictor.
 
-    The handle carries the process parameters and coordinate scale the network was
-    trained with; a lattice handle also the system and grid shape of its training data
+    The handle's denoiser carries the process parameters and coordinate scale the network
+    was trained with; a lattice handle also the system and grid shape of its training data
     (``handle.lattice``). Raises ``CheckpointError`` for a missing, corrupt or foreign file.
     """
-    import torch
-
     from engine.errors import CheckpointError
-    from engine.models.checkpoint import read_network
+    from engine.models.denoiser import load_denoiser
 
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint does not exist")
-    device = torch.device(device) if device is not None else resolve_device()
-    net, config = read_network(path, device=device)
-    kind = getattr(net, "kind", "molecule")
-    proc = dict(config.get("process") or {})
-    default_lam = 0.1 if kind == "lattice" else 0.0
-    params = ProcessParams(gamma=float(proc.get("gamma", 1.0)),
-                           lam=float(proc.get("lam", default_lam)),
-                           schedule=str(proc.get("schedule", "linear")),
-                           beta_min=float(proc.get("beta_min", 0.1)),
-                           beta_max=float(proc.get("beta_max", 20.0)),
-                           cosine_s=float(proc.get("cosine_s", 0.008)),
-                           cosine_end=float(proc.get("cosine_end", 10.0)))
-    model_cfg = config.get("model") or {}
-    name = f"{model_cfg.get('name', 'model')} ({path.name})"
-    scale = float(proc.get("coord_scale", 1.0))
-    if kind == "lattice":
-        return _lattice_handle(path, net, config, params, name, scale, device)
-    if kind != "molecule":
-        raise CheckpointError(f"{path}: a {kind} model; the app samples molecules and "
-                              f"lattices only")
-    from engine.sampling.generate import GenerationModel
-
-    generation = GenerationModel(net, config, device, name=path.name)
+    denoiser = load_denoiser(path, device if device is not None else "auto")
+    if denoiser.kind == "lattice":
+        return _lattice_handle(denoiser)
+    if denoiser.kind != "molecule":
+        raise CheckpointError(f"{path}: a {denoiser.kind} model; the app samples molecules and lattices only")
     graphs: dict = {}
-
-    from engine.models.outputs import eps_from_output, parameterization
-
-    kind = parameterization(net)
 
     def eps_fn(structure, process, S_t, t):
         # (the molecule path with the model's own process is generate_conformers; this one,
@@ -200,33 +188,26 @@ def load_model(path, device=None) -> ModelHandle:
         key = id(structure)
         if key not in graphs:
             graphs.clear()
-            graphs[key] = _graph_batch(structure).to(device)
-        x = S_t.to(device=device, dtype=torch.float32)
-        tt = torch.full((1,), float(t), dtype=torch.float32, device=device)
-        with torch.no_grad():
-            out = net(x, tt, graphs[key]).to(dtype=S_t.dtype, device=S_t.device)
+            graphs[key] = _graph_batch(structure).to(denoiser.device)
+        tt = torch.full((1,), float(t), dtype=torch.float32, device=denoiser.device)
+        out = denoiser.output(S_t.to(denoiser.device), tt, graphs[key]).to(S_t.device)
         out = out - out.mean(0, keepdim=True)
-        if kind == "eps":
+        if denoiser.parameterization == "eps":
             return out
-        eps = eps_from_output(kind, process, S_t, float(t), out)
+        eps = denoiser.to_eps(process, S_t, float(t), out)
         return eps - eps.mean(0, keepdim=True)
 
-    return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("molecule",),
-                       params=params, coord_scale=scale, generation=generation)
+    return ModelHandle(name=denoiser.title, eps_fn=eps_fn, kinds=("molecule",), denoiser=denoiser)
 
 
-def _lattice_handle(path, net, config, params, name, scale, device) -> ModelHandle:
+def _lattice_handle(denoiser: Denoiser) -> ModelHandle:
     """A handle for an ``engine.models.lattice_net.LatticeEpsNet`` checkpoint: the network
     sees the grid as ``LatticeGraph.from_shape(structure.grid_shape)``, as in training."""
-    import torch
-
     from engine.errors import CheckpointError
     from engine.models.lattice_net import LatticeGraph
 
-    data = dict((config.get("data") or {}).get("lattice") or {})
-    if "kind" not in data or "shape" not in data:
-        raise CheckpointError(f"{path}: lattice checkpoint without data.lattice kind/shape")
-    trained = {"system": str(data["kind"]), "shape": tuple(int(s) for s in data["shape"])}
+    if not denoiser.lattice_data:      # (a lattice checkpoint without its data raises there)
+        raise CheckpointError(f"{denoiser.path}: lattice checkpoint without its training data")
     graphs: dict = {}
 
     def eps_fn(structure, process, S_t, t):
@@ -234,14 +215,11 @@ def _lattice_handle(path, net, config, params, name, scale, device) -> ModelHand
         if key not in graphs:
             graphs.clear()
             g = LatticeGraph.from_shape(key)
-            graphs[key] = LatticeGraph(g.edge_index.to(device), g.num_nodes, g.positions.to(device))
-        x = S_t.to(device=device, dtype=torch.float32)
-        with torch.no_grad():
-            eps = net(x, float(t), graphs[key])
-        return eps.to(dtype=S_t.dtype, device=S_t.device)
+            graphs[key] = LatticeGraph(g.edge_index.to(denoiser.device), g.num_nodes,
+                                       g.positions.to(denoiser.device))
+        return denoiser.output(S_t.to(denoiser.device), float(t), graphs[key]).to(S_t.device)
 
-    return ModelHandle(name=name, eps_fn=eps_fn, path=str(path), kinds=("lattice",),
-                       params=params, coord_scale=scale, lattice=trained)
+    return ModelHandle(name=denoiser.title, eps_fn=eps_fn, kinds=("lattice",), denoiser=denoiser)
 
 
 def _graph_batch(structure: Structure):
