@@ -11,7 +11,7 @@ used); each name lives in the package that owns it and is loaded on first use:
 | model handles                             | :mod:`engine.sampling.handles`          |
 | forward / reverse trajectories, guidance  | :mod:`engine.sampling.trajectories`    |
 | quality checks, the ETKDG baseline        | :mod:`engine.metrics.quality`          |
-| training jobs                             | :mod:`engine.training.jobs`            |
+| training jobs                             | :mod:`engine.training.launch`            |
 | errors, cancellation                      | :mod:`engine.errors`                   |
 
 Everything returns plain numpy arrays and dataclasses. Long calls take ``callback``
@@ -49,7 +49,7 @@ _HOMES = {
     "engine.sampling.frames": ["StageFrame"],
     "engine.metrics.quality": ["QualityRow", "QUALITY_PENDING", "quality_report", "etkdg_conformer",
                                "heavy_atom_rmsd", "lattice_frame_quality"],
-    "engine.training.jobs": ["DEFAULT_TRAINING_CONFIG", "TrainingConfigInfo", "TrainingPlan", "training_configs",
+    "engine.training.launch": ["DEFAULT_TRAINING_CONFIG", "TrainingConfigInfo", "TrainingPlan", "training_configs",
                              "training_config_info", "training_plan", "build_training_corpus", "train"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
@@ -138,7 +138,7 @@ if TYPE_CHECKING:   # the same names, for type checkers and editors
         structure_from_smiles,
         writable_suffixes,
     )
-    from engine.training.jobs import (
+    from engine.training.launch import (
         DEFAULT_TRAINING_CONFIG,
         TrainingConfigInfo,
         TrainingPlan,

@@ -125,7 +125,7 @@ class Job(QObject):
 
 
 class JobRunner(QObject):
-    """Runs jobs on worker threads; one named slot (:class:`gdapp.jobs.JobSlot`) holds at most
+    """Runs jobs on worker threads; one named slot (:class:`gdapp.job_slots.JobSlot`) holds at most
     one job: starting a new one cancels the previous job of that slot."""
 
     jobStarted = Signal(object)

@@ -12,6 +12,6 @@ status=0
 # gdapp's state, controllers, jobs and undo history (no widgets), function bodies included; errors
 # in the engine modules they reach through engine.api are the run above's (silent here)
 "$BIN/mypy" --follow-imports=silent --cache-dir .mypy_cache/gdapp \
-    gdapp/state.py gdapp/jobs.py gdapp/workers.py gdapp/undo.py gdapp/controllers || status=1
+    gdapp/state.py gdapp/job_slots.py gdapp/workers.py gdapp/undo.py gdapp/controllers || status=1
 "$BIN/python" tools/sizes.py engine gdapp || status=1
 exit $status

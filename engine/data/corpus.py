@@ -460,7 +460,7 @@ def _lower_priority(increment: int) -> None:
 
 def _timed_conformers(item, **kwargs) -> tuple[float, float]:
     """(wall, CPU) seconds of one molecule's conformers in this process."""
-    from engine.data.conformers import make_conformers
+    from engine.data.targets import make_conformers
 
     t, c = time.perf_counter(), time.process_time()
     make_conformers(item, **kwargs)
@@ -528,7 +528,7 @@ def _run_shards(config, out, mols, todo, workers, progress, on_shard_written,
 
     from tqdm import tqdm
 
-    from engine.data.conformers import make_conformers
+    from engine.data.targets import make_conformers
     from engine.data.shards import write_shard
 
     size = config.shard_size

@@ -80,7 +80,7 @@ def pack_records(records: list[dict]) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def write_shard(path, records: list[dict]) -> None:
-    """Write records (see ``engine.data.conformers.make_conformers``) atomically."""
+    """Write records (see ``engine.data.targets.make_conformers``) atomically."""
     path = Path(path)
     meta, arrays = pack_records(records)
     tmp = path.with_name(path.name + ".tmp")

@@ -39,7 +39,7 @@ from engine.rng import capture_rng_state, restore_rng_state
 from engine.training.config import TrainConfig, config_to_dict
 from engine.training.distributed import BatchPlan, DistInfo, all_reduce_sum, barrier, init_distributed
 from engine.training.losses import TimeSampler, per_graph_mse, time_weight
-from engine.training.schedule import EMA, warmup_cosine
+from engine.training.optimization import EMA, warmup_cosine
 from engine.training.tasks import make_task, per_sample_draws
 
 __all__ = ["Trainer", "TrainingDiverged", "resolve_device", "LOG_FIELDS"]

@@ -13,7 +13,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from engine import api
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 from gdapp.state import AppState
 from gdapp.workers import Job, JobRunner
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from engine import api
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 from gdapp.workers import Job, JobRunner
 
 
 class StructureController(QObject):
-    """Loads structures in the :data:`gdapp.jobs.JobSlot.LOAD` slot (a new load cancels the
+    """Loads structures in the :data:`gdapp.job_slots.JobSlot.LOAD` slot (a new load cancels the
     one before): a file (every record of it), a SMILES, a lattice.
 
     ``loaded`` carries every structure loaded (the first is the one to show), the file's

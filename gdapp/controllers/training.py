@@ -1,8 +1,8 @@
 """Training runs, corpus builds and the plan of what Start will do, without widgets.
 
 :class:`TrainingController` runs ``engine.api.train`` and ``engine.api.build_training_corpus``
-in the :data:`gdapp.jobs.JobSlot.TRAIN` slot and ``engine.api.training_plan`` in
-:data:`gdapp.jobs.JobSlot.TRAIN_PLAN`. It keeps what the run has reported (its phase, the
+in the :data:`gdapp.job_slots.JobSlot.TRAIN` slot and ``engine.api.training_plan`` in
+:data:`gdapp.job_slots.JobSlot.TRAIN_PLAN`. It keeps what the run has reported (its phase, the
 loss history, the newest checkpoint, the corpus build's last report) and its mode, emits
 every report and how the run ended, and makes a checkpoint the active model of the
 :class:`gdapp.state.AppState`. The training panel (:mod:`gdapp.views.training`) shows what it
@@ -20,7 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from engine import api
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 from gdapp.state import AppState
 from gdapp.workers import Job, JobRunner
 

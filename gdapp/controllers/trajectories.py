@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from engine import api
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 from gdapp.state import AppState
 from gdapp.workers import Job, JobRunner
 
@@ -40,7 +40,7 @@ def describe_run(info: dict) -> str:
 
 class TrajectoryController(QObject):
     """Forward and reverse trajectories of ``state.structure``, one job per kind
-    (:data:`gdapp.jobs.JobSlot.TRAJECTORIES`; a new run of a kind cancels the one before).
+    (:data:`gdapp.job_slots.JobSlot.TRAJECTORIES`; a new run of a kind cancels the one before).
 
     Frames stream into ``state`` (``begin_trajectory`` / ``append_frames``); a finished run
     goes to ``state.finish_trajectory`` and a failed or cancelled one to

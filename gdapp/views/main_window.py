@@ -27,7 +27,7 @@ from gdapp.controllers import (
     TrajectoryController,
     describe_run,
 )
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 from gdapp.settings import Settings
 from gdapp.state import AppState
 from gdapp.undo import ParamsHistory

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QStatusBar
 
 from engine import api
-from gdapp.jobs import JobSlot
+from gdapp.job_slots import JobSlot
 
 STATUS_NAME_PX = 240       # a structure's name in a status message is elided to this width
 RUN_STATUS_FRACTION = 0.35  # the last run's description takes at most this share of the window

@@ -200,7 +200,7 @@ def test_worker_exception_is_shown_and_app_stays_usable(window, qtbot):
 def test_cancel_jobs_cancels_every_slot_but_training(window, qtbot):
     """Cancel (Esc) stops a job in any slot the window runs — the RMSD of the ETKDG
     comparison included; the training panel's jobs stop through its own buttons."""
-    from gdapp.jobs import JobSlot
+    from gdapp.job_slots import JobSlot
 
     assert set(JobSlot.CANCELLABLE) == set(JobSlot.ALL) - set(JobSlot.TRAINING)
     assert JobSlot.RMSD in JobSlot.CANCELLABLE
