@@ -53,19 +53,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write results here")
     args = ap.parse_args(argv)
 
-    from PySide6.QtWidgets import QApplication
+    from app_window import open_window
 
     from engine import api
-    from gdapp.app import _configure_torch
-    from gdapp.views.main_window import MainWindow
 
-    _configure_torch()
-    app = QApplication.instance() or QApplication([])
-    os.environ.setdefault("GDAPP_SETTINGS", "/tmp/gdapp-bench-denoise.ini")
-    win = MainWindow()
-    win.resize(1280, 900)
-    win.show()
-    app.processEvents()
+    app, win = open_window("/tmp/gdapp-bench-denoise.ini")
     finished: list = []
     win.state.trajectoryFinished.connect(finished.append)
 

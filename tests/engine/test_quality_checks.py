@@ -5,12 +5,11 @@ PoseBusters' own "mol" config."""
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
+from child_processes import live_children
 
 from engine import api
 from engine.errors import Cancelled
@@ -18,17 +17,6 @@ from engine.metrics import posebusters_checks as pbc
 
 PEPTIDE = ("CC(C)(C)OC(=O)N[C@@H](Cc1ccccc1)C(=O)N[C@@H](CC(C)C)C(=O)N[C@@H](Cc1c[nH]c2ccccc12)"
            "C(=O)N1CCC[C@H]1C(=O)OCc1ccccc1")
-
-
-def _children() -> set[int]:
-    out = set()
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        try:
-            out |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return {p for p in out if Path(f"/proc/{p}").exists()
-            and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"}
 
 
 def test_with_50_conformers_the_energy_check_is_posebusters_own():
@@ -81,12 +69,12 @@ def test_quality_report_streams_the_cheap_rows_first():
 def test_should_stop_ends_the_posebusters_process_at_once():
     s = api.structure_from_smiles(PEPTIDE)
     pbc.forget_ensembles()
-    before = _children()
+    before = live_children()
     state = {"stop": False, "checks_at": None, "error": None}
     workers: set[int] = set()
 
     def on_checks(checks):              # the quick checks are in; the energy check runs now
-        workers.update(_children() - before)
+        workers.update(live_children() - before)
         state["checks_at"] = time.perf_counter()
         state["stop"] = True
 
@@ -103,7 +91,7 @@ def test_should_stop_ends_the_posebusters_process_at_once():
     assert not thread.is_alive() and isinstance(state["error"], Cancelled)
     assert workers, "the checks ran in a child process"
     assert time.perf_counter() - state["checks_at"] < 1.0       # 50 conformers would take ~10 s
-    assert not (_children() - before)
+    assert not (live_children() - before)
     assert not pbc.known_ensembles()
 
 

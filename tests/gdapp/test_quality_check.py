@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from child_processes import alive, live_children
 
 # the 108-atom peptide of the issue (Boc-Phe-Leu-Trp-Pro-OBn); its PoseBusters energy
 # check embeds an ETKDG ensemble: seconds of RDKit calls on this machine
@@ -18,30 +19,6 @@ PEPTIDE = ("CC(C)(C)OC(=O)N[C@@H](Cc1ccccc1)C(=O)N[C@@H](CC(C)C)C(=O)N[C@@H](Cc1
            "C(=O)N1CCC[C@H]1C(=O)OCc1ccccc1")
 EXIT_S = 3.0           # the issue's bound: closing during a check, process gone (workers too)
 STOP_S = 1.0           # Esc: the PoseBusters process is gone within this
-
-
-def _children(pid: int | None = None) -> set[int]:
-    """Live (not zombie) child processes of ``pid`` (default: this process)."""
-    pid = os.getpid() if pid is None else pid
-    out = set()
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            out |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return {p for p in out if _alive(p)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _open_peptide(window, qtbot):
@@ -120,15 +97,15 @@ def test_esc_ends_the_posebusters_process_at_once(window, qtbot):
     from PySide6.QtCore import Qt
 
     _open_peptide(window, qtbot)
-    before = _children()
+    before = live_children()
     job = window.run_quality(posebusters=True)
     qtbot.waitUntil(lambda: _pb_running(window), timeout=60000)
-    workers = _children() - before
+    workers = live_children() - before
     assert workers, "PoseBusters runs in a child process"
     make_active(qtbot, window)
     t0 = time.perf_counter()
     qtbot.keyClick(window, Qt.Key_Escape)
-    qtbot.waitUntil(lambda: not any(_alive(p) for p in workers), timeout=10000)
+    qtbot.waitUntil(lambda: not any(alive(p) for p in workers), timeout=10000)
     elapsed = time.perf_counter() - t0
     assert elapsed < STOP_S, f"the PoseBusters process outlived Esc by {elapsed:.2f} s"
     qtbot.waitUntil(job.is_done, timeout=5000)
@@ -223,19 +200,19 @@ def test_closing_the_app_during_a_quality_check_exits_within_3_s(tmp_path):
     assert elapsed < EXIT_S, f"the app took {elapsed:.2f} s to exit after closing:\n{rest[-2000:]}"
     assert proc.returncode == 0, rest[-2000:]
     deadline = time.time() + 1.0
-    while any(_alive(p) for p in workers) and time.time() < deadline:
+    while any(alive(p) for p in workers) and time.time() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(p) for p in workers), "the PoseBusters worker outlived the app"
+    assert not any(alive(p) for p in workers), "the PoseBusters worker outlived the app"
 
 
 def test_lattice_quality_has_no_posebusters(window, qtbot):
     """A lattice never starts PoseBusters' process (the check is the two summary rows)."""
     with qtbot.waitSignal(window.structureLoaded, timeout=60000):
         window.build_lattice((4, 4), "spin")
-    before = _children()
+    before = live_children()
     job = window.run_quality(posebusters=True)
     with qtbot.waitSignal(job.finished, timeout=30000):
         pass
     assert [r.name for r in window.quality.rows] == ["sites", "mean |vector|"]
-    assert _children() <= before          # none started (an earlier test's may have ended since)
+    assert live_children() <= before          # none started (an earlier test's may have ended since)
     assert np.isfinite(float(window.quality.rows[1].value))

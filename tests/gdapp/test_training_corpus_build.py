@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
 import time
 from pathlib import Path
 
 import pytest
+from child_processes import alive, live_children
 from gui_helpers import Heartbeat
 
 from engine.data.sources import read_source
@@ -39,26 +39,6 @@ def _configs(tmp_path: Path) -> Path:
     train = tmp_path / "train.yaml"
     train.write_text(text.replace("corpus_config: data_small.yaml", "corpus_config: data.yaml"))
     return train
-
-
-def _children() -> set[int]:
-    """Live child processes of this process (the build's worker processes)."""
-    out = set()
-    task_dir = Path(f"/proc/{os.getpid()}/task")
-    for task in task_dir.iterdir():
-        try:
-            out |= {int(p) for p in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return {p for p in out if _alive(p)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _shards(tmp_path: Path) -> dict[str, str]:
@@ -106,7 +86,7 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
     assert f"{n} molecules" in text and "on this machine" in text
     assert not panel.build_btn.isHidden() and not panel.fast_btn.isHidden()
 
-    before = _children()
+    before = live_children()
     reports = []
     panel.controller.progressed.connect(reports.append)
     with Heartbeat() as hb:
@@ -121,17 +101,17 @@ def test_start_builds_the_corpus_with_progress_stop_and_resume(bare_window, qtbo
         assert f"/ {n} molecules" in label
         assert panel.progress.maximum() == n and panel.progress.value() >= 2 * SHARD
         assert not panel.pause_btn.isEnabled()        # nothing to pause to before training
-        workers = _children() - before
+        workers = live_children() - before
         assert len(workers) == 2, workers              # num_workers: 2 in data.yaml
         # Stop: the build and its worker processes end within 2 s
         t0 = time.perf_counter()
         with qtbot.waitSignal(panel.controller.runEnded, timeout=10000) as ended:
             panel.stop_btn.click()
-        qtbot.waitUntil(lambda: not any(_alive(p) for p in workers), timeout=10000)
+        qtbot.waitUntil(lambda: not any(alive(p) for p in workers), timeout=10000)
         elapsed = time.perf_counter() - t0
     assert ended.args == ["stopped"]
     assert elapsed < STOP_S, f"Stop took {elapsed:.2f} s"
-    assert not any(_alive(p) for p in workers)
+    assert not any(alive(p) for p in workers)
     assert hb.max_gap() < MAX_GAP_S, f"event loop stalled for {hb.max_gap() * 1000:.0f} ms"
     assert "shards kept" in panel.eta.text() and "Start resumes" in panel.eta.text()
 
@@ -162,13 +142,13 @@ def test_closing_the_window_during_a_corpus_build_closes_it_fast(bare_window, qt
     win = bare_window
     panel = win.training
     _set_up(panel, tmp_path)
-    before = _children()
+    before = live_children()
     reports = []
     panel.controller.progressed.connect(reports.append)
     job = panel.start()
     qtbot.waitUntil(lambda: any(r.get("phase") == "conformers" and r.get("done", 0) >= 1
                                 for r in reports), timeout=120000)
-    workers = _children() - before
+    workers = live_children() - before
     assert workers
     t0 = time.perf_counter()
     win.close()
@@ -176,4 +156,4 @@ def test_closing_the_window_during_a_corpus_build_closes_it_fast(bare_window, qt
     assert not win.isVisible()
     assert elapsed < STOP_S, f"closing took {elapsed:.2f} s"
     assert job.is_done() and not job.worker_thread.is_alive()
-    assert not any(_alive(p) for p in workers)
+    assert not any(alive(p) for p in workers)
