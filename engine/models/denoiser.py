@@ -4,11 +4,11 @@ A :class:`Denoiser` owns the network and everything needed to use it, read once 
 checkpoint's config: the structure kind it serves, the diffusion process it was trained
 with (:attr:`Denoiser.params`, the one place the process settings and their defaults are
 read), the coordinate scale, what the network's output means (ε or v,
-``engine.models.outputs``) and whether it takes its previous estimate (self-conditioning).
+``engine.models.outputs``) and whether it takes an estimate Ŝ₀ as input (self-conditioning).
 Its :meth:`Denoiser.eps` is the one ε-function every sampler path calls (a batch of
 molecules in ``engine.sampling.stages``, one molecule or one lattice in
 ``engine.sampling.handles``); :meth:`Denoiser.eps_model` wraps it for a sampling run,
-remembering the last raw estimate for a self-conditioning network. This is the
+feeding a self-conditioning network its own estimate at the same step. This is the
 preconditioning wrapper in EDM's manner: whatever the network predicts, the samplers see
 ε̂ and the process the checkpoint names.
 """
@@ -126,12 +126,12 @@ class Denoiser:
         """The network's raw output at ``(x, t)`` in ``x``'s dtype (the one forward pass
         every path makes): ``t`` a float (lattices) or ``(num_graphs,)``; ``graph`` its
         graph argument (a prepared molecule batch or a lattice graph); ``self_cond`` the
-        previous estimate for a self-conditioning network (zeros when ``None``)."""
+        estimate Ŝ₀ fed to a self-conditioning network (zeros when ``None``)."""
         if self.kind == "lattice":
             return self.network(x.float(), float(t), graph).to(x.dtype)
         extra = {}
         if self.self_cond:
-            extra["self_cond"] = torch.zeros_like(x) if self_cond is None else self_cond
+            extra["self_cond"] = (torch.zeros_like(x) if self_cond is None else self_cond).float()
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.device.type == "cuda"):
             out = self.network(x.float(), t, graph, **extra)
@@ -144,28 +144,33 @@ class Denoiser:
         kind = self.parameterization
         return out if kind == "eps" else eps_from_output(kind, process, x, t, out)
 
-    def eps(self, x, t, graph, process, self_cond=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(ε̂, raw Ŝ₀ or None)`` of a batch of molecules at ``(x, t)`` (model units; the
-        output centred per molecule with ``process``). The raw Ŝ₀ comes back for a
-        self-conditioning network: its input at the next call."""
+    def eps(self, x, t, graph, process) -> torch.Tensor:
+        """ε̂ of a batch of molecules at ``(x, t)`` (model units; the output centred per
+        molecule with ``process``). A self-conditioning network is called twice, as training
+        and validation call it: first with a zero input, then with that call's raw Ŝ₀ at the
+        same ``(x, t)``."""
         from engine.models.outputs import s0_from_output
 
+        self_cond = None
+        if self.self_cond:
+            first = process._centered(self.output(x, t, graph))
+            self_cond = s0_from_output(self.parameterization, process, x, t, first)
         out = process._centered(self.output(x, t, graph, self_cond))
-        s0 = s0_from_output(self.parameterization, process, x, t, out) if self.self_cond else None
-        return self.to_eps(process, x, t, out), s0
+        return self.to_eps(process, x, t, out)
 
     def eps_model(self, process, graph, num_graphs: int) -> Callable:
         """``eps_model(x, t)`` for a sampling run of a batch (``engine.sampling.samplers``):
-        ``t`` spread over the graphs, the output centred, and a self-conditioning network
-        fed the last raw Ŝ₀ (before any hook moved it; zeros at the first call)."""
-        last: list = [None]
+        ``t`` spread over the graphs, the output centred (:meth:`eps`).
+
+        A self-conditioning network is fed its own estimate at the same ``(S_t, t)`` — two
+        forward passes a step — not the previous step's estimate (Chen et al.'s cheaper
+        recipe): with the previous step's, the shipped-recipe network trained to 8,000 steps
+        kept 45 % of bonds within 10 % at 10 steps, with its own same-step estimate 94 %
+        (resources/models/molecule_egnn.md)."""
 
         def eps_model(x, t):
             tt = torch.full((num_graphs,), float(t), dtype=torch.float32, device=self.device)
-            eps, s0 = self.eps(x, tt, graph, process, self_cond=last[0])
-            if s0 is not None:
-                last[0] = s0
-            return eps
+            return self.eps(x, tt, graph, process)
 
         return eps_model
 

@@ -69,8 +69,8 @@ def diffuse(model: Denoiser, samples, settings: SamplingSettings, generator, *, 
     prepared = prepare(batch) if prepare is not None else batch
     num_graphs = batch.num_graphs
     scale = model.coord_scale
-    # ε̂ whatever the network predicts; a self-conditioning network gets its last raw Ŝ₀
-    # (before the hooks below), zeros at the first call (engine.models.denoiser)
+    # ε̂ whatever the network predicts; a self-conditioning network is called twice a step, the
+    # second time with its own raw Ŝ₀ of the first (before the hooks below; engine.models.denoiser)
     eps_model = model.eps_model(proc, prepared, num_graphs)
 
     fixed_idx = fixed_hook = None

@@ -509,10 +509,11 @@ def _generation_model(net):
     return Denoiser(net, config, torch.device("cpu"))
 
 
-def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkeypatch):
-    """At the first call zeros; at every later call the raw Ŝ₀ of the call before
-    (``s0_from_output`` of that call's input and centred output, before the expansion hook
-    moved it); a v network's output is turned into ε̂ for the sampler."""
+def test_sampling_feeds_a_self_conditioning_network_its_own_estimate_at_the_same_step(monkeypatch):
+    """Every sampler step calls a self-conditioning network twice at the same input: first
+    with zeros, then with the raw Ŝ₀ of that first call (``s0_from_output`` of the input and
+    the centred output, before any hook moved it), as training and validation make it; a v
+    network's output is turned into ε̂ for the sampler."""
     import torch
 
     import engine.models.outputs as outputs
@@ -537,16 +538,16 @@ def test_sampling_feeds_a_self_conditioning_network_its_last_raw_estimate(monkey
                               on_frame=lambda f: f.s0_hat is not None and hooked.append(
                                   torch.as_tensor(f.s0_hat, dtype=torch.float32) / 1.5))
     assert isinstance(out[0], Chem.Mol)
-    assert len(net.calls) == 4 and len(made) == 4
-    assert torch.equal(net.calls[0][1], torch.zeros_like(net.calls[0][0]))
-    for k in range(1, 4):
-        kind, St, o, s0 = made[k - 1]
-        x_prev, _, out_prev = net.calls[k - 1]
+    assert len(net.calls) == 8 and len(made) == 4          # two calls a step, one estimate fed back
+    for k in range(4):
+        (x0, sc0, out0), (x1, sc1, _) = net.calls[2 * k], net.calls[2 * k + 1]
+        kind, St, o, s0 = made[k]
         assert kind == "v"
-        assert torch.equal(St, x_prev)
-        assert torch.allclose(o, out_prev - out_prev.mean(0), atol=1e-6)
-        assert torch.equal(net.calls[k][1], s0)          # the last raw estimate ...
-        assert not torch.allclose(s0, hooked[k - 1], atol=1e-3)   # ... not the expanded one
+        assert torch.equal(sc0, torch.zeros_like(x0))    # first call: no estimate yet
+        assert torch.equal(x1, x0) and torch.equal(St, x0)   # the second at the same S_t
+        assert torch.allclose(o, out0 - out0.mean(0), atol=1e-6)
+        assert torch.equal(sc1, s0)                      # ... given the first call's raw Ŝ₀
+        assert not torch.allclose(s0, hooked[k], atol=1e-3)   # ... not the expanded one
     # a v network's estimate is re-derived by the sampler under the round-off guard only
     from engine.defaults import V_SAMPLING_PHI_FLOOR
     assert floors == {V_SAMPLING_PHI_FLOOR}
@@ -568,3 +569,29 @@ def test_bad_input_is_reported_by_index_with_a_self_conditioning_network():
     assert set(report.errors) == {1} and "disconnected" in report.errors[1]
     assert isinstance(out[1], Exception)
     assert all(isinstance(out[i], Chem.Mol) and out[i].GetNumConformers() == 2 for i in (0, 2))
+
+
+def test_the_handle_path_feeds_a_self_conditioning_network_its_own_estimate(monkeypatch):
+    """``load_model``'s ε-function (a molecule under other process settings) calls a
+    self-conditioning network twice at the same input, zeros first, then the first call's Ŝ₀."""
+    import torch
+
+    import engine.models.denoiser as denoiser_module
+    from engine import api
+    from engine.models.outputs import s0_from_output
+    from engine.sampling.handles import load_model
+
+    net = _spy_network(self_cond=True, parameterization="v")
+    monkeypatch.setattr(denoiser_module, "load_denoiser", lambda path, device: _generation_model(net))
+    handle = load_model("spy.pt")
+    structure = api.structure_from_smiles("CC(=O)Nc1ccc(O)cc1", seed=0)
+    process = api.make_process(structure, api.ProcessParams(gamma=4.0, lam=0.5, schedule="cosine"))
+    S_t = torch.randn(structure.n, 3, generator=torch.Generator().manual_seed(3), dtype=process.dtype)
+    eps = handle.eps_fn(structure, process, S_t, 0.4)
+    assert eps.shape == S_t.shape and torch.isfinite(eps).all()
+    assert len(net.calls) == 2
+    (x0, sc0, out0), (x1, sc1, _) = net.calls
+    assert torch.equal(sc0, torch.zeros_like(x0)) and torch.equal(x1, x0)
+    first = (out0 - out0.mean(0)).to(process.dtype)
+    expected = s0_from_output("v", process, S_t, 0.4, first).float()
+    assert torch.allclose(sc1, expected, atol=1e-5)
