@@ -144,6 +144,21 @@ def measure(label, model, smiles, refs, k, setting, options, args) -> dict:
     return row
 
 
+def _options(text: str) -> dict:
+    """``"expansion=1.5,steps=4"`` -> ``{"expansion": 1.5, "steps": 4}``."""
+    out: dict = {}
+    for item in [x for x in text.split(",") if x]:
+        key, _, value = item.partition("=")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
 def table(rows, header: str) -> str:
     lines = [header, "",
              "| checkpoint | sampling | Rg / references | bonds within 10 % (all / heavy) | PoseBusters-valid "
@@ -169,6 +184,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", default="2,10,50")
     ap.add_argument("--sampler", default=None, help="default: sample's default (ancestral)")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the default-pipeline row")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=KEY=VALUE[,KEY=VALUE]",
+                    help="also the pipeline with these generate_conformers options changed, e.g. "
+                         "'expansion 1.5=expansion=1.5' (repeatable; numbers as floats/ints)")
     ap.add_argument("--pb-molecules", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--phi-floor", type=float, default=None,
@@ -204,6 +222,10 @@ def main(argv=None) -> int:
         if not args.no_pipeline:
             rows.append(measure(label or path, model, smiles, refs, args.num_confs,
                                 "default pipeline", {}, args))
+        for v in args.variant:
+            name, _, opts = v.partition("=")
+            rows.append(measure(label or path, model, smiles, refs, args.num_confs,
+                                f"pipeline, {name}", _options(opts), args))
     floor = "" if args.phi_floor is None else f"; sampling floor of Φ⁻¹ {args.phi_floor}"
     header = (f"{len(smiles)} validation-split molecules (18–35 heavy atoms) × {args.num_confs} "
               f"conformers, seed {args.seed}; references: {args.refs} ETKDGv3 + MMFF conformers each "
