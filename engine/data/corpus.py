@@ -528,8 +528,8 @@ def _run_shards(config, out, mols, todo, workers, progress, on_shard_written,
 
     from tqdm import tqdm
 
-    from engine.data.targets import make_conformers
     from engine.data.shards import write_shard
+    from engine.data.targets import make_conformers
 
     size = config.shard_size
     items = [(i, mols[i]) for k in todo for i in range(k * size, min((k + 1) * size,
