@@ -123,19 +123,24 @@ class Denoiser:
 
     @torch.no_grad()
     def output(self, x, t, graph, self_cond=None) -> torch.Tensor:
-        """The network's raw output at ``(x, t)`` in ``x``'s dtype (the one forward pass
-        every path makes): ``t`` a float (lattices) or ``(num_graphs,)``; ``graph`` its
-        graph argument (a prepared molecule batch or a lattice graph); ``self_cond`` the
-        estimate Ŝ₀ fed to a self-conditioning network (zeros when ``None``)."""
+        """The network's raw output at ``(x, t)`` in ``x``'s dtype and on ``x``'s device (the
+        one forward pass every path makes): ``t`` a float (one structure) or
+        ``(num_graphs,)``; ``graph`` its graph argument (a prepared molecule batch or a
+        lattice graph, on the model's device); ``self_cond`` the estimate Ŝ₀ fed to a
+        self-conditioning network (zeros when ``None``)."""
         if self.kind == "lattice":
             return self.network(x.float(), float(t), graph).to(x.dtype)
+        xd = x.to(self.device).float()
+        if not isinstance(t, torch.Tensor):
+            t = torch.full((1,), float(t), dtype=torch.float32, device=self.device)
         extra = {}
         if self.self_cond:
-            extra["self_cond"] = (torch.zeros_like(x) if self_cond is None else self_cond).float()
+            sc = torch.zeros_like(xd) if self_cond is None else self_cond.to(self.device).float()
+            extra["self_cond"] = sc
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16,
                             enabled=self.device.type == "cuda"):
-            out = self.network(x.float(), t, graph, **extra)
-        return out.float().to(x.dtype)
+            out = self.network(xd, t, graph, **extra)
+        return out.float().to(device=x.device, dtype=x.dtype)
 
     def to_eps(self, process, x, t, out) -> torch.Tensor:
         """ε̂ from the (centred) output at ``(x, t)`` (``engine.models.outputs``)."""
@@ -145,8 +150,9 @@ class Denoiser:
         return out if kind == "eps" else eps_from_output(kind, process, x, t, out)
 
     def eps(self, x, t, graph, process) -> torch.Tensor:
-        """ε̂ of a batch of molecules at ``(x, t)`` (model units; the output centred per
-        molecule with ``process``). A self-conditioning network is called twice, as training
+        """ε̂ of a batch of molecules (``t`` of shape ``(num_graphs,)``) or of one molecule
+        (``t`` a float) at ``(x, t)`` (model units; the output centred per molecule with
+        ``process``). A self-conditioning network is called twice, as training
         and validation call it: first with a zero input, then with that call's raw Ŝ₀ at the
         same ``(x, t)``."""
         from engine.models.outputs import s0_from_output

@@ -127,17 +127,18 @@ class SpectralProcess:
     def eps_from_v(self, St, t, v_hat):
         """The ``eps`` of ``s0_from_v``'s estimate: ``sigma a S_t - phi v_hat`` per mode
         (``Sigma^{-1/2}(S_t - Phi S0_hat)`` without a division)."""
-        (St, v_hat), (B,), ctx = self._prepare([("St", St), ("v_hat", v_hat)], [("t", t)])
-        out = self._combine([(St, lambda a: modes.std(a, B) * a),
-                             (v_hat, lambda a: -modes.phi(a, B))])
-        return self._finish(out, ctx)
+        return self._sigma_a_minus_phi(("St", St), ("v_hat", v_hat), t)
 
     def v_target(self, S0, t, eps):
         """The training target ``v = sigma a S_0 - phi eps`` of the noise ``eps`` that made
         ``S_t`` from ``S0`` (``noise`` returns both)."""
-        (S0, eps), (B,), ctx = self._prepare([("S0", S0), ("eps", eps)], [("t", t)])
-        out = self._combine([(S0, lambda a: modes.std(a, B) * a),
-                             (eps, lambda a: -modes.phi(a, B))])
+        return self._sigma_a_minus_phi(("S0", S0), ("eps", eps), t)
+
+    def _sigma_a_minus_phi(self, x, y, t):
+        """``sigma a X - phi Y`` per mode, for the named arrays ``x = (name, X)`` and ``y``:
+        the map that both ``eps_from_v`` and ``v_target`` are."""
+        (X, Y), (B,), ctx = self._prepare([x, y], [("t", t)])
+        out = self._combine([(X, lambda a: modes.std(a, B) * a), (Y, lambda a: -modes.phi(a, B))])
         return self._finish(out, ctx)
 
     def score_from_eps(self, eps, t):

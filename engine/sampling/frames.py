@@ -22,9 +22,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["StageFrame", "FrameCallback", "STAGES", "frame_label"]
+__all__ = ["StageFrame", "FrameCallback", "STAGES", "frame_label", "frame_stride"]
 
 STAGES = ("diffusion", "polish", "MMFF94", "UFF", "amide", "stereo", "result")
+
+
+def frame_stride(iterations: int) -> int:
+    """Iterations between two recorded frames of a chemistry stage: at most
+    ``STAGE_FRAMES`` frames per minimisation (and its last iteration)."""
+    from engine.defaults import STAGE_FRAMES
+
+    return max(1, -(-int(iterations) // STAGE_FRAMES))
 
 
 @dataclass(frozen=True)

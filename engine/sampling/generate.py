@@ -130,7 +130,7 @@ def _batch_fixed(fixed, chunk, prepared):
         return None
     idx = np.asarray(fixed[0], dtype=np.int64).reshape(-1)
     xyz = np.asarray(fixed[1], dtype=np.float64).reshape(-1, 3)
-    offsets = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in chunk])[:-1]
+    offsets = np.cumsum([0] + [prepared[i].mol.GetNumAtoms() for i, _ in chunk])[:-1]
     return (np.concatenate([idx + o for o in offsets]), np.concatenate([xyz] * len(chunk)))
 
 
@@ -143,9 +143,6 @@ class _Prepared:
     sample: object
     terms: object
     posed: bool
-
-    def __getitem__(self, k):          # (mol, sample, terms), as the stages index it
-        return (self.mol, self.sample, self.terms)[k]
 
 
 def _input_pose(mol) -> np.ndarray | None:
@@ -199,9 +196,9 @@ def _diffuse_and_relax(model, prepared, group, settings, gen_for, fixed, report,
     for chunk in group:
         energy = None
         if settings.guidance > 0:
-            energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in chunk], device=model.device,
+            energy = ChemicalEnergy.for_batch([prepared[i].terms for i, _ in chunk], device=model.device,
                                               dtype=torch.float32)
-        sampled.append(stages.diffuse(model, [prepared[i][1] for i, _ in chunk], settings, gen_for(chunk),
+        sampled.append(stages.diffuse(model, [prepared[i].sample for i, _ in chunk], settings, gen_for(chunk),
                                       energy=energy, fixed=_batch_fixed(fixed, chunk, prepared),
                                       posed=[prepared[i].posed for i, _ in chunk], jobs=tuple(chunk),
                                       on_frame=on_frame))
@@ -213,12 +210,12 @@ def _diffuse_and_relax(model, prepared, group, settings, gen_for, fixed, report,
         if fixed is not None:
             fixed_idx = torch.as_tensor(_batch_fixed(fixed, jobs, prepared)[0], dtype=torch.long,
                                         device=model.device)
-        energy = ChemicalEnergy.for_batch([prepared[i][2] for i, _ in jobs], device=model.device,
+        energy = ChemicalEnergy.for_batch([prepared[i].terms for i, _ in jobs], device=model.device,
                                           dtype=torch.float32)
         coords = stages.polish(energy, coords, settings.polish, fixed=fixed_idx, jobs=tuple(jobs),
                                on_frame=on_frame)
     flat = coords.cpu().numpy().astype(np.float64)
-    ptr = np.cumsum([0] + [prepared[i][0].GetNumAtoms() for i, _ in jobs])
+    ptr = np.cumsum([0] + [prepared[i].mol.GetNumAtoms() for i, _ in jobs])
     # MMFF94 before the stereo check, which must see what is written: from a strained
     # start (a stereocentre the polish dragged through a flat geometry in a fused
     # polycycle) a minimisation can invert a centre (relax.stereo_candidates)
@@ -240,7 +237,7 @@ def _check_stereo(prepared, rows: list, settings, fixed, report, last_round: boo
     if settings.stereo == "ignore":
         return [(i, c, xyz, energy, None) for i, c, xyz, energy, _ in rows], []
     check = fix_stereo if settings.stereo == "fix" else (lambda mol, xyz: (xyz, stereo_ok(mol, xyz)))
-    verdicts = [check(prepared[i][0], xyz) for i, c, xyz, _, _ in rows]
+    verdicts = [check(prepared[i].mol, xyz) for i, c, xyz, _, _ in rows]
     # centres MMFF inverted from a strained start: flipped back and minimised again, a
     # molecule's conformers together (stereo="fix" only)
     flips: dict = {}
@@ -253,7 +250,7 @@ def _check_stereo(prepared, rows: list, settings, fixed, report, last_round: boo
     for n, (i, c, xyz, energy, polished) in enumerate(rows):
         ok = False
         for kind, candidate, cand_energy in relax_stages.stereo_candidates(xyz, energy, polished, flips.get(n)):
-            repaired, ok = verdicts[n] if kind == "relaxed" else check(prepared[i][0], candidate)
+            repaired, ok = verdicts[n] if kind == "relaxed" else check(prepared[i].mol, candidate)
             if ok:
                 report.relax_flipped += kind == "flipped"
                 report.relax_undone += kind == "polished"

@@ -88,8 +88,6 @@ def harmonic_prior_model(note: str = "") -> ModelHandle:
 
 
 def _apply_A(process, structure: Structure, S):
-    import torch
-
     L = getattr(process, "_api_L", None)
     if L is None:
         coo = structure.laplacian.tocoo()
@@ -183,28 +181,12 @@ def load_model(path, device=None) -> ModelHandle:
 
     def eps_fn(structure, process, S_t, t):
         # (the molecule path with the model's own process is generate_conformers; this one
-        # serves other process settings; a self-conditioning network is called twice, as in
-        # Denoiser.eps: zeros, then its own estimate at the same (S_t, t))
-        from engine.models.outputs import s0_from_output
-
+        # serves other process settings, through the same Denoiser.eps)
         key = id(structure)
         if key not in graphs:
             graphs.clear()
             graphs[key] = _graph_batch(structure).to(denoiser.device)
-        tt = torch.full((1,), float(t), dtype=torch.float32, device=denoiser.device)
-
-        def centred_output(self_cond=None):
-            sc = None if self_cond is None else self_cond.to(denoiser.device)
-            out = denoiser.output(S_t.to(denoiser.device), tt, graphs[key], sc).to(S_t.device)
-            return out - out.mean(0, keepdim=True)
-
-        out = centred_output()
-        if denoiser.self_cond:
-            out = centred_output(s0_from_output(denoiser.parameterization, process, S_t, float(t), out))
-        if denoiser.parameterization == "eps":
-            return out
-        eps = denoiser.to_eps(process, S_t, float(t), out)
-        return eps - eps.mean(0, keepdim=True)
+        return denoiser.eps(S_t, float(t), graphs[key], process)
 
     return ModelHandle(name=denoiser.title, eps_fn=eps_fn, kinds=("molecule",), denoiser=denoiser)
 

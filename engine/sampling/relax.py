@@ -9,14 +9,12 @@ as ``MMFFOptimizeMoleculeConfs``, a snapshot every few iterations) and reported 
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from engine.defaults import STAGE_FRAMES
-from engine.sampling.frames import FrameCallback, StageFrame
+from engine.sampling.frames import FrameCallback, StageFrame, frame_stride
 from engine.sampling.report import GenerationReport
 
 __all__ = ["relax_conformers", "relax_rows", "turn_cis_amides", "stereo_candidates", "flip_and_relax",
@@ -27,17 +25,12 @@ __all__ = ["relax_conformers", "relax_rows", "turn_cis_amides", "stereo_candidat
 FLIP_ENERGY_MARGIN = 50.0
 
 
-def snapshot_every(max_iters: int) -> int:
-    """Iterations between two recorded snapshots: at most ``STAGE_FRAMES`` per minimisation."""
-    return max(1, math.ceil(int(max_iters) / STAGE_FRAMES))
-
-
 def _minimise_recorded(ff, max_iters: int, num_atoms: int) -> tuple:
     """``ff.MinimizeTrajectory``: ``(points (k, N, 3), energies (k,), converged)``; the
     last snapshot is the final state (RDKit appends it)."""
     from rdkit.Chem import rdtrajectory
 
-    status, snaps = ff.MinimizeTrajectory(snapshot_every(max_iters), maxIts=int(max_iters))
+    status, snaps = ff.MinimizeTrajectory(frame_stride(max_iters), maxIts=int(max_iters))
     traj = rdtrajectory.Trajectory(3, num_atoms)
     for snap in snaps:
         traj.AddSnapshot(snap)
@@ -154,7 +147,7 @@ def emit_rows(on_frame: FrameCallback | None, rows: list, stage: str, step: int 
 def _emit_minimisation(on_frame: FrameCallback, rows: list, recorded: dict, stage: str, total: int) -> None:
     """The recorded minimisations of ``rows`` as frames: snapshot k of every row (a row
     that converged earlier stays at its last state). ``recorded``: row -> snapshots."""
-    every = snapshot_every(total)
+    every = frame_stride(total)
     count = max((len(points) for points, _, _ in recorded.values()), default=0)
     for k in range(count):
         coords, energy, done = [], 0.0, True
@@ -186,7 +179,7 @@ def relax_rows(prepared, rows: list, max_iters: int, fixed, report: GenerationRe
     for n, row in enumerate(rows):
         by_mol.setdefault(row[0], []).append(n)
     snapshots: list | None = None if on_frame is None else []
-    results = minimise_molecules([(prepared[i][0], [rows[n][2] for n in ns]) for i, ns in by_mol.items()],
+    results = minimise_molecules([(prepared[i].mol, [rows[n][2] for n in ns]) for i, ns in by_mol.items()],
                                  max_iters, fixed, torch.get_num_threads(), snapshots)
     recorded: dict = {}
     names = set()
@@ -225,7 +218,7 @@ def turn_cis_amides(prepared, rows: list, relax: int, report: GenerationReport, 
         if energy is None:                 # not minimised with MMFF94: nothing to compare
             continue
         if i not in amides:
-            amides[i] = secondary_amides(prepared[i][0])
+            amides[i] = secondary_amides(prepared[i].mol)
         cis = cis_amides(amides[i], xyz)
         if not cis:
             continue
@@ -235,7 +228,7 @@ def turn_cis_amides(prepared, rows: list, relax: int, report: GenerationReport, 
         by_mol.setdefault(i, []).append((n, turned))
     if not by_mol:
         return
-    results = minimise_molecules([(prepared[i][0], [xyz for _, xyz in items]) for i, items in by_mol.items()],
+    results = minimise_molecules([(prepared[i].mol, [xyz for _, xyz in items]) for i, items in by_mol.items()],
                                  relax, None, torch.get_num_threads())
     changed = False
     for (i, items), minimised in zip(by_mol.items(), results):
@@ -298,10 +291,10 @@ def flip_and_relax(prepared, rows, wanted: Sequence[int], relax: int, fixed, thr
     by_mol: dict[int, list] = {}
     for n in wanted:
         i, xyz = rows[n][0], rows[n][2]
-        flipped = _flip_back(prepared[i][0], xyz, fixed)
+        flipped = _flip_back(prepared[i].mol, xyz, fixed)
         if flipped is not None:
             by_mol.setdefault(i, []).append((n, flipped))
-    results = minimise_molecules([(prepared[i][0], [xyz for _, xyz in items]) for i, items in by_mol.items()],
+    results = minimise_molecules([(prepared[i].mol, [xyz for _, xyz in items]) for i, items in by_mol.items()],
                                  relax, fixed, threads)
     for items, minimised in zip(by_mol.values(), results):
         if isinstance(minimised, Exception):     # a repair attempt only: the caller falls back

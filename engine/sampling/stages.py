@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from engine.defaults import POLISH_SETTLE_STEPS, STAGE_FRAMES
+from engine.defaults import POLISH_SETTLE_STEPS
 from engine.models.denoiser import Denoiser
-from engine.sampling.frames import FrameCallback, StageFrame
+from engine.sampling.frames import FrameCallback, StageFrame, frame_stride
 from engine.sampling.settings import SamplingSettings
 
 __all__ = ["diffuse", "polish", "steering_hooks"]
@@ -121,7 +121,7 @@ def polish(energy, coords: torch.Tensor, steps: int, fixed=None, *, jobs: tuple 
     settle = min(POLISH_SETTLE_STEPS, steps // 3)
     report = None
     if on_frame is not None:
-        every = max(1, -(-steps // STAGE_FRAMES))
+        every = frame_stride(steps)
 
         def report(done, y, offset=0):
             it = offset + done

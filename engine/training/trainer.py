@@ -364,13 +364,8 @@ class Trainer:
             times = [t_min + (1 - t_min) * (i + 0.5) / len(idx) for i in chunk]
             St, eps, t, _ = self._noised(prep, _VAL_TAG, 0, val_times=times)
             # as at sampling: a self-conditioning network gets its own first estimate
-            extra = {}
-            if uses_self_cond(net):
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
-                    first = net(St, t, prep.graph, self_cond=torch.zeros_like(St)).float()
-                from engine.defaults import SAMPLING_PHI_FLOOR
-                extra["self_cond"] = s0_from_output(parameterization(net), prep.process, St, t, first,
-                                                    phi_floor=SAMPLING_PHI_FLOOR)
+            sc = self._self_cond_input(net, prep, St, t, use=True)
+            extra = {} if sc is None else {"self_cond": sc}
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
                 out = net(St, t, prep.graph, **extra)
             eps_hat = eps_from_output(parameterization(net), prep.process, St, t, out.float())

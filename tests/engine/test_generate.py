@@ -223,7 +223,8 @@ def test_a_cis_amide_is_turned_trans_when_that_lowers_the_mmff_energy(checkpoint
     _, [(cis, cis_energy)] = R.minimise(mol, [turn_amide(amide, trans)], 2000, None, 1)
     _, [(trans, trans_energy)] = R.minimise(mol, [trans], 2000, None, 1)
     assert cis_amides([amide], cis) == [0] and trans_energy < cis_energy           # MMFF keeps a cis minimum
-    prepared = [(mol, None, None)]
+    from engine.sampling.generate import _Prepared
+    prepared = [_Prepared(mol, None, None, posed=False)]
     rows = [(0, 0, cis, cis_energy, cis), (0, 1, trans, trans_energy, trans)]
     report = GenerationReport()
     R.turn_cis_amides(prepared, rows, 500, report, {})
