@@ -23,19 +23,13 @@ import sys
 import time
 
 import torch  # noqa: F401  (before Qt)
+from geometry import radius_of_gyration
 
 os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
 PEPTIDE_61 = ("CC(C)(C)OC(=O)N[C@@H](Cc1ccccc1)C(=O)N[C@@H](CC(C)C)C(=O)N[C@@H](Cc1c[nH]c2ccccc12)"
               "C(=O)N1CCC[C@H]1C(=O)N[C@@H](CO)C(=O)OCc1ccccc1")
 TARGETS_S = {"celecoxib": 2.0, "peptide (61 heavy atoms)": 5.0}
-
-
-def radius_of_gyration(x):
-    import numpy as np
-
-    x = x - x.mean(0)
-    return float(np.sqrt((x ** 2).sum(1).mean()))
 
 
 def size_bounds(frames) -> tuple[float, float]:

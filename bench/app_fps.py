@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     win.set_structure(mol)
     wait_traj("forward")
     win.state.set_params(steps=100)
-    win.run_reverse()
+    win.run_reverse(play=False)         # the frames are measured below, not the play-through
     wait_traj("reverse")
     win.player.select("reverse")
     size = win.viewer.plotter.ren_win.GetSize()

@@ -164,9 +164,6 @@ def main(argv=None) -> int:
     from engine.defaults import DEFAULT_SAMPLER
     from engine.models.denoiser import load_denoiser
 
-    class Opts:
-        seed, pb_molecules = 0, args.pb_molecules
-
     smiles = held_out_smiles(args.smiles, args.molecules)
     refs = references(smiles, 5, args.smiles.with_name(f"refs_{len(smiles)}x5.sdf"))
     rows = json.loads(args.json.read_text()) if args.json and args.json.is_file() else []
@@ -186,7 +183,7 @@ def main(argv=None) -> int:
             if (n, setting) in done:
                 continue
             row = measure(n, model, smiles, refs, args.num_confs, setting,
-                          dict(RAW, sampler=DEFAULT_SAMPLER, steps=steps), Opts)
+                          dict(RAW, sampler=DEFAULT_SAMPLER, steps=steps), 0, args.pb_molecules)
             row.update(lever=n, description=description, val=curve[-1][1] if curve else float("nan"),
                        train_s=train_seconds(run) if curve else float("nan"))
             rows.append(row)

@@ -40,6 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from geometry import radius_of_gyration  # noqa: E402  (bench/ on the path first)
+
 RAW = dict(guidance=0.0, polish=0, relax=0, expansion=1.0, mirror_images=False, stereo="ignore")
 
 
@@ -81,11 +83,6 @@ def references(smiles: list[str], k: int, cache: Path):
     return refs
 
 
-def _rg(x: np.ndarray) -> float:
-    x = x - x.mean(0)
-    return float(np.sqrt((x ** 2).sum(1).mean()))
-
-
 def shape_metrics(refs, gens) -> dict:
     """Rg ratio (heavy atoms) and the shares of bonds within 10 % (all / heavy-heavy)."""
     ratios, devs, heavy_devs = [], [], []
@@ -94,13 +91,13 @@ def shape_metrics(refs, gens) -> dict:
             continue
         heavy = np.array([a.GetAtomicNum() > 1 for a in ref.GetAtoms()])
         rx = np.stack([c.GetPositions() for c in ref.GetConformers()])
-        r_ref = np.mean([_rg(x[heavy]) for x in rx])
+        r_ref = np.mean([radius_of_gyration(x[heavy]) for x in rx])
         bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in ref.GetBonds()])
         hh = heavy[bonds[:, 0]] & heavy[bonds[:, 1]]
         d_ref = np.linalg.norm(rx[:, bonds[:, 0]] - rx[:, bonds[:, 1]], axis=-1).mean(0)
         for c in gen.GetConformers():
             x = c.GetPositions()
-            ratios.append(_rg(x[heavy]) / r_ref)
+            ratios.append(radius_of_gyration(x[heavy]) / r_ref)
             d = np.linalg.norm(x[bonds[:, 0]] - x[bonds[:, 1]], axis=-1)
             dev = np.abs(d - d_ref) / d_ref
             devs.append(dev)
@@ -125,7 +122,7 @@ def quality(refs, gens, pb_molecules: int) -> dict:
                 failed=sum(isinstance(g, Exception) or g is None for g in gens))
 
 
-def measure(label, model, smiles, refs, k, setting, options, args) -> dict:
+def measure(label, model, smiles, refs, k, setting, options, seed: int, pb_molecules: int) -> dict:
     from rdkit import Chem
 
     from engine.sampling.generate import GenerationReport, generate_conformers
@@ -133,11 +130,11 @@ def measure(label, model, smiles, refs, k, setting, options, args) -> dict:
     mols = [Chem.MolFromSmiles(s) for s in smiles]
     report = GenerationReport()
     start = time.perf_counter()
-    gens = generate_conformers(mols, k, model, seed=args.seed, report=report, **options)
+    gens = generate_conformers(mols, k, model, seed=seed, report=report, **options)
     seconds = time.perf_counter() - start
     n = sum(g.GetNumConformers() for g in gens if not isinstance(g, Exception))
     row = dict(checkpoint=label, setting=setting, seconds=seconds, conformers=n, rate=n / seconds,
-               **shape_metrics(refs, gens), **quality(refs, gens, args.pb_molecules))
+               **shape_metrics(refs, gens), **quality(refs, gens, pb_molecules))
     if report.errors:
         row["errors"] = {int(i): e for i, e in report.errors.items()}
     print(json.dumps(row), file=sys.stderr, flush=True)
@@ -218,14 +215,15 @@ def main(argv=None) -> int:
         model = load_denoiser(path, "cpu")
         for steps in [int(s) for s in args.steps.split(",") if s]:
             rows.append(measure(label or path, model, smiles, refs, args.num_confs,
-                                f"raw, {sampler} {steps}", dict(RAW, sampler=sampler, steps=steps), args))
+                                f"raw, {sampler} {steps}", dict(RAW, sampler=sampler, steps=steps), args.seed,
+                                args.pb_molecules))
         if not args.no_pipeline:
             rows.append(measure(label or path, model, smiles, refs, args.num_confs,
-                                "default pipeline", {}, args))
+                                "default pipeline", {}, args.seed, args.pb_molecules))
         for v in args.variant:
             name, _, opts = v.partition("=")
             rows.append(measure(label or path, model, smiles, refs, args.num_confs,
-                                f"pipeline, {name}", _options(opts), args))
+                                f"pipeline, {name}", _options(opts), args.seed, args.pb_molecules))
     floor = "" if args.phi_floor is None else f"; sampling floor of Φ⁻¹ {args.phi_floor}"
     header = (f"{len(smiles)} validation-split molecules (18–35 heavy atoms) × {args.num_confs} "
               f"conformers, seed {args.seed}; references: {args.refs} ETKDGv3 + MMFF conformers each "

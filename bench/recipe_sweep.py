@@ -29,6 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from geometry import radius_of_gyration  # noqa: E402  (bench/ on the path first)
+
 # name -> overrides of base.yaml's process section (the other sections as in base.yaml)
 RECIPES = {
     "A": ("linear β 0.1..20, λ = 0 (first shipped recipe)",
@@ -65,21 +67,17 @@ def last_val(run: Path) -> float:
 
 def shape_metrics(refs, gens):
     """(Rg generated / Rg reference, share of bonds within 10 % of the reference mean)."""
-    def rg(x):
-        x = x - x.mean(0)
-        return float(np.sqrt((x ** 2).sum(1).mean()))
-
     ratios, devs = [], []
     for (_, ref), gen in zip(refs, gens):
         if isinstance(gen, Exception) or gen is None:
             continue
         rx = np.stack([c.GetPositions() for c in ref.GetConformers()])
-        r_ref = np.mean([rg(x) for x in rx])
+        r_ref = np.mean([radius_of_gyration(x) for x in rx])
         bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in ref.GetBonds()])
         d_ref = np.linalg.norm(rx[:, bonds[:, 0]] - rx[:, bonds[:, 1]], axis=-1).mean(0)
         for c in gen.GetConformers():
             x = c.GetPositions()
-            ratios.append(rg(x) / r_ref)
+            ratios.append(radius_of_gyration(x) / r_ref)
             d = np.linalg.norm(x[bonds[:, 0]] - x[bonds[:, 1]], axis=-1)
             devs.append(np.abs(d - d_ref) / d_ref)
     devs = np.concatenate(devs) if devs else np.array([np.nan])

@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 import torch
+from geometry import radius_of_gyration
 
 SMILES = ("CC(C)Cc1ccc(cc1)C(C)C(=O)O", "COc1ccc(CCN(C)CCCC(C#N)(c2ccc(OC)c(OC)c2)C(C)C)cc1OC",
           "CCCCCCCCCC(=O)OCC", "O=C(NCCc1ccccc1)c1ccc(OCC)cc1", "CN1CCN(CC1)c1ccc(NC(=O)c2ccccc2)cc1")
@@ -60,8 +61,7 @@ def observable(slider, structure, traj, energy) -> float:
     if slider == "lambda_A":
         return api.heavy_atom_rmsd(structure, traj.final, structure.positions)
     if slider == "lambda_G":
-        x = traj.final[heavy] - traj.final[heavy].mean(0)
-        return float(np.sqrt((x ** 2).sum(1).mean()))
+        return radius_of_gyration(traj.final[heavy])
     last = max(i for i, s in enumerate(traj.stages) if s == "diffusion")
     x = torch.as_tensor(traj.frames[last] - traj.frames[last].mean(0))
     return float(energy.energy(x).sum())

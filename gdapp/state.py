@@ -126,20 +126,19 @@ class AppState(QObject):
 
     def append_frames(self, kind: str, items):
         """Append several frames, then signal once (the newest index). An item is
-        ``(t, frame)`` or ``(t, frame, label, stage)``; a frame labelled as a new run's
-        prior draw (``restart``) starts the buffer afresh (a stereo violation resampled)."""
+        ``(t, frame, label, stage, restart)``; a frame that starts a new run's prior draw
+        (``restart``) starts the buffer afresh (a stereo violation resampled)."""
         buf = self.trajectories.get(kind)
         if buf is None or buf.complete or not items:
             return
-        for item in items:
-            t, frame = item[0], item[1]
-            if len(item) > 4 and item[4] and len(buf.frames):
+        for t, frame, label, stage, restart in items:
+            if restart and len(buf.frames):
                 for column in (buf.frames, buf.times, buf.labels, buf.stages):
                     column.clear()
             buf.frames.append(np.asarray(frame))
             buf.times.append(float(t))
-            buf.labels.append(item[2] if len(item) > 2 else f"t={float(t):.3f}")
-            buf.stages.append(item[3] if len(item) > 3 else kind)
+            buf.labels.append(label)
+            buf.stages.append(stage)
         self.trajectoryStep.emit(kind, len(buf.frames) - 1)
 
     def finish_trajectory(self, traj: api.Trajectory, info: dict | None = None):

@@ -282,29 +282,25 @@ class Player(QWidget):
         self.timer.setInterval(max(1, int(round(1000.0 / self.speed.value()))))
 
     def next_index(self) -> int | None:
-        """The frame after the current one under the play mode (None: stop)."""
+        """The frame after the current one under the play mode (None: stop); a run played
+        through (Denoise ▶) plays once, whatever the mode."""
         n = self.count()
         if n <= 1:
             return None
-        if self.mode != "bounce":
+        mode = "once" if self.through else self.mode
+        if mode != "bounce":
             self.direction = 1
         nxt = self.index + self.direction
         if 0 <= nxt < n:
             return nxt
-        if self.mode == "loop":
+        if mode == "loop":
             return 0
-        if self.mode == "bounce":
+        if mode == "bounce":
             self.direction = -self.direction
             return self.index + self.direction
         return None
 
     def _tick(self):
-        if self.through:
-            if self.index + 1 < self.count():
-                self.seek(self.index + 1)
-            else:
-                self.pause()                    # the run's last frame: stop there
-            return
         nxt = self.next_index()
         if nxt is None:
             self.pause()

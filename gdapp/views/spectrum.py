@@ -90,6 +90,7 @@ class SpectrumView(QWidget):
         layout.addWidget(self.map_plot, 3)
         layout.addWidget(self.line_plot, 2)
         self.trajectory: api.Trajectory | None = None
+        self._staged = False              # the shown run is drawn frame by frame (x = index)
         self._log = None
         self.frame_index = 0          # the frame the plots show (after throttling)
         self._pending: int | None = None
@@ -110,6 +111,7 @@ class SpectrumView(QWidget):
 
     def clear(self):
         self.trajectory = None
+        self._staged = False
         self._log = None
         self._set_stage_marks([])
         self._pending = None
@@ -163,7 +165,7 @@ class SpectrumView(QWidget):
             self._curve_y = np.add.reduceat(log, starts, axis=1) / counts
         else:
             self._curve_x, self._curve_y = np.arange(n, dtype=np.float64), log
-        staged = self._by_frame(traj)
+        staged = self._staged = self._by_frame(traj)
         if staged:       # frames in the order the run made them: x is the frame index
             order = np.arange(len(times))
             x0, x1 = -0.5, len(times) - 0.5
@@ -215,7 +217,7 @@ class SpectrumView(QWidget):
         """Where frame ``index`` sits on the heat map's x axis."""
         if self.trajectory is None:
             return 0.0
-        return float(index) if self._by_frame(self.trajectory) else float(self.trajectory.times[index])
+        return float(index) if self._staged else float(self.trajectory.times[index])
 
     @staticmethod
     def _levels(img: np.ndarray) -> tuple[float, float]:

@@ -105,6 +105,7 @@ class TrainingPanel(QWidget):
         super().__init__(parent)
         self.controller = controller
         self._plan_stale = True
+        self._phase_shown = ""              # the run's phase the buttons were last set for
         layout = QVBoxLayout(self)
         layout.addLayout(self._build_inputs())
         layout.addWidget(self._build_plan_box())
@@ -361,6 +362,7 @@ class TrainingPanel(QWidget):
         self.plan_timer.stop()
         self.progress.setRange(0, 0)          # busy until the first count arrives
         self._redraw()
+        self._phase_shown = ""
         self._update_buttons()
 
     def _on_corpus_progress(self, info: dict):
@@ -394,7 +396,8 @@ class TrainingPanel(QWidget):
             if self.controller.mode != "stopping":
                 self.eta.setText(f"{info.get('phase', 'setting up')} …")
             return
-        if "step" in info or info.get("checkpoint"):
+        if info.get("checkpoint") or ("step" in info and self._phase_shown != self.controller.phase):
+            self._phase_shown = self.controller.phase
             self._update_buttons()            # Pause once training steps run; the checkpoint
         if info.get("checkpoint"):
             self.ckpt_label.setText(f"checkpoint: {self.controller.last_checkpoint}")
